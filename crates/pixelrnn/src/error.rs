@@ -1,0 +1,76 @@
+//! The library's error type. Every variant names the file or operation and what was expected.
+
+use std::path::PathBuf;
+
+/// Errors returned by the pixelrnn library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O failure on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A dataset file that is missing, truncated, corrupt or of the wrong format.
+    #[error("{}: {reason}", path.display())]
+    Dataset {
+        /// The offending file (or folder).
+        path: PathBuf,
+        /// What was expected and what was found.
+        reason: String,
+    },
+    /// A checkpoint that cannot be used.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An invalid configuration or request.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A tensor of the wrong shape.
+    #[error("{op}: expected shape {expected}, got {got}")]
+    Shape {
+        /// The operation that checked the shape.
+        op: &'static str,
+        /// The shape it needs.
+        expected: String,
+        /// The shape it was given.
+        got: String,
+    },
+    /// Training diverged (NaN or infinite loss).
+    #[error("training diverged at step {step}: loss is {loss} (last good checkpoint kept)")]
+    Diverged {
+        /// The step at which the loss stopped being finite.
+        step: u64,
+        /// The loss value seen.
+        loss: f64,
+    },
+    /// A download that failed or delivered the wrong bytes.
+    #[error("download {url}: {reason}")]
+    Download {
+        /// The address fetched.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Result alias for the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// A dataset error for `path`.
+    pub fn dataset(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Dataset { path: path.into(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,129 @@
+//! Exact negative log-likelihood of images under a model's logits (§2, §5.1): the one place
+//! where nats and bits/dim are computed.
+//!
+//! Input scaling (documented once, used everywhere): binary data enters the network as its raw
+//! `{0, 1}` values; multi-level data (`levels` > 2) is scaled to `[-1, 1]` by
+//! `2 v / (levels - 1) - 1`. Targets are always the raw integer values.
+
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, relu};
+
+use crate::models::ImageSpec;
+
+/// The network input for a batch of raw images.
+///
+/// # Shapes
+/// - `images`: `[batch, channels, height, width]` integers in `0..levels`
+/// - returns the same shape, as floats (see the module docs for the scaling)
+pub fn scale_input(spec: &ImageSpec, images: Tensor<4, Int>) -> Tensor<4> {
+    let x = images.float();
+    if spec.is_binary() {
+        x
+    } else {
+        x.mul_scalar(2.0 / (spec.levels - 1) as f64).sub_scalar(1.0)
+    }
+}
+
+/// The exact NLL of each image in nats: the sum over all sub-pixels of -log p(x_i | x_<i).
+///
+/// Binary data: one logit per sub-pixel, p(1) = sigmoid(logit). Multi-level data: `levels`
+/// logits per sub-pixel, channel `c`'s logits being the contiguous block `c`.
+///
+/// # Shapes
+/// - `logits`: `[batch, channels * logits_per_subpixel, height, width]`
+/// - `images`: `[batch, channels, height, width]`
+/// - returns `[batch]`
+pub fn nll_nats(spec: &ImageSpec, logits: Tensor<4>, images: Tensor<4, Int>) -> Tensor<1> {
+    let [batch, channels, height, width] = images.dims();
+    if spec.is_binary() {
+        let target = images.float();
+        // -log p = softplus(l) - t * l, written stably as max(l, 0) - t l + log(1 + e^{-|l|}).
+        let per_subpixel = relu(logits.clone()) - logits.clone() * target
+            + logits.abs().neg().exp().log1p(); // [batch, channels, height, width]
+        per_subpixel.reshape([batch, channels * height * width]).sum_dim(1).reshape([batch])
+    } else {
+        let levels = spec.levels;
+        let logits = logits.reshape([batch, channels, levels, height, width]);
+        let log_probs = log_softmax(logits, 2); // [batch, channels, levels, height, width]
+        let index = images.reshape([batch, channels, 1, height, width]);
+        let picked = log_probs.gather(2, index); // [batch, channels, 1, height, width]
+        picked.reshape([batch, channels * height * width]).sum_dim(1).reshape([batch]).neg()
+    }
+}
+
+/// Bits per dimension of an NLL given in nats per image of `dims` sub-pixels:
+/// `nats / (dims * ln 2)`.
+pub fn bits_per_dim(nats_per_image: f64, dims: usize) -> f64 {
+    nats_per_image / (dims as f64 * std::f64::consts::LN_2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_logits_give_eight_bits_per_dim_rgb() {
+        let device = Device::flex();
+        let spec = ImageSpec { channels: 3, height: 4, width: 5, levels: 256 };
+        let logits = Tensor::<4>::zeros([2, 3 * 256, 4, 5], &device);
+        let images = Tensor::<4, Int>::from_data(
+            TensorData::new((0..120).map(|v| (v * 37 % 256) as i64).collect::<Vec<_>>(), [2, 3, 4, 5]),
+            &device,
+        );
+        let nats: Vec<f32> = nll_nats(&spec, logits, images).into_data().to_vec().unwrap();
+        for n in nats {
+            let bpd = bits_per_dim(n as f64, spec.dims());
+            assert!((bpd - 8.0).abs() < 1e-5, "uniform 256-way softmax must be 8 bits/dim, got {bpd}");
+        }
+    }
+
+    #[test]
+    fn uniform_logits_give_784_ln2_nats_binary() {
+        let device = Device::flex();
+        let spec = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
+        let logits = Tensor::<4>::zeros([3, 1, 28, 28], &device);
+        let images = Tensor::<4, Int>::from_data(
+            TensorData::new((0..3 * 784).map(|v| (v % 3 == 0) as i64).collect::<Vec<_>>(), [3, 1, 28, 28]),
+            &device,
+        );
+        let nats: Vec<f32> = nll_nats(&spec, logits, images).into_data().to_vec().unwrap();
+        let expected = 784.0 * std::f64::consts::LN_2;
+        for n in nats {
+            assert!((n as f64 - expected).abs() < 1e-3, "expected {expected}, got {n}");
+            assert!((bits_per_dim(n as f64, 784) - 1.0).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn binary_nll_matches_closed_form() {
+        let device = Device::flex();
+        let spec = ImageSpec { channels: 1, height: 1, width: 2, levels: 2 };
+        let logits = Tensor::<4>::from_data(TensorData::new(vec![2.0f32, -30.0], [1, 1, 1, 2]), &device);
+        let images = Tensor::<4, Int>::from_data(TensorData::new(vec![1i64, 1], [1, 1, 1, 2]), &device);
+        let n: f32 = nll_nats(&spec, logits, images).into_scalar();
+        let expected = (1.0 + (-2.0f64).exp()).ln() + (1.0 + 30.0f64.exp()).ln();
+        assert!((n as f64 - expected).abs() < 1e-4, "{n} vs {expected}");
+    }
+
+    #[test]
+    fn categorical_picks_the_target_logit() {
+        let device = Device::flex();
+        let spec = ImageSpec { channels: 1, height: 1, width: 1, levels: 4 };
+        let logits = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 3.0], [1, 4, 1, 1]), &device);
+        let images = Tensor::<4, Int>::from_data(TensorData::new(vec![2i64], [1, 1, 1, 1]), &device);
+        let n: f32 = nll_nats(&spec, logits, images).into_scalar();
+        let z: f64 = (0..4).map(|v| (v as f64).exp()).sum();
+        assert!((n as f64 - (z.ln() - 2.0)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn scaling_maps_levels_to_unit_interval() {
+        let device = Device::flex();
+        let spec = ImageSpec { channels: 1, height: 1, width: 3, levels: 256 };
+        let images = Tensor::<4, Int>::from_data(TensorData::new(vec![0i64, 255, 51], [1, 1, 1, 3]), &device);
+        let v: Vec<f32> = scale_input(&spec, images).into_data().to_vec().unwrap();
+        assert_eq!(v[0], -1.0);
+        assert_eq!(v[1], 1.0);
+        assert!((v[2] - (-0.6)).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,158 @@
+//! The three PixelRNN models behind one type, [`PixelRnn`]: a 7x7 mask A convolution, L layers
+//! of the chosen architecture, optional learnable skip connections, and the output stack.
+
+pub mod config;
+pub mod diagonal_bilstm;
+pub mod pixel_cnn;
+pub mod row_lstm;
+
+use burn::prelude::*;
+
+pub use config::{Architecture, ImageSpec, ModelConfig, PRESETS};
+use diagonal_bilstm::{DiagonalBiLstmLayer, DiagonalBiLstmLayerConfig};
+use pixel_cnn::{ResidualBlock, ResidualBlockConfig};
+use row_lstm::{RowLstmLayer, RowLstmLayerConfig};
+
+use crate::error::Result;
+use crate::likelihood::{nll_nats, scale_input};
+use crate::masks::{contiguous_groups, MaskType};
+use crate::nn::init::InitRng;
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::output::{OutputStack, OutputStackConfig};
+
+/// One layer of any of the three architectures; each maps 2h -> 2h.
+#[derive(Module, Debug)]
+pub enum Layer {
+    /// A PixelCNN residual block.
+    PixelCnn(ResidualBlock),
+    /// A Row LSTM layer.
+    RowLstm(RowLstmLayer),
+    /// A Diagonal BiLSTM layer.
+    DiagonalBilstm(DiagonalBiLstmLayer),
+}
+
+impl Layer {
+    /// # Shapes
+    /// - `x`: `[batch, 2h, height, width]` -> same
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Layer::PixelCnn(layer) => layer.forward(x),
+            Layer::RowLstm(layer) => layer.forward(x),
+            Layer::DiagonalBilstm(layer) => layer.forward(x),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Builds the model with weights drawn from `seed` (the same on every backend).
+    pub fn init(&self, device: &Device, seed: u64) -> Result<PixelRnn> {
+        self.validate()?;
+        let mut rng = InitRng::new(seed);
+        let rng = &mut rng;
+        let g = self.image.channels;
+        let h = self.hidden_channels;
+        let k = self.first_kernel;
+        let input = MaskedConv2dConfig::same(
+            [k, k],
+            Some(MaskType::A),
+            contiguous_groups(g, g),
+            contiguous_groups(2 * h, g),
+        )
+        .init(device, rng);
+        let layers = (0..self.num_layers)
+            .map(|_| match self.architecture {
+                Architecture::PixelCnn => Layer::PixelCnn(
+                    ResidualBlockConfig { hidden_channels: h, kernel: self.cnn_kernel, colour_groups: g, residual: self.residual }
+                        .init(device, rng),
+                ),
+                Architecture::RowLstm => Layer::RowLstm(
+                    RowLstmLayerConfig { hidden_channels: h, kernel_width: self.row_kernel, colour_groups: g, residual: self.residual }
+                        .init(device, rng),
+                ),
+                Architecture::DiagonalBilstm => Layer::DiagonalBilstm(
+                    DiagonalBiLstmLayerConfig { hidden_channels: h, colour_groups: g, residual: self.residual }
+                        .init(device, rng),
+                ),
+            })
+            .collect();
+        let skips = if self.skip {
+            (0..self.num_layers)
+                .map(|_| {
+                    MaskedConv2dConfig::same(
+                        [1, 1],
+                        Some(MaskType::B),
+                        contiguous_groups(2 * h, g),
+                        contiguous_groups(2 * h, g),
+                    )
+                    .init(device, rng)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let output = OutputStackConfig {
+            input_channels: 2 * h,
+            hidden_channels: self.output_hidden_channels,
+            output_channels: self.output_channels(),
+            colour_groups: g,
+        }
+        .init(device, rng);
+        Ok(PixelRnn { input, layers, skips, output, image: self.image })
+    }
+}
+
+/// A PixelCNN, Row LSTM or Diagonal BiLSTM network (Table 1).
+#[derive(Module, Debug)]
+pub struct PixelRnn {
+    /// First layer: k x k (7x7) mask A convolution, C -> 2h.
+    pub input: MaskedConv2d,
+    /// The L layers.
+    pub layers: Vec<Layer>,
+    /// Learnable skip connections (1x1 mask B, 2h -> 2h), one per layer; empty when disabled.
+    pub skips: Vec<MaskedConv2d>,
+    /// ReLU - 1x1 - ReLU - 1x1 to the logits.
+    pub output: OutputStack,
+    /// The images this model is built for.
+    #[module(skip)]
+    pub image: ImageSpec,
+}
+
+impl PixelRnn {
+    /// Logits of every sub-pixel's conditional distribution.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, height, width]`, scaled (see [`crate::likelihood::scale_input`])
+    /// - returns `[batch, channels * logits_per_subpixel, height, width]`; channel `c`'s logits
+    ///   are the contiguous block `c`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self.input.forward(x); // [batch, 2h, height, width]
+        let mut skip_sum: Option<Tensor<4>> = None;
+        for (index, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x); // [batch, 2h, height, width]
+            if let Some(skip) = self.skips.get(index) {
+                let s = skip.forward(x.clone());
+                skip_sum = Some(match skip_sum {
+                    Some(sum) => sum + s,
+                    None => s,
+                });
+            }
+        }
+        self.output.forward(skip_sum.unwrap_or(x))
+    }
+
+    /// Logits for a batch of raw images.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, channels, height, width]` integers -> logits as [`Self::forward`]
+    pub fn logits(&self, images: Tensor<4, Int>) -> Tensor<4> {
+        self.forward(scale_input(&self.image, images))
+    }
+
+    /// Exact NLL of each image in nats.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, channels, height, width]` integers -> `[batch]`
+    pub fn nll(&self, images: Tensor<4, Int>) -> Tensor<1> {
+        nll_nats(&self.image, self.logits(images.clone()), images)
+    }
+}

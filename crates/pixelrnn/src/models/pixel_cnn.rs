@@ -1,0 +1,68 @@
+//! PixelCNN (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", §3.5, Table 1,
+//! Fig. 5 left; <https://arxiv.org/abs/1601.06759>): a stack of masked convolutions with a
+//! bounded receptive field and a blind spot, in residual blocks.
+
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use crate::masks::{contiguous_groups, MaskType};
+use crate::nn::init::InitRng;
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+
+/// Configuration of a [`ResidualBlock`].
+#[derive(Debug, Clone)]
+pub struct ResidualBlockConfig {
+    /// h: the block maps 2h -> h -> h -> 2h.
+    pub hidden_channels: usize,
+    /// Kernel of the middle masked convolution (paper: 3).
+    pub kernel: usize,
+    /// Colour channels of the data (1 or 3).
+    pub colour_groups: usize,
+    /// Add the identity (Fig. 5); off for the "no residual" cells of Table 2.
+    pub residual: bool,
+}
+
+impl ResidualBlockConfig {
+    /// Builds the block.
+    pub fn init(&self, device: &Device, rng: &mut InitRng) -> ResidualBlock {
+        let h = self.hidden_channels;
+        let g = self.colour_groups;
+        let groups = |c| contiguous_groups(c, g);
+        let b = Some(MaskType::B);
+        ResidualBlock {
+            reduce: MaskedConv2dConfig::same([1, 1], b, groups(2 * h), groups(h)).init(device, rng),
+            spatial: MaskedConv2dConfig::same([self.kernel, self.kernel], b, groups(h), groups(h))
+                .init(device, rng),
+            expand: MaskedConv2dConfig::same([1, 1], b, groups(h), groups(2 * h)).init(device, rng),
+            residual: self.residual,
+        }
+    }
+}
+
+/// Fig. 5 (left): x + [ReLU, 1x1 2h->h, ReLU, kxk mask B h->h, ReLU, 1x1 h->2h](x).
+#[derive(Module, Debug)]
+pub struct ResidualBlock {
+    /// 1x1, 2h -> h (mask B: with RGB groups it is not dense).
+    pub reduce: MaskedConv2d,
+    /// k x k mask B, h -> h.
+    pub spatial: MaskedConv2d,
+    /// 1x1, h -> 2h.
+    pub expand: MaskedConv2d,
+    /// Whether the identity is added.
+    pub residual: bool,
+}
+
+impl ResidualBlock {
+    /// # Shapes
+    /// - `x`: `[batch, 2h, height, width]` -> same
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.reduce.forward(relu(x.clone())); // [batch, h, height, width]
+        let y = self.spatial.forward(relu(y)); // [batch, h, height, width]
+        let y = self.expand.forward(relu(y)); // [batch, 2h, height, width]
+        if self.residual {
+            x + y
+        } else {
+            y
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Row LSTM (van den Oord et al. 2016, §3.1, Eq. 3, Fig. 5 right;
+//! <https://arxiv.org/abs/1601.06759>): a [`RowLstm`] layer followed by a 1x1 projection back
+//! to 2h and the residual connection.
+
+use burn::prelude::*;
+
+use crate::masks::{contiguous_groups, MaskType};
+use crate::nn::init::InitRng;
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::row_lstm::{RowLstm, RowLstmConfig};
+
+/// Configuration of a [`RowLstmLayer`].
+#[derive(Debug, Clone)]
+pub struct RowLstmLayerConfig {
+    /// h; the layer maps 2h -> 2h.
+    pub hidden_channels: usize,
+    /// k of the k x 1 kernels (paper: 3).
+    pub kernel_width: usize,
+    /// Colour channels of the data.
+    pub colour_groups: usize,
+    /// Whether the identity is added (Fig. 5 right).
+    pub residual: bool,
+}
+
+impl RowLstmLayerConfig {
+    /// Builds the layer.
+    pub fn init(&self, device: &Device, rng: &mut InitRng) -> RowLstmLayer {
+        let h = self.hidden_channels;
+        let g = self.colour_groups;
+        let lstm = RowLstmConfig {
+            input_channels: 2 * h,
+            hidden_channels: h,
+            kernel_width: self.kernel_width,
+            colour_groups: g,
+        }
+        .init(device, rng);
+        let projection = MaskedConv2dConfig::same(
+            [1, 1],
+            Some(MaskType::B),
+            contiguous_groups(h, g),
+            contiguous_groups(2 * h, g),
+        )
+        .init(device, rng);
+        RowLstmLayer { lstm, projection, residual: self.residual }
+    }
+}
+
+/// Row LSTM + 1x1 projection h -> 2h (+ identity).
+#[derive(Module, Debug)]
+pub struct RowLstmLayer {
+    /// The recurrent part.
+    pub lstm: RowLstm,
+    /// 1x1 mask B, h -> 2h.
+    pub projection: MaskedConv2d,
+    /// Whether the identity is added.
+    pub residual: bool,
+}
+
+impl RowLstmLayer {
+    /// # Shapes
+    /// - `x`: `[batch, 2h, height, width]` -> same
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.projection.forward(self.lstm.forward(x.clone())); // [batch, 2h, height, width]
+        if self.residual {
+            x + y
+        } else {
+            y
+        }
+    }
+}

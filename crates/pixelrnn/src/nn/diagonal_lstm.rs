@@ -1,0 +1,86 @@
+//! One direction of the Diagonal BiLSTM (§3.2, Fig. 3): the map is skewed so that each
+//! diagonal becomes a column, the columns are scanned left to right, and the result unskewed.
+//! The state of pixel (i, j) then depends on (i, j-1) and (i-1, j): a receptive field that
+//! covers everything above-left.
+
+use burn::prelude::*;
+
+use crate::masks::{contiguous_groups, gate_groups, MaskType};
+use crate::nn::init::InitRng;
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::ops::{skew, unskew};
+use crate::nn::row_lstm::lstm_update;
+
+/// Configuration of a [`DiagonalLstm`].
+#[derive(Debug, Clone)]
+pub struct DiagonalLstmConfig {
+    /// Channels of the input map (2h).
+    pub input_channels: usize,
+    /// Hidden (and cell) channels h.
+    pub hidden_channels: usize,
+    /// Colour channels of the data (1 or 3).
+    pub colour_groups: usize,
+}
+
+impl DiagonalLstmConfig {
+    /// Builds the layer.
+    pub fn init(&self, device: &Device, rng: &mut InitRng) -> DiagonalLstm {
+        let h = self.hidden_channels;
+        let g = self.colour_groups;
+        // K^is: 1x1 mask B (§3.2).
+        let input_to_state = MaskedConv2dConfig::same(
+            [1, 1],
+            Some(MaskType::B),
+            contiguous_groups(self.input_channels, g),
+            gate_groups(h, 4, g),
+        )
+        .init(device, rng);
+        // K^ss: 2x1 over the previous column (skewed space): rows i-1 and i. The map is padded
+        // with one zero row on top so that output row i reads input rows i-1 (tap 0) and i (tap 1).
+        let mut state_to_state = MaskedConv2dConfig::same(
+            [2, 1],
+            None,
+            contiguous_groups(h, g),
+            gate_groups(h, 4, g),
+        );
+        state_to_state.padding = [1, 0, 0, 0];
+        DiagonalLstm { input_to_state, state_to_state: state_to_state.init(device, rng), hidden_channels: h }
+    }
+}
+
+/// One scanning direction (left to right) of the Diagonal BiLSTM.
+#[derive(Module, Debug)]
+pub struct DiagonalLstm {
+    /// K^is, 1x1 mask B.
+    pub input_to_state: MaskedConv2d,
+    /// K^ss, 2x1 unmasked, column-wise.
+    pub state_to_state: MaskedConv2d,
+    /// h.
+    pub hidden_channels: usize,
+}
+
+impl DiagonalLstm {
+    /// # Shapes
+    /// - `x`: `[batch, input_channels, height, width]`
+    /// - returns the hidden states `[batch, h, height, width]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, _, height, width] = x.dims();
+        let h = self.hidden_channels;
+        // The 1x1 input-to-state commutes with the skew; applying it first keeps the padding
+        // exactly zero (zero gates and a zero state stay zero).
+        let gates = skew(self.input_to_state.forward(x)); // [batch, 4h, height, width + height - 1]
+        let columns = width + height - 1;
+        let device = gates.device();
+        let mut cell = Tensor::<4>::zeros([batch, h, height, 1], &device);
+        let mut hidden = Tensor::<4>::zeros([batch, h, height, 1], &device);
+        let mut outputs = Vec::with_capacity(columns);
+        for column in 0..columns {
+            let column_gates = gates.clone().narrow(3, column, 1); // [batch, 4h, height, 1]
+            let gates = column_gates + self.state_to_state.forward(hidden); // [batch, 4h, height, 1]
+            (cell, hidden) = lstm_update(gates, cell);
+            outputs.push(hidden.clone());
+        }
+        unskew(Tensor::cat(outputs, 3), width) // [batch, h, height, width]
+    }
+}
+

@@ -1,0 +1,99 @@
+//! Masked 2-D convolution (§3.4): the kernel is multiplied by a constant visibility mask in
+//! every forward pass, so no optimizer update can open a masked tap.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+
+use crate::masks::{allowed_f32, MaskType};
+use crate::nn::init::InitRng;
+
+/// Configuration of a [`MaskedConv2d`].
+#[derive(Debug, Clone)]
+pub struct MaskedConv2dConfig {
+    /// Kernel `[height, width]`; both odd for masked kernels, except the 2x1 state-to-state.
+    pub kernel: [usize; 2],
+    /// `None` for an ordinary (all-visible) convolution.
+    pub mask_type: Option<MaskType>,
+    /// Colour group of every input channel (its length is the number of input channels).
+    pub in_groups: Vec<usize>,
+    /// Colour group of every output channel (its length is the number of output channels).
+    pub out_groups: Vec<usize>,
+    /// Zero padding `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+}
+
+impl MaskedConv2dConfig {
+    /// A kernel with "same" padding (`kh / 2`, `kw / 2` on each side).
+    pub fn same(
+        kernel: [usize; 2],
+        mask_type: Option<MaskType>,
+        in_groups: Vec<usize>,
+        out_groups: Vec<usize>,
+    ) -> Self {
+        let [kh, kw] = kernel;
+        Self { kernel, mask_type, in_groups, out_groups, padding: [kh / 2, kh / 2, kw / 2, kw / 2] }
+    }
+
+    /// Builds the layer. Weights and bias are drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    /// (PyTorch's default for convolutions); masked weights are stored but never used.
+    pub fn init(&self, device: &Device, rng: &mut InitRng) -> MaskedConv2d {
+        let [kh, kw] = self.kernel;
+        let (cin, cout) = (self.in_groups.len(), self.out_groups.len());
+        let bound = 1.0 / ((cin * kh * kw) as f32).sqrt();
+        let shape = [cout, cin, kh, kw];
+        let weight = Tensor::<4>::from_data(
+            TensorData::new(rng.uniform(cout * cin * kh * kw, bound), shape),
+            device,
+        );
+        let bias = Tensor::<1>::from_data(TensorData::new(rng.uniform(cout, bound), [cout]), device);
+        let visible = allowed_f32(self.mask_type, self.kernel, &self.in_groups, &self.out_groups);
+        let allowed = Tensor::<4>::from_data(TensorData::new(visible, shape), device);
+        MaskedConv2d {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+            allowed,
+            padding: self.padding,
+        }
+    }
+}
+
+/// A 2-D convolution whose kernel is masked by a constant `allowed` tensor (1 = visible).
+#[derive(Module, Debug)]
+pub struct MaskedConv2d {
+    /// Kernel `[out, in, kh, kw]`.
+    pub weight: Param<Tensor<4>>,
+    /// Bias `[out]`.
+    pub bias: Param<Tensor<1>>,
+    /// Visibility of every kernel weight, `[out, in, kh, kw]`; a constant, never trained.
+    pub allowed: Tensor<4>,
+    /// Zero padding `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+}
+
+impl MaskedConv2d {
+    /// The kernel actually applied: weights times the visibility mask.
+    pub fn effective_weight(&self) -> Tensor<4> {
+        self.weight.val() * self.allowed.clone()
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, in, height, width]`
+    /// - returns `[batch, out, height + top + bottom - kh + 1, width + left + right - kw + 1]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [top, bottom, left, right] = self.padding;
+        let symmetric = top == bottom && left == right;
+        let (x, pad) = if symmetric {
+            (x, [top, left])
+        } else {
+            (x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0)), [0, 0])
+        };
+        conv2d(
+            x,
+            self.effective_weight(),
+            Some(self.bias.val()),
+            ConvOptions::new([1, 1], pad, [1, 1], 1),
+        )
+    }
+}

@@ -1,0 +1,91 @@
+//! Geometric ops of the Diagonal BiLSTM (§3.2, Fig. 3), named after what they do to the map.
+
+use burn::prelude::*;
+use burn::tensor::ops::PadMode;
+
+/// Skews a map so that the diagonals become columns: row `r` is shifted right by `r`.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, height, width]`
+/// - returns `[batch, channels, height, width + height - 1]`
+pub fn skew(x: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, height, width] = x.dims();
+    let skewed_width = width + height - 1;
+    // Pad each row with `height` zeros, flatten, and re-cut the rows one element shorter:
+    // row r then starts r elements later, i.e. shifted right by r.
+    x.pad((0, height, 0, 0), PadMode::Constant(0.0)) // [batch, channels, height, width + height]
+        .reshape([batch, channels, height * (width + height)])
+        .narrow(2, 0, height * skewed_width)
+        .reshape([batch, channels, height, skewed_width])
+}
+
+/// Inverse of [`skew`]: row `r` is shifted left by `r` and cropped to `width`.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, height, width + height - 1]`
+/// - returns `[batch, channels, height, width]`
+pub fn unskew(x: Tensor<4>, width: usize) -> Tensor<4> {
+    let [batch, channels, height, skewed_width] = x.dims();
+    assert_eq!(skewed_width, width + height - 1, "unskew: map is not a skewed {height}x{width} map");
+    x.reshape([batch, channels, height * skewed_width])
+        .pad([(0, height)], PadMode::Constant(0.0)) // [batch, channels, height * (width + height)]
+        .reshape([batch, channels, height, width + height])
+        .narrow(3, 0, width)
+}
+
+/// Shifts a map down by one row: a zero row on top, the last row dropped. Applied to the
+/// right-to-left direction so that row `i` only sees rows `< i` of it (§3.2).
+///
+/// # Shapes
+/// - `x`: `[batch, channels, height, width]` -> same
+pub fn shift_down(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, _] = x.dims();
+    x.pad((0, 0, 1, 0), PadMode::Constant(0.0)).narrow(2, 0, height)
+}
+
+/// Mirrors a map left-right.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, height, width]` -> same
+pub fn mirror(x: Tensor<4>) -> Tensor<4> {
+    x.flip([3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(height: usize, width: usize) -> Tensor<4> {
+        let data: Vec<f32> = (0..2 * height * width).map(|v| v as f32 + 1.0).collect();
+        Tensor::from_data(TensorData::new(data, [1, 2, height, width]), &Device::flex())
+    }
+
+    #[test]
+    fn skew_shifts_row_r_right_by_r() {
+        let s = skew(map(3, 3));
+        assert_eq!(s.dims(), [1, 2, 3, 5]);
+        let v: Vec<f32> = s.narrow(1, 0, 1).into_data().to_vec().unwrap();
+        #[rustfmt::skip]
+        let expected = vec![
+            1.0, 2.0, 3.0, 0.0, 0.0,
+            0.0, 4.0, 5.0, 6.0, 0.0,
+            0.0, 0.0, 7.0, 8.0, 9.0,
+        ];
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn unskew_inverts_skew_square_and_non_square() {
+        for (h, w) in [(3, 3), (5, 7), (7, 5), (1, 4), (4, 1)] {
+            let x = map(h, w);
+            let back = unskew(skew(x.clone()), w);
+            assert_eq!(back.into_data(), x.into_data(), "{h}x{w}");
+        }
+    }
+
+    #[test]
+    fn shift_down_prepends_zero_row_and_drops_last() {
+        let v: Vec<f32> = shift_down(map(3, 2)).narrow(1, 0, 1).into_data().to_vec().unwrap();
+        assert_eq!(v, vec![0.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
+    }
+}

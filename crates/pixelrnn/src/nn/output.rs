@@ -1,0 +1,63 @@
+//! The output stack of Table 1: ReLU, 1x1 mask B (2h -> d), ReLU, 1x1 mask B (d -> out).
+
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use crate::masks::{contiguous_groups, MaskType};
+use crate::nn::init::InitRng;
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+
+/// Configuration of an [`OutputStack`].
+#[derive(Debug, Clone)]
+pub struct OutputStackConfig {
+    /// Channels coming in (2h).
+    pub input_channels: usize,
+    /// Width d of the hidden 1x1 layer (paper: 32 for MNIST, 1024 for natural images).
+    pub hidden_channels: usize,
+    /// Logits out: C for sigmoid outputs, C * 256 for softmax outputs (channel c's logits are
+    /// the contiguous block c, i.e. colour group c).
+    pub output_channels: usize,
+    /// Colour channels of the data (1 or 3).
+    pub colour_groups: usize,
+}
+
+impl OutputStackConfig {
+    /// Builds the stack.
+    pub fn init(&self, device: &Device, rng: &mut InitRng) -> OutputStack {
+        let g = self.colour_groups;
+        let hidden = MaskedConv2dConfig::same(
+            [1, 1],
+            Some(MaskType::B),
+            contiguous_groups(self.input_channels, g),
+            contiguous_groups(self.hidden_channels, g),
+        )
+        .init(device, rng);
+        let logits = MaskedConv2dConfig::same(
+            [1, 1],
+            Some(MaskType::B),
+            contiguous_groups(self.hidden_channels, g),
+            contiguous_groups(self.output_channels, g),
+        )
+        .init(device, rng);
+        OutputStack { hidden, logits }
+    }
+}
+
+/// ReLU - 1x1 - ReLU - 1x1, both convolutions mask B.
+#[derive(Module, Debug)]
+pub struct OutputStack {
+    /// 2h -> d.
+    pub hidden: MaskedConv2d,
+    /// d -> out.
+    pub logits: MaskedConv2d,
+}
+
+impl OutputStack {
+    /// # Shapes
+    /// - `x`: `[batch, 2h, height, width]`
+    /// - returns `[batch, out, height, width]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.hidden.forward(relu(x)); // [batch, d, height, width]
+        self.logits.forward(relu(x)) // [batch, out, height, width]
+    }
+}

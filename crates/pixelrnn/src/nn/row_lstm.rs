@@ -1,0 +1,124 @@
+//! The Row LSTM layer (§3.1, Eq. 3): processes the image one row at a time, top to bottom;
+//! each row's state is computed from the row above with a one-dimensional convolution, which
+//! gives the layer a triangular receptive field.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+use crate::masks::{contiguous_groups, gate_groups, MaskType};
+use crate::nn::init::InitRng;
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+
+/// Configuration of a [`RowLstm`].
+#[derive(Debug, Clone)]
+pub struct RowLstmConfig {
+    /// Channels of the input map (2h in the paper).
+    pub input_channels: usize,
+    /// Hidden (and cell) channels h.
+    pub hidden_channels: usize,
+    /// Width k of the input-to-state and state-to-state kernels (k x 1 along the row; paper: 3).
+    pub kernel_width: usize,
+    /// Colour channels of the data (1 or 3): the number of colour groups.
+    pub colour_groups: usize,
+}
+
+impl RowLstmConfig {
+    /// Builds the layer.
+    pub fn init(&self, device: &Device, rng: &mut InitRng) -> RowLstm {
+        let h = self.hidden_channels;
+        let g = self.colour_groups;
+        let k = self.kernel_width;
+        // K^is: mask B along the row: the current pixel (own colour group and earlier) and the
+        // k/2 pixels to its left.
+        let input_to_state = MaskedConv2dConfig::same(
+            [1, k],
+            Some(MaskType::B),
+            contiguous_groups(self.input_channels, g),
+            gate_groups(h, 4, g),
+        )
+        .init(device, rng);
+        // K^ss: unmasked over the previous row (all of it lies before the current row).
+        let state_to_state = MaskedConv2dConfig::same(
+            [1, k],
+            None,
+            contiguous_groups(h, g),
+            gate_groups(h, 4, g),
+        )
+        .init(device, rng);
+        RowLstm {
+            input_to_state,
+            state_to_state,
+            initial_hidden: Param::from_tensor(Tensor::zeros([1, h, 1, 1], device)),
+            initial_cell: Param::from_tensor(Tensor::zeros([1, h, 1, 1], device)),
+            hidden_channels: h,
+        }
+    }
+}
+
+/// One Row LSTM layer (without the residual projection, which the model adds).
+#[derive(Module, Debug)]
+pub struct RowLstm {
+    /// Input-to-state convolution K^is (1 x k, mask B), applied to the whole map at once.
+    pub input_to_state: MaskedConv2d,
+    /// State-to-state convolution K^ss (1 x k, unmasked) over the previous row's hidden state.
+    pub state_to_state: MaskedConv2d,
+    /// Learned initial hidden state h_0, broadcast over batch and width, `[1, h, 1, 1]`.
+    pub initial_hidden: Param<Tensor<4>>,
+    /// Learned initial cell state c_0, `[1, h, 1, 1]`.
+    pub initial_cell: Param<Tensor<4>>,
+    /// h.
+    pub hidden_channels: usize,
+}
+
+/// The gate pre-activations `[o | f | i | g]` of one step turned into the new (cell, hidden).
+/// Eq. (3): c_i = f * c_{i-1} + i * g;  h_i = o * tanh(c_i); o, f, i sigmoid and g tanh.
+pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let mut parts = gates.chunk(4, 1).into_iter();
+    let mut next = || parts.next().expect("gates split into exactly 4 chunks");
+    let (o, f, i, g) = (sigmoid(next()), sigmoid(next()), sigmoid(next()), next().tanh());
+    let cell = f * cell + i * g;
+    let hidden = o * cell.clone().tanh();
+    (cell, hidden)
+}
+
+impl RowLstm {
+    /// The input-to-state gates of the whole map, `[batch, 4h, height, width]`.
+    pub fn input_gates(&self, x: Tensor<4>) -> Tensor<4> {
+        self.input_to_state.forward(x)
+    }
+
+    /// The initial (cell, hidden) state for a batch of rows of `width`, each `[batch, h, 1, width]`.
+    pub fn initial_state(&self, batch: usize, width: usize) -> (Tensor<4>, Tensor<4>) {
+        let h = self.hidden_channels;
+        let device = self.initial_cell.val().device();
+        let zeros = Tensor::<4>::zeros([batch, h, 1, width], &device);
+        (zeros.clone() + self.initial_cell.val(), zeros + self.initial_hidden.val())
+    }
+
+    /// One step: the state of row i from its input gates and the state of row i-1.
+    ///
+    /// # Shapes
+    /// - `row_gates`: `[batch, 4h, 1, width]`; `cell`, `hidden`: `[batch, h, 1, width]`
+    /// - returns (cell, hidden), each `[batch, h, 1, width]`
+    pub fn step(&self, row_gates: Tensor<4>, cell: Tensor<4>, hidden: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let gates = row_gates + self.state_to_state.forward(hidden); // [batch, 4h, 1, width]
+        lstm_update(gates, cell)
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, input_channels, height, width]`
+    /// - returns the hidden states `[batch, h, height, width]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, _, height, width] = x.dims();
+        let gates = self.input_gates(x); // [batch, 4h, height, width]
+        let (mut cell, mut hidden) = self.initial_state(batch, width);
+        let mut rows = Vec::with_capacity(height);
+        for row in 0..height {
+            let row_gates = gates.clone().narrow(2, row, 1); // [batch, 4h, 1, width]
+            (cell, hidden) = self.step(row_gates, cell, hidden);
+            rows.push(hidden.clone());
+        }
+        Tensor::cat(rows, 2) // [batch, h, height, width]
+    }
+}
