@@ -20,12 +20,13 @@
 //! let config = ModelConfig::preset("tiny", Architecture::DiagonalBilstm, image).unwrap();
 //! let model = config.init(&device, 42).unwrap();
 //! let images = Tensor::<4, Int>::zeros([2, 1, 8, 8], &device);
-//! let nats: Vec<f32> = model.nll(images).into_data().to_vec().unwrap(); // one NLL per image
+//! let nats: Vec<f32> = model.nll(images).into_data().try_to_vec::<f32>().unwrap(); // one NLL per image
 //! let bits = pixelrnn::likelihood::bits_per_dim(nats[0] as f64, image.dims());
 //! assert!(bits > 0.0);
 //! ```
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod likelihood;
 pub mod masks;

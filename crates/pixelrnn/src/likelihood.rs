@@ -70,7 +70,7 @@ mod tests {
             TensorData::new((0..120).map(|v| (v * 37 % 256) as i64).collect::<Vec<_>>(), [2, 3, 4, 5]),
             &device,
         );
-        let nats: Vec<f32> = nll_nats(&spec, logits, images).into_data().to_vec().unwrap();
+        let nats: Vec<f32> = nll_nats(&spec, logits, images).into_data().try_to_vec::<f32>().unwrap();
         for n in nats {
             let bpd = bits_per_dim(n as f64, spec.dims());
             assert!((bpd - 8.0).abs() < 1e-5, "uniform 256-way softmax must be 8 bits/dim, got {bpd}");
@@ -86,7 +86,7 @@ mod tests {
             TensorData::new((0..3 * 784).map(|v| (v % 3 == 0) as i64).collect::<Vec<_>>(), [3, 1, 28, 28]),
             &device,
         );
-        let nats: Vec<f32> = nll_nats(&spec, logits, images).into_data().to_vec().unwrap();
+        let nats: Vec<f32> = nll_nats(&spec, logits, images).into_data().try_to_vec::<f32>().unwrap();
         let expected = 784.0 * std::f64::consts::LN_2;
         for n in nats {
             assert!((n as f64 - expected).abs() < 1e-3, "expected {expected}, got {n}");
@@ -121,7 +121,7 @@ mod tests {
         let device = Device::flex();
         let spec = ImageSpec { channels: 1, height: 1, width: 3, levels: 256 };
         let images = Tensor::<4, Int>::from_data(TensorData::new(vec![0i64, 255, 51], [1, 1, 1, 3]), &device);
-        let v: Vec<f32> = scale_input(&spec, images).into_data().to_vec().unwrap();
+        let v: Vec<f32> = scale_input(&spec, images).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(v[0], -1.0);
         assert_eq!(v[1], 1.0);
         assert!((v[2] - (-0.6)).abs() < 1e-6);

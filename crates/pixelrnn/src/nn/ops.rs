@@ -64,7 +64,7 @@ mod tests {
     fn skew_shifts_row_r_right_by_r() {
         let s = skew(map(3, 3));
         assert_eq!(s.dims(), [1, 2, 3, 5]);
-        let v: Vec<f32> = s.narrow(1, 0, 1).into_data().to_vec().unwrap();
+        let v: Vec<f32> = s.narrow(1, 0, 1).into_data().try_to_vec::<f32>().unwrap();
         #[rustfmt::skip]
         let expected = vec![
             1.0, 2.0, 3.0, 0.0, 0.0,
@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn shift_down_prepends_zero_row_and_drops_last() {
-        let v: Vec<f32> = shift_down(map(3, 2)).narrow(1, 0, 1).into_data().to_vec().unwrap();
+        let v: Vec<f32> = shift_down(map(3, 2)).narrow(1, 0, 1).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(v, vec![0.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
     }
 }

@@ -1,0 +1,198 @@
+//! Images stored as PNG files: a folder of PNGs, or a `.tar` of them (the downsampled ImageNet
+//! of the paper is distributed as `train_32x32.tar` / `valid_32x32.tar` and the 64x64 pair).
+//! All images must have one size and be grey (1 channel) or RGB (3 channels), 8 bits deep
+//! (palette and low-bit grey are expanded; 16-bit is reduced to 8).
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use crate::data::image_set::ImageSet;
+use crate::error::{Error, Result};
+
+/// Decodes one PNG to `(channels, height, width, planar pixels [channels, height, width])`.
+pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let bad = |e: &dyn std::fmt::Display| Error::dataset(name, format!("unreadable PNG: {e}"));
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| bad(&e))?;
+    let size = reader.output_buffer_size().ok_or_else(|| bad(&"image too large"))?;
+    let mut buf = vec![0; size];
+    let info = reader.next_frame(&mut buf).map_err(|e| bad(&e))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = match info.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::Rgb => 3,
+        other => {
+            return Err(Error::dataset(name, format!("colour type {other:?}: expected greyscale or RGB without alpha")))
+        }
+    };
+    let interleaved = &buf[..w * h * channels];
+    let mut planar = vec![0u8; w * h * channels];
+    for (i, px) in interleaved.chunks_exact(channels).enumerate() {
+        for (c, &v) in px.iter().enumerate() {
+            planar[c * w * h + i] = v;
+        }
+    }
+    Ok((channels, h, w, planar))
+}
+
+/// Encodes planar 8-bit pixels `[channels, height, width]` (1 or 3 channels) as PNG bytes.
+pub fn encode_png(channels: usize, height: usize, width: usize, planar: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
+        encoder.set_color(if channels == 3 { png::ColorType::Rgb } else { png::ColorType::Grayscale });
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().expect("PNG header to a Vec");
+        let mut interleaved = vec![0u8; planar.len()];
+        for i in 0..width * height {
+            for c in 0..channels {
+                interleaved[i * channels + c] = planar[c * width * height + i];
+            }
+        }
+        writer.write_image_data(&interleaved).expect("PNG data to a Vec");
+    }
+    out
+}
+
+/// Collects decoded images, requiring one size and channel count throughout.
+struct Collector {
+    shape: Option<(usize, usize, usize, PathBuf)>,
+    pixels: Vec<u8>,
+}
+
+impl Collector {
+    fn push(&mut self, name: &Path, bytes: &[u8]) -> Result<()> {
+        let (c, h, w, planar) = decode_png(bytes, name)?;
+        match &self.shape {
+            None => self.shape = Some((c, h, w, name.to_path_buf())),
+            Some((c0, h0, w0, first)) if (*c0, *h0, *w0) != (c, h, w) => {
+                return Err(Error::dataset(
+                    name,
+                    format!("{w}x{h} with {c} channel(s), expected {w0}x{h0} with {c0} channel(s) like {} (mixed image sizes)", first.display()),
+                ))
+            }
+            Some(_) => {}
+        }
+        self.pixels.extend(planar);
+        Ok(())
+    }
+
+    fn finish(self, source: &Path) -> Result<ImageSet> {
+        let (channels, height, width, _) =
+            self.shape.ok_or_else(|| Error::dataset(source, "no PNG images found"))?;
+        Ok(ImageSet { channels, height, width, levels: 256, pixels: self.pixels, labels: None })
+    }
+}
+
+fn is_png(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png"))
+}
+
+/// All `.png` files directly in `dir`, in name order.
+pub fn load_dir(dir: &Path) -> Result<ImageSet> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.map(|e| e.path()).map_err(|err| Error::io(dir, err)))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|p| p.is_file() && is_png(p))
+        .collect();
+    paths.sort();
+    let mut collector = Collector { shape: None, pixels: Vec::new() };
+    for path in &paths {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        collector.push(path, &bytes)?;
+    }
+    collector.finish(dir)
+}
+
+/// All `.png` members of a tar file, in name order.
+pub fn load_tar(path: &Path) -> Result<ImageSet> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut archive = tar::Archive::new(file);
+    let bad = |e: std::io::Error| Error::dataset(path, format!("corrupt tar archive: {e}"));
+    let mut members = Vec::new();
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let name = entry.path().map_err(bad)?.into_owned();
+        if entry.header().entry_type().is_file() && is_png(&name) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(bad)?;
+            members.push((name, bytes));
+        }
+    }
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut collector = Collector { shape: None, pixels: Vec::new() };
+    for (name, bytes) in &members {
+        collector.push(&path.join(name), bytes)?;
+    }
+    collector.finish(path)
+}
+
+/// A folder of PNGs or a tar of PNGs, whichever `path` is (`path` or `path.tar`).
+pub fn load_dir_or_tar(path: &Path) -> Result<ImageSet> {
+    let tar = path.with_extension("tar");
+    if path.is_dir() {
+        load_dir(path)
+    } else if path.is_file() {
+        load_tar(path)
+    } else if tar.is_file() {
+        load_tar(&tar)
+    } else {
+        Err(Error::dataset(path, "missing (expected a folder of PNG files or a .tar of them)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_round_trip_grey_and_rgb() {
+        for c in [1, 3] {
+            let planar: Vec<u8> = (0..c * 4 * 5).map(|v| (v * 11 % 256) as u8).collect();
+            let bytes = encode_png(c, 4, 5, &planar);
+            let (c2, h, w, back) = decode_png(&bytes, Path::new("x.png")).unwrap();
+            assert_eq!((c2, h, w), (c, 4, 5));
+            assert_eq!(back, planar);
+        }
+    }
+
+    #[test]
+    fn folder_and_tar_load_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let imgs = dir.path().join("imgs");
+        std::fs::create_dir(&imgs).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        for i in [2u8, 0, 1] {
+            let bytes = encode_png(3, 2, 2, &[i; 12]);
+            std::fs::write(imgs.join(format!("{i}.png")), &bytes).unwrap();
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_cksum();
+            builder.append_data(&mut header, format!("train/{i}.png"), &bytes[..]).unwrap();
+        }
+        std::fs::write(imgs.join("notes.txt"), "ignored").unwrap();
+        std::fs::write(dir.path().join("imgs.tar"), builder.into_inner().unwrap()).unwrap();
+        for set in [load_dir(&imgs).unwrap(), load_tar(&dir.path().join("imgs.tar")).unwrap()] {
+            assert_eq!(set.len(), 3);
+            assert_eq!((set.channels, set.height, set.width), (3, 2, 2));
+            assert_eq!(set.image(2)[0], 2);
+        }
+    }
+
+    #[test]
+    fn mixed_sizes_unreadable_and_alpha_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), encode_png(1, 2, 2, &[0; 4])).unwrap();
+        std::fs::write(dir.path().join("b.png"), encode_png(1, 3, 2, &[0; 6])).unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("b.png") && err.contains("mixed image sizes") && err.contains("expected 2x2"), "{err}");
+        std::fs::write(dir.path().join("b.png"), b"not a png").unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("b.png") && err.contains("unreadable PNG"), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(load_dir(empty.path()).unwrap_err().to_string().contains("no PNG images"));
+    }
+}
