@@ -1,1 +1,26 @@
-fn main() {}
+//! `pixelrnn`: train PixelCNN / Row LSTM / Diagonal BiLSTM models, evaluate their exact
+//! log-likelihood, and manage datasets. A thin layer over the `pixelrnn` library.
+
+mod cli;
+mod data_cmd;
+mod device;
+mod eval_cmd;
+mod train_cmd;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    if let Err(err) = run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        cli::Command::Train(args) => train_cmd::run(args),
+        cli::Command::Eval(args) => eval_cmd::run(args),
+        cli::Command::Data { command } => data_cmd::run(command),
+    }
+}

@@ -26,11 +26,16 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
+pub mod eval;
+pub mod experiment;
 pub mod error;
 pub mod likelihood;
 pub mod masks;
 pub mod models;
 pub mod nn;
+pub mod plot;
+pub mod train;
 
 pub use error::{Error, Result};

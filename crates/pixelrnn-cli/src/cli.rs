@@ -1,0 +1,215 @@
+//! Command-line arguments (clap derive; doc comments are the help text).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// PixelRNN / PixelCNN: autoregressive image models with exact log-likelihood
+/// (van den Oord et al., ICML 2016).
+#[derive(Debug, Parser)]
+#[command(name = "pixelrnn", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model; writes RUN_DIR/config.json, checkpoints, metrics.jsonl and loss.svg.
+    Train(TrainArgs),
+    /// Exact NLL of a trained run on a split (nats per image and bits/dim).
+    Eval(EvalArgs),
+    /// Fetch datasets and inspect what is on disk.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+/// The three architectures.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    PixelCnn,
+    RowLstm,
+    DiagonalBilstm,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OptimizerArg {
+    Rmsprop,
+    Adam,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// The CPU (Burn's flex backend).
+    Cpu,
+}
+
+/// Where the data is.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// binarized-mnist, mnist, fashion-mnist, cifar10, imagenet32, imagenet64 or folder.
+    #[arg(long, default_value = "binarized-mnist")]
+    pub dataset: String,
+    /// Folder with the dataset's files as distributed (default: the user cache, fetched on
+    /// first use; Fashion-MNIST: /usr/share/datasets/fashion-mnist).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Training images held out for validation (default per dataset).
+    #[arg(long)]
+    pub valid_size: Option<usize>,
+    /// Download from MIRROR/FILE instead of the canonical addresses.
+    #[arg(long)]
+    pub mirror: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Architecture.
+    #[arg(long)]
+    pub model: ModelArg,
+    /// tiny, small, mnist, cifar10, imagenet32, imagenet64 (default: the dataset's paper setting).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Number of layers L (overrides the preset).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Hidden width h (overrides the preset).
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Width d of the output stack (overrides the preset).
+    #[arg(long)]
+    pub output_hidden: Option<usize>,
+    /// Disable residual connections.
+    #[arg(long)]
+    pub no_residual: bool,
+    /// Disable the learnable skip connections.
+    #[arg(long)]
+    pub no_skip: bool,
+    /// Number of epochs (default 1 when --steps is not given).
+    #[arg(long, conflicts_with = "steps")]
+    pub epochs: Option<u64>,
+    /// Number of optimizer steps.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Images per step (default per preset).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Multiplicative learning-rate decay per step (1 = constant).
+    #[arg(long, default_value_t = 1.0)]
+    pub lr_decay: f64,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerArg,
+    /// Clip gradients to this global L2 norm.
+    #[arg(long)]
+    pub grad_clip: Option<f32>,
+    /// Seed of the weights and the batch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Validate every N steps (0: only at the end).
+    #[arg(long, default_value_t = 500)]
+    pub valid_every: u64,
+    /// Validate on at most N images.
+    #[arg(long)]
+    pub valid_limit: Option<usize>,
+    /// Checkpoint every N steps (0: only at the end; always on Ctrl-C).
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: u64,
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+    /// No progress bar (log lines only).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SplitArg {
+    Test,
+    Valid,
+    Train,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CheckpointArg {
+    Best,
+    Last,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Run directory written by `train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Split to evaluate.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    /// Evaluate only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Which checkpoint.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointArg,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Read the data from here instead of the folder recorded in the run.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a dataset (verified with SHA-256, resumable).
+    Fetch {
+        /// Dataset name.
+        name: String,
+        /// Destination folder (default: the user cache).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Download from MIRROR/FILE instead of the canonical addresses.
+        #[arg(long)]
+        mirror: Option<String>,
+    },
+    /// Show the files, counts, image shape, classes and checksums of a dataset on disk.
+    Info {
+        /// Dataset name.
+        name: String,
+        /// Folder with the files (default: where `fetch` puts them).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Training images held out for validation.
+        #[arg(long)]
+        valid_size: Option<usize>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,120 @@
+//! Exact test log-likelihood (§5.1): the NLL of every image of a split, nothing dropped.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::checkpoint;
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+use crate::experiment::ExperimentConfig;
+use crate::likelihood::bits_per_dim;
+use crate::models::PixelRnn;
+
+/// The result of an evaluation; serialized as the `eval --json` line.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Dataset name.
+    pub dataset: String,
+    /// Split evaluated.
+    pub split: String,
+    /// Images evaluated.
+    pub images: usize,
+    /// Mean NLL per image, nats.
+    pub nll_nats: f64,
+    /// Mean NLL in bits per sub-pixel.
+    pub bits_per_dim: f64,
+    /// Standard error of `bits_per_dim` over images.
+    pub stderr_bits_per_dim: f64,
+}
+
+/// Per-image NLL (nats) of the first `limit` images of `set`, in batches; the last, short
+/// batch is evaluated too. `progress(done, total)` is called after each batch.
+pub fn per_image_nll(
+    model: &PixelRnn,
+    set: &ImageSet,
+    limit: Option<usize>,
+    batch_size: usize,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<f64>> {
+    if set.spec() != model.image {
+        return Err(Error::Shape { op: "eval", expected: format!("{:?}", model.image), got: format!("{:?}", set.spec()) });
+    }
+    let total = limit.map_or(set.len(), |l| l.min(set.len()));
+    let mut out = Vec::with_capacity(total);
+    let indices: Vec<usize> = (0..total).collect();
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let nll: Vec<f32> = model.nll(set.batch(chunk, device)).into_data().try_to_vec::<f32>().expect("f32 NLL");
+        out.extend(nll.into_iter().map(f64::from));
+        progress(out.len(), total);
+    }
+    Ok(out)
+}
+
+/// Mean and standard error, in bits/dim, of per-image NLLs in nats.
+pub fn summarize(nats: &[f64], dims: usize) -> (f64, f64, f64) {
+    let n = nats.len().max(1) as f64;
+    let mean = nats.iter().sum::<f64>() / n;
+    let var = if nats.len() > 1 { nats.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, bits_per_dim(mean, dims), bits_per_dim(var.sqrt() / n.sqrt(), dims))
+}
+
+/// Which checkpoint of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The one with the best validation NLL.
+    Best,
+    /// The most recent.
+    Last,
+}
+
+/// Path of a run's checkpoint.
+pub fn checkpoint_path(run_dir: &Path, which: Which) -> PathBuf {
+    run_dir.join(match which {
+        Which::Best => "checkpoint-best.bin",
+        Which::Last => "checkpoint-last.bin",
+    })
+}
+
+/// Rebuilds a run's model from `config.json` and loads the chosen checkpoint (falling back
+/// from `best` to `last` when the run never validated).
+pub fn load_run_model(run_dir: &Path, which: Which, device: &Device) -> Result<(ExperimentConfig, PixelRnn, PathBuf)> {
+    let config = ExperimentConfig::load(run_dir)?;
+    let mut path = checkpoint_path(run_dir, which);
+    if which == Which::Best && !path.is_file() {
+        path = checkpoint_path(run_dir, Which::Last);
+    }
+    if !path.is_file() {
+        return Err(Error::Checkpoint { path, reason: "missing (has this run saved a checkpoint yet?)".into() });
+    }
+    let ckpt = checkpoint::load(&path)?;
+    let model = config.model.init(device, config.training.seed)?;
+    let model = ckpt.apply(&path, &config.model, model)?;
+    Ok((config, model, path))
+}
+
+/// Evaluates `model` on `set` and summarizes.
+pub fn evaluate(
+    model: &PixelRnn,
+    set: &ImageSet,
+    dataset: &str,
+    split: &str,
+    limit: Option<usize>,
+    batch_size: usize,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport> {
+    let nats = per_image_nll(&model.valid(), set, limit, batch_size, device, progress)?;
+    let (nll_nats, bpd, stderr) = summarize(&nats, model.image.dims());
+    Ok(EvalReport {
+        dataset: dataset.to_string(),
+        split: split.to_string(),
+        images: nats.len(),
+        nll_nats,
+        bits_per_dim: bpd,
+        stderr_bits_per_dim: stderr,
+    })
+}

@@ -1,0 +1,35 @@
+//! A dependency-free SVG line chart for loss curves.
+
+/// An SVG chart of the named series (`(label, colour, points)`), axes scaled to fit.
+pub fn line_chart(y_label: &str, x_label: &str, series: &[(&str, &str, &[(f64, f64)])]) -> String {
+    let (w, h, m) = (640.0, 400.0, 50.0);
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).filter(|p| p.1.is_finite()).collect();
+    let (x0, x1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (x0, x1) = if all.is_empty() { (0.0, 1.0) } else if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x1 + 1.0) };
+    let (y0, y1) = if all.is_empty() { (0.0, 1.0) } else if y1 > y0 { (y0, y1) } else { (y0 - 1.0, y1 + 1.0) };
+    let sx = |x: f64| m + (x - x0) / (x1 - x0) * (w - 2.0 * m);
+    let sy = |y: f64| h - m - (y - y0) / (y1 - y0) * (h - 2.0 * m);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+<line x1=\"{m}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{b}\" stroke=\"black\"/>\n\
+<text x=\"{cx}\" y=\"{xl}\" text-anchor=\"middle\">{x_label}</text><text x=\"12\" y=\"{cy}\" transform=\"rotate(-90 12 {cy})\" text-anchor=\"middle\">{y_label}</text>\n\
+<text x=\"{m}\" y=\"{xt}\">{x0:.0}</text><text x=\"{r}\" y=\"{xt}\" text-anchor=\"end\">{x1:.0}</text>\n\
+<text x=\"{yt}\" y=\"{b}\" text-anchor=\"end\">{y0:.3}</text><text x=\"{yt}\" y=\"{m}\" text-anchor=\"end\">{y1:.3}</text>\n",
+        b = h - m,
+        r = w - m,
+        cx = w / 2.0,
+        cy = h / 2.0,
+        xl = h - 10.0,
+        xt = h - m + 15.0,
+        yt = m - 4.0,
+    );
+    for (i, (label, colour, points)) in series.iter().enumerate() {
+        let pts: Vec<String> = points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
+        if !pts.is_empty() {
+            svg += &format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\n", pts.join(" "));
+        }
+        svg += &format!("<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label}</text>\n", w - m - 60.0, m + 15.0 * i as f64);
+    }
+    svg + "</svg>\n"
+}
