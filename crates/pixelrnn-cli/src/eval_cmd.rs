@@ -31,7 +31,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let total = args.limit.map_or(set.len(), |l| l.min(set.len()));
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(total as u64) };
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images [{elapsed} < {eta}]").expect("valid template"));
-    let report = evaluate(&model, set, dataset.name(), split.name(), args.limit, args.batch_size, &device, &mut |done, _| {
+    let report = evaluate(&model, set, (dataset.name(), split.name()), args.limit, args.batch_size, &device, &mut |done, _| {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();

@@ -100,8 +100,7 @@ pub fn load_run_model(run_dir: &Path, which: Which, device: &Device) -> Result<(
 pub fn evaluate(
     model: &PixelRnn,
     set: &ImageSet,
-    dataset: &str,
-    split: &str,
+    (dataset, split): (&str, &str),
     limit: Option<usize>,
     batch_size: usize,
     device: &Device,

@@ -1,7 +1,10 @@
 //! A dependency-free SVG line chart for loss curves.
 
-/// An SVG chart of the named series (`(label, colour, points)`), axes scaled to fit.
-pub fn line_chart(y_label: &str, x_label: &str, series: &[(&str, &str, &[(f64, f64)])]) -> String {
+/// One line: `(label, colour, points)`.
+pub type Series<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
+
+/// An SVG chart of the named series, axes scaled to fit.
+pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
     let (w, h, m) = (640.0, 400.0, 50.0);
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).filter(|p| p.1.is_finite()).collect();
     let (x0, x1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));

@@ -173,8 +173,8 @@ pub fn train(
         if order.0 != epoch {
             order = (epoch, batches.permutation(epoch));
         }
-        let within = (step % per_epoch) as usize * batches_batch_size(&batches);
-        let indices = &order.1[within..within + batches_batch_size(&batches)];
+        let within = (step % per_epoch) as usize * batches.batch_size();
+        let indices = &order.1[within..within + batches.batch_size()];
         let images = data.train.batch(indices, &ad_device);
         let loss = model.nll(images).mean(); // nats per image
         let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
@@ -197,7 +197,7 @@ pub fn train(
             observer,
         )?;
         let at_end = step == t.steps;
-        if (t.valid_every > 0 && step % t.valid_every == 0) || at_end {
+        if (t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || at_end {
             if let Some(valid) = &data.valid {
                 let nats = per_image_nll(&model.valid(), valid, t.valid_limit, t.batch_size, device, &mut |_, _| {})?;
                 let (nll, bpd, _) = summarize(&nats, dims);
@@ -209,7 +209,7 @@ pub fn train(
                 log(&TrainEvent::Validation { step, nll_nats: nll, bits_per_dim: bpd, images: nats.len(), best: is_best }, observer)?;
             }
         }
-        if (t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || at_end {
+        if (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every)) || at_end {
             save(&model, &optim, step, best, Which::Last)?;
             log(&TrainEvent::Checkpoint { step }, observer)?;
             write_loss_plot(run_dir)?;
@@ -221,10 +221,6 @@ pub fn train(
         write_loss_plot(run_dir)?;
     }
     Ok(TrainOutcome { step, interrupted, best_valid_bits_per_dim: best })
-}
-
-fn batches_batch_size(b: &ShuffledBatches) -> usize {
-    b.batch_at(0).len()
 }
 
 /// Draws `RUN_DIR/loss.svg` from `metrics.jsonl`: training bits/dim per step (and validation

@@ -8,6 +8,9 @@
 //! Sub-pixel order: raster over pixels, R -> G -> B within a pixel:
 //! index = (row * width + col) * channels + channel.
 
+// Loops over (row, col) read as coordinates; iterator chains would hide them.
+#![allow(clippy::needless_range_loop)]
+
 use burn::prelude::*;
 use pixelrnn::likelihood::scale_input;
 use pixelrnn::models::{Architecture, ImageSpec, ModelConfig, PixelRnn};

@@ -24,6 +24,11 @@ impl ShuffledBatches {
         Self { len, batch_size: batch_size.max(1).min(len.max(1)), seed }
     }
 
+    /// Images per batch (at most the number of items).
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// Full batches per epoch.
     pub fn batches_per_epoch(&self) -> usize {
         (self.len / self.batch_size).max(1)

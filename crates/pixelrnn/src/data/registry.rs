@@ -396,4 +396,21 @@ mod tests {
             assert!(checksum_status(&shared.join("cifar10").join(f)).unwrap().starts_with("ok"), "{f}");
         }
     }
+
+    #[test]
+    fn fashion_mnist_from_the_debian_package_when_installed() {
+        let dir = default_data_dir(DatasetName::FashionMnist);
+        if !is_present(DatasetName::FashionMnist, &dir) {
+            eprintln!("skipped: {} not present (apt-get install dataset-fashion-mnist)", dir.display());
+            return;
+        }
+        let f = load(DatasetName::FashionMnist, &dir, &LoadOptions::default()).unwrap();
+        assert_eq!((f.train.len(), f.valid.as_ref().unwrap().len(), f.test.as_ref().unwrap().len()), (50_000, 10_000, 10_000));
+        assert_eq!(f.test.as_ref().unwrap().class_counts(), vec![1000; 10]);
+        let mut all = f.train.class_counts();
+        for (a, b) in all.iter_mut().zip(f.valid.as_ref().unwrap().class_counts()) {
+            *a += b;
+        }
+        assert_eq!(all, vec![6000; 10]);
+    }
 }

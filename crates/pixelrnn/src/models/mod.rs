@@ -21,6 +21,8 @@ use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::output::{OutputStack, OutputStackConfig};
 
 /// One layer of any of the three architectures; each maps 2h -> 2h.
+// A model holds a handful of layers, all of one variant: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Layer {
     /// A PixelCNN residual block.
