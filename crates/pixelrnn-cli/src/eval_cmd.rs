@@ -2,10 +2,11 @@
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use pixelrnn::data::{load, LoadOptions, Split};
+use pixelrnn::data::{LoadOptions, Split};
 use pixelrnn::eval::{evaluate, load_run_model, Which};
 
 use crate::cli::{CheckpointArg, EvalArgs, SplitArg};
+use crate::data_cmd::fetch_and_load;
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let device = crate::device::select(args.device)?;
@@ -17,8 +18,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         load_run_model(&args.run, which, &device).with_context(|| format!("loading the run in {}", args.run.display()))?;
     let dataset = config.data.dataset;
     let dir = args.data_dir.clone().unwrap_or(config.data.data_dir.clone());
-    let splits = load(dataset, &dir, &LoadOptions { valid_size: config.data.valid_size, mirror: None })
-        .with_context(|| format!("loading {dataset} from {}", dir.display()))?;
+    let splits = fetch_and_load(dataset, &dir, &LoadOptions { valid_size: config.data.valid_size, mirror: None })?;
     let split = match args.split {
         SplitArg::Test => Split::Test,
         SplitArg::Valid => Split::Valid,

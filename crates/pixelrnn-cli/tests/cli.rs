@@ -102,7 +102,7 @@ fn resume_reaches_the_same_parameters() {
     let mut other = train_args(&data, &split, "pixel-cnn", 8);
     other.push("--resume".into());
     let err = stderr_of(bin().args(other));
-    assert!(err.contains("different run"), "{err}");
+    assert!(err.contains("the model differs"), "{err}");
 }
 
 #[test]
@@ -128,6 +128,40 @@ fn kill_9_leaves_a_loadable_checkpoint() {
 }
 
 #[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("interrupted");
+    let mut args = train_args(&data, &run, "pixel-cnn", 1_000_000);
+    let i = args.iter().position(|a| a == "--checkpoint-every").unwrap();
+    args[i + 1] = "0".into(); // only the interrupt writes one
+    let mut child = bin().args(args).spawn().unwrap();
+    let metrics = run.join("metrics.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(true, |m| m.lines().count() < 5) && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted run exits with 130");
+    assert!(run.join("checkpoint-last.bin").is_file());
+    let saved_step = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "checkpoint")
+        .filter_map(|v| v["step"].as_u64())
+        .last()
+        .expect("the interrupt wrote a checkpoint event");
+    assert!(saved_step >= 1);
+    let mut resumed = train_args(&data, &run, "pixel-cnn", saved_step + 2);
+    resumed.push("--resume".into());
+    bin().args(resumed).assert().success();
+    let last = std::fs::read_to_string(&metrics).unwrap();
+    assert!(last.contains(&format!("\"step\":{}", saved_step + 2)), "resumed run reached the new target");
+}
+
+#[test]
 fn bad_runs_and_checkpoints_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_mnist(tmp.path());
@@ -149,6 +183,16 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     std::fs::write(run.join("checkpoint-last.bin"), b"garbage").unwrap();
     let err = stderr_of(bin().args(["eval", "--run", run.to_str().unwrap(), "--checkpoint", "last"]));
     assert!(err.contains("not a pixelrnn checkpoint"), "{err}");
+
+    // A run on another dataset with the same image shape: the checkpoint is refused.
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(other.join("config.json")).unwrap()).unwrap();
+    cfg["data"]["dataset"] = "mnist".into();
+    let moved = tmp.path().join("moved");
+    std::fs::create_dir(&moved).unwrap();
+    std::fs::write(moved.join("config.json"), cfg.to_string()).unwrap();
+    std::fs::copy(other.join("checkpoint-best.bin"), moved.join("checkpoint-best.bin")).unwrap();
+    let err = stderr_of(bin().args(["eval", "--run", moved.to_str().unwrap()]));
+    assert!(err.contains("trained on binarized-mnist") || err.contains("from another model"), "{err}");
 
     // Not a run directory.
     let err = stderr_of(bin().args(["eval", "--run", tmp.path().to_str().unwrap()]));

@@ -11,6 +11,7 @@ use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
+use crate::data::DatasetName;
 use crate::error::{Error, Result};
 use crate::experiment::write_atomic;
 use crate::models::{ModelConfig, PixelRnn};
@@ -23,6 +24,8 @@ const VERSION: u32 = 1;
 pub struct CheckpointHeader {
     /// The model the weights belong to.
     pub model: ModelConfig,
+    /// The dataset it was trained on.
+    pub dataset: DatasetName,
     /// Optimizer steps completed.
     pub step: u64,
     /// Seed of the batch order.
@@ -96,8 +99,15 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 }
 
 impl Checkpoint {
-    /// Applies the weights to `model`, which must be built from the same config.
-    pub fn apply(&self, path: &Path, config: &ModelConfig, model: PixelRnn) -> Result<PixelRnn> {
+    /// Applies the weights to `model`, which must be built from the same config, for the same
+    /// dataset.
+    pub fn apply(&self, path: &Path, config: &ModelConfig, dataset: DatasetName, model: PixelRnn) -> Result<PixelRnn> {
+        if self.header.dataset != dataset {
+            return Err(Error::Checkpoint {
+                path: path.to_path_buf(),
+                reason: format!("trained on {}, but this run is on {dataset}", self.header.dataset),
+            });
+        }
         if &self.header.model != config {
             return Err(Error::Checkpoint {
                 path: path.to_path_buf(),

@@ -92,7 +92,7 @@ pub fn load_run_model(run_dir: &Path, which: Which, device: &Device) -> Result<(
     }
     let ckpt = checkpoint::load(&path)?;
     let model = config.model.init(device, config.training.seed)?;
-    let model = ckpt.apply(&path, &config.model, model)?;
+    let model = ckpt.apply(&path, &config.model, config.data.dataset, model)?;
     Ok((config, model, path))
 }
 

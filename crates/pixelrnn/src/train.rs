@@ -112,19 +112,23 @@ pub fn train(
     let mut best: Option<f64> = None;
     if resume {
         let saved = ExperimentConfig::load(run_dir)?;
-        let comparable = |c: &ExperimentConfig| {
-            let mut c = c.clone();
-            c.training.steps = 0;
-            c
-        };
-        if comparable(&saved) != comparable(config) {
+        // What defines the trajectory must match; how long, how often to validate and to
+        // checkpoint may change.
+        let differs = [
+            ("model", saved.model != config.model),
+            ("dataset", saved.data != config.data),
+            ("optimizer", saved.optimizer != config.optimizer),
+            ("batch size", saved.training.batch_size != config.training.batch_size),
+            ("seed", saved.training.seed != config.training.seed),
+        ];
+        if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
             return Err(Error::Config(format!(
-                "--resume: {} describes a different run (model, data, optimizer or batch settings differ); only the number of steps may change",
+                "--resume: the {what} differs from the run in {}; only --steps/--epochs, validation and checkpoint settings may change",
                 run_dir.join(crate::experiment::CONFIG_FILE).display()
             )));
         }
         let ckpt = checkpoint::load(&last_path)?;
-        model = ckpt.apply(&last_path, &config.model, model)?;
+        model = ckpt.apply(&last_path, &config.model, config.data.dataset, model)?;
         if !ckpt.optimizer.is_empty() {
             optim = optim
                 .from_bytes(burn::tensor::Bytes::from_bytes_vec(ckpt.optimizer.clone()))
@@ -157,7 +161,7 @@ pub fn train(
     log(&TrainEvent::Started { step, total_steps: t.steps }, observer)?;
 
     let save = |model: &PixelRnn, optim: &ModuleOptimizer, step: u64, best: Option<f64>, which: Which| {
-        let header = CheckpointHeader { model: config.model.clone(), step, seed: t.seed, best_valid_bits_per_dim: best };
+        let header = CheckpointHeader { model: config.model.clone(), dataset: config.data.dataset, step, seed: t.seed, best_valid_bits_per_dim: best };
         checkpoint::save(&checkpoint_path(run_dir, which), &header, model, Some(optim))
     };
     let mut interrupted = false;

@@ -341,6 +341,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cifar_archive_is_extracted_flat() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let record: Vec<u8> = std::iter::once(3u8).chain(std::iter::repeat_n(7u8, cifar::RECORD - 1)).collect();
+        for name in cifar::TRAIN_FILES.iter().chain([&cifar::TEST_FILE, &"batches.meta.txt"]) {
+            let body = if name.ends_with(".bin") { record.clone() } else { b"airplane\n".to_vec() };
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_cksum();
+            builder.append_data(&mut header, format!("cifar-10-batches-bin/{name}"), &body[..]).unwrap();
+        }
+        let archive = dir.path().join(CIFAR_ARCHIVE);
+        std::fs::write(&archive, builder.into_inner().unwrap().finish().unwrap()).unwrap();
+        extract_cifar(&archive, dir.path()).unwrap();
+        assert!(is_present(DatasetName::Cifar10, dir.path()));
+        let s = load(DatasetName::Cifar10, dir.path(), &LoadOptions { valid_size: Some(1), mirror: None }).unwrap();
+        assert_eq!((s.train.len(), s.valid.unwrap().len(), s.test.unwrap().len()), (4, 1, 1));
+        std::fs::write(&archive, b"not gzip").unwrap();
+        assert!(extract_cifar(&archive, dir.path()).unwrap_err().to_string().contains("corrupt archive"));
+    }
+
+    #[test]
     fn names_round_trip() {
         for d in DATASETS {
             assert_eq!(d.name().parse::<DatasetName>().unwrap(), d);
