@@ -151,7 +151,7 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["event"] == "checkpoint")
         .filter_map(|v| v["step"].as_u64())
-        .last()
+        .next_back()
         .expect("the interrupt wrote a checkpoint event");
     assert!(saved_step >= 1);
     let mut resumed = train_args(&data, &run, "pixel-cnn", saved_step + 2);

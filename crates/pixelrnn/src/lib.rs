@@ -36,6 +36,7 @@ pub mod masks;
 pub mod models;
 pub mod nn;
 pub mod plot;
+pub mod sample;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -66,18 +66,25 @@ impl DiagonalLstm {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, _, height, width] = x.dims();
         let h = self.hidden_channels;
-        // The 1x1 input-to-state commutes with the skew; applying it first keeps the padding
-        // exactly zero (zero gates and a zero state stay zero).
+        // The 1x1 input-to-state commutes with the skew; applying it first avoids computing it
+        // on the padding.
         let gates = skew(self.input_to_state.forward(x)); // [batch, 4h, height, width + height - 1]
         let columns = width + height - 1;
         let device = gates.device();
         let mut cell = Tensor::<4>::zeros([batch, h, height, 1], &device);
         let mut hidden = Tensor::<4>::zeros([batch, h, height, 1], &device);
+        // 1 where a skewed position lies inside the image. States outside are held at zero, so
+        // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
+        // padding positions non-zero and leak a constant into column 0).
+        let inside = skew(Tensor::<4>::ones([1, 1, height, width], &device)); // [1, 1, height, columns]
         let mut outputs = Vec::with_capacity(columns);
         for column in 0..columns {
             let column_gates = gates.clone().narrow(3, column, 1); // [batch, 4h, height, 1]
             let gates = column_gates + self.state_to_state.forward(hidden); // [batch, 4h, height, 1]
-            (cell, hidden) = lstm_update(gates, cell);
+            let (new_cell, new_hidden) = lstm_update(gates, cell);
+            let keep = inside.clone().narrow(3, column, 1); // [1, 1, height, 1]
+            cell = new_cell * keep.clone();
+            hidden = new_hidden * keep;
             outputs.push(hidden.clone());
         }
         unskew(Tensor::cat(outputs, 3), width) // [batch, h, height, width]

@@ -1,0 +1,180 @@
+//! Sequential sampling and image completion (§2: p(x) = prod_i p(x_i | x_<i)): sub-pixels
+//! are drawn in raster order, R then G then B within a pixel.
+//!
+//! Two samplers, identical by construction up to float rounding (a test checks they give the
+//! same images for the same seed):
+//! - **fast** (default): [`host::Engine`] evaluates the network one position at a time with
+//!   per-layer caches, so a sub-pixel costs work proportional to what it can influence;
+//! - **naive** (the reference): one full forward pass over the whole image per sub-pixel, as
+//!   public PixelCNN code does.
+//!
+//! Random draws come from ChaCha8 seeded with the request's seed, one draw per generated
+//! sub-pixel per image in raster order, so the same seed gives the same images.
+
+pub mod host;
+
+use burn::prelude::*;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::models::{ImageSpec, PixelRnn};
+use host::{Engine, HostModel};
+
+/// Which sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampler {
+    /// Incremental evaluation with caches (default).
+    Fast,
+    /// One full forward pass per sub-pixel (reference).
+    Naive,
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Starting images, `[count][channels][height][width]` raw values; sub-pixels before
+    /// `first_free` are observed and never altered.
+    pub images: Vec<u8>,
+    /// Number of images.
+    pub count: usize,
+    /// Index (raster order, channel fastest) of the first sub-pixel to sample.
+    pub first_free: usize,
+    /// Seed of the draws.
+    pub seed: u64,
+    /// Softmax / sigmoid temperature (> 0; 1 = the model's distribution).
+    pub temperature: f64,
+}
+
+impl Generation {
+    /// `count` fresh samples.
+    pub fn samples(spec: &ImageSpec, count: usize, seed: u64, temperature: f64) -> Self {
+        Self { images: vec![0; count * spec.dims()], count, first_free: 0, seed, temperature }
+    }
+
+    /// Completions of `images` keeping their top `observed_rows` rows.
+    pub fn completions(spec: &ImageSpec, images: Vec<u8>, observed_rows: usize, seed: u64, temperature: f64) -> Self {
+        let count = images.len() / spec.dims().max(1);
+        Self { images, count, first_free: observed_rows * spec.width * spec.channels, seed, temperature }
+    }
+}
+
+/// One value drawn from a sub-pixel's logits with the uniform draw `u` in [0, 1), by inverse
+/// CDF in f64.
+pub fn draw(logits: &[f32], binary: bool, temperature: f64, u: f64) -> u8 {
+    if binary {
+        let p1 = 1.0 / (1.0 + (-(logits[0] as f64) / temperature).exp());
+        return (u < p1) as u8;
+    }
+    let scaled: Vec<f64> = logits.iter().map(|&l| l as f64 / temperature).collect();
+    let max = scaled.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = scaled.iter().map(|l| (l - max).exp()).collect();
+    let target = u * weights.iter().sum::<f64>();
+    let mut cumulative = 0.0;
+    for (k, w) in weights.iter().enumerate() {
+        cumulative += w;
+        if target < cumulative {
+            return k as u8;
+        }
+    }
+    (weights.len() - 1) as u8
+}
+
+fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+fn scaled(spec: &ImageSpec, v: u8) -> f32 {
+    if spec.is_binary() {
+        v as f32
+    } else {
+        v as f32 * (2.0 / (spec.levels - 1) as f32) - 1.0
+    }
+}
+
+/// Generates the free sub-pixels of `request` and returns the images (same layout).
+/// `progress(done, total)` counts generated sub-pixels per image.
+pub fn generate(
+    model: &PixelRnn,
+    request: &Generation,
+    sampler: Sampler,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<u8>> {
+    let spec = model.image;
+    let (ch_count, height, width) = (spec.channels, spec.height, spec.width);
+    let dims = spec.dims();
+    if request.count == 0 {
+        return Err(Error::Config("nothing to generate: the image count must be at least 1".into()));
+    }
+    if request.images.len() != request.count * dims {
+        return Err(Error::Shape { op: "generate", expected: format!("{} x {dims} sub-pixels", request.count), got: request.images.len().to_string() });
+    }
+    if !(request.temperature > 0.0 && request.temperature.is_finite()) {
+        return Err(Error::Config(format!("temperature must be a positive number, got {}", request.temperature)));
+    }
+    if request.first_free > dims {
+        return Err(Error::Config(format!("first free sub-pixel {} beyond the image ({dims})", request.first_free)));
+    }
+    let mut images = request.images.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
+    let per = spec.logits_per_subpixel();
+    let total = dims - request.first_free;
+    let plane = height * width;
+    let host = (sampler == Sampler::Fast).then(|| HostModel::from_model(model));
+    let mut engines: Vec<Engine> = host.as_ref().map_or_else(Vec::new, |h| (0..request.count).map(|_| Engine::new(h)).collect());
+    let mut done = 0;
+    for r in 0..height {
+        for c in 0..width {
+            let pixel = r * width + c;
+            let observed_channels = request.first_free.saturating_sub(pixel * ch_count).min(ch_count);
+            if let Some(host) = &host {
+                for (n, engine) in engines.iter_mut().enumerate() {
+                    for ch in 0..observed_channels {
+                        engine.set_input(r, c, ch, scaled(&spec, images[n * dims + ch * plane + pixel]));
+                    }
+                }
+                if observed_channels == ch_count {
+                    // Observed pixel: only the caches are needed.
+                    engines.par_iter_mut().for_each(|e| {
+                        e.logits_at(host, r, c);
+                    });
+                    continue;
+                }
+            } else if observed_channels == ch_count {
+                continue;
+            }
+            for ch in observed_channels..ch_count {
+                let logits: Vec<Vec<f32>> = match &host {
+                    Some(host) => engines.par_iter_mut().map(|e| e.logits_at(host, r, c)[ch * per..(ch + 1) * per].to_vec()).collect(),
+                    None => naive_logits(model, &images, request.count, r, c, ch, device),
+                };
+                for (n, l) in logits.iter().enumerate() {
+                    let v = draw(l, spec.is_binary(), request.temperature, uniform(&mut rng));
+                    images[n * dims + ch * plane + pixel] = v;
+                    if let Some(engine) = engines.get_mut(n) {
+                        engine.set_input(r, c, ch, scaled(&spec, v));
+                    }
+                }
+                done += 1;
+                progress(done, total);
+            }
+        }
+    }
+    Ok(images)
+}
+
+/// The logits of sub-pixel (r, c, ch) of every image from one full forward pass.
+fn naive_logits(model: &PixelRnn, images: &[u8], count: usize, r: usize, c: usize, ch: usize, device: &Device) -> Vec<Vec<f32>> {
+    let spec = model.image;
+    let per = spec.logits_per_subpixel();
+    let data: Vec<i32> = images.iter().map(|&v| v as i32).collect();
+    let batch = Tensor::<4, Int>::from_data(TensorData::new(data, [count, spec.channels, spec.height, spec.width]), device);
+    let logits = model.logits(batch).slice([0..count, ch * per..(ch + 1) * per, r..r + 1, c..c + 1]);
+    let flat: Vec<f32> = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 logits");
+    flat.chunks(per).map(|x| x.to_vec()).collect()
+}
+
+#[cfg(test)]
+mod tests;
