@@ -21,6 +21,12 @@ pub enum Command {
     Train(TrainArgs),
     /// Exact NLL of a trained run on a split (nats per image and bits/dim).
     Eval(EvalArgs),
+    /// Draw new images from a trained run; writes a PNG grid.
+    Sample(SampleArgs),
+    /// Complete occluded images (the paper's Fig. 1): occluded, completions, original per row.
+    Complete(CompleteArgs),
+    /// Exact NLL of one PNG image and of each of its sub-pixels.
+    Score(ScoreArgs),
     /// Fetch datasets and inspect what is on disk.
     Data {
         #[command(subcommand)]
@@ -177,6 +183,108 @@ pub struct EvalArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
+}
+
+/// A run and its checkpoint.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run directory written by `train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Which checkpoint.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointArg,
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Number of images.
+    #[arg(long, default_value_t = 16)]
+    pub count: usize,
+    /// Seed of the draws: the same seed gives the same images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Temperature of every conditional (1 = the model).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Output PNG grid.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write one PNG per sample into this folder.
+    #[arg(long)]
+    pub each: Option<PathBuf>,
+    /// Images per grid row.
+    #[arg(long, default_value_t = 8)]
+    pub columns: usize,
+    /// Pixel upscaling of the grid.
+    #[arg(long, default_value_t = 4)]
+    pub scale: usize,
+    /// Use the naive sampler (one full forward pass per sub-pixel) instead of the fast one.
+    #[arg(long)]
+    pub naive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Split the images come from.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    /// Indices of the images in the split, e.g. 0,5,9.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["count", "image"])]
+    pub images: Option<Vec<usize>>,
+    /// Number of images (the first N of the split).
+    #[arg(long, conflicts_with = "image")]
+    pub count: Option<usize>,
+    /// Complete this PNG instead of dataset images.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Rows kept from the top (default: half the image).
+    #[arg(long)]
+    pub observed_rows: Option<usize>,
+    /// Completions per image.
+    #[arg(long, default_value_t = 3)]
+    pub samples_per_image: usize,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Temperature.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Output PNG grid.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Pixel upscaling of the grid.
+    #[arg(long, default_value_t = 4)]
+    pub scale: usize,
+    /// Use the naive sampler.
+    #[arg(long)]
+    pub naive: bool,
+    /// Read the data from here instead of the folder recorded in the run.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The PNG to score (its size and channels must match the model; binary models threshold
+    /// grey values at 128).
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a heatmap of the per-pixel NLL here.
+    #[arg(long)]
+    pub heatmap: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

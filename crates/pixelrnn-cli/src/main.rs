@@ -5,6 +5,7 @@ mod cli;
 mod data_cmd;
 mod device;
 mod eval_cmd;
+mod sample_cmd;
 mod train_cmd;
 
 use clap::Parser;
@@ -21,6 +22,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Train(args) => train_cmd::run(args),
         cli::Command::Eval(args) => eval_cmd::run(args),
+        cli::Command::Sample(args) => sample_cmd::sample(args),
+        cli::Command::Complete(args) => sample_cmd::complete(args),
+        cli::Command::Score(args) => sample_cmd::score(args),
         cli::Command::Data { command } => data_cmd::run(command),
     }
 }

@@ -31,12 +31,14 @@ pub mod data;
 pub mod eval;
 pub mod experiment;
 pub mod error;
+pub mod images;
 pub mod likelihood;
 pub mod masks;
 pub mod models;
 pub mod nn;
 pub mod plot;
 pub mod sample;
+pub mod score;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -24,7 +24,7 @@ pub fn scale_input(spec: &ImageSpec, images: Tensor<4, Int>) -> Tensor<4> {
     }
 }
 
-/// The exact NLL of each image in nats: the sum over all sub-pixels of -log p(x_i | x_<i).
+/// The NLL of every sub-pixel in nats, -log p(x_i | x_<i).
 ///
 /// Binary data: one logit per sub-pixel, p(1) = sigmoid(logit). Multi-level data: `levels`
 /// logits per sub-pixel, channel `c`'s logits being the contiguous block `c`.
@@ -32,23 +32,31 @@ pub fn scale_input(spec: &ImageSpec, images: Tensor<4, Int>) -> Tensor<4> {
 /// # Shapes
 /// - `logits`: `[batch, channels * logits_per_subpixel, height, width]`
 /// - `images`: `[batch, channels, height, width]`
-/// - returns `[batch]`
-pub fn nll_nats(spec: &ImageSpec, logits: Tensor<4>, images: Tensor<4, Int>) -> Tensor<1> {
+/// - returns `[batch, channels, height, width]`
+pub fn nll_per_subpixel(spec: &ImageSpec, logits: Tensor<4>, images: Tensor<4, Int>) -> Tensor<4> {
     let [batch, channels, height, width] = images.dims();
     if spec.is_binary() {
         let target = images.float();
         // -log p = softplus(l) - t * l, written stably as max(l, 0) - t l + log(1 + e^{-|l|}).
-        let per_subpixel = relu(logits.clone()) - logits.clone() * target
-            + logits.abs().neg().exp().log1p(); // [batch, channels, height, width]
-        per_subpixel.reshape([batch, channels * height * width]).sum_dim(1).reshape([batch])
+        relu(logits.clone()) - logits.clone() * target + logits.abs().neg().exp().log1p()
     } else {
         let levels = spec.levels;
         let logits = logits.reshape([batch, channels, levels, height, width]);
         let log_probs = log_softmax(logits, 2); // [batch, channels, levels, height, width]
         let index = images.reshape([batch, channels, 1, height, width]);
-        let picked = log_probs.gather(2, index); // [batch, channels, 1, height, width]
-        picked.reshape([batch, channels * height * width]).sum_dim(1).reshape([batch]).neg()
+        log_probs.gather(2, index).reshape([batch, channels, height, width]).neg()
     }
+}
+
+/// The exact NLL of each image in nats: the sum over all sub-pixels of -log p(x_i | x_<i).
+///
+/// # Shapes
+/// - `logits`: `[batch, channels * logits_per_subpixel, height, width]`
+/// - `images`: `[batch, channels, height, width]`
+/// - returns `[batch]`
+pub fn nll_nats(spec: &ImageSpec, logits: Tensor<4>, images: Tensor<4, Int>) -> Tensor<1> {
+    let [batch, channels, height, width] = images.dims();
+    nll_per_subpixel(spec, logits, images).reshape([batch, channels * height * width]).sum_dim(1).reshape([batch])
 }
 
 /// Bits per dimension of an NLL given in nats per image of `dims` sub-pixels:

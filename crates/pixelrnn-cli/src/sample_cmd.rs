@@ -1,0 +1,139 @@
+//! `pixelrnn sample`, `complete` and `score`.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use burn::prelude::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use pixelrnn::data::{LoadOptions, Split};
+use pixelrnn::eval::{load_run_model, Which};
+use pixelrnn::experiment::ExperimentConfig;
+use pixelrnn::images::{grid_png, heatmap_png, image_png, read_png_for, Cell};
+use pixelrnn::models::PixelRnn;
+use pixelrnn::sample::{generate, Generation, Sampler};
+
+use crate::cli::{CheckpointArg, CompleteArgs, RunArgs, SampleArgs, ScoreArgs, SplitArg};
+use crate::data_cmd::fetch_and_load;
+
+fn load(run: &RunArgs) -> anyhow::Result<(ExperimentConfig, PixelRnn, Device)> {
+    let device = crate::device::select(run.device)?;
+    let which = match run.checkpoint {
+        CheckpointArg::Best => Which::Best,
+        CheckpointArg::Last => Which::Last,
+    };
+    let (config, model, _) =
+        load_run_model(&run.run, which, &device).with_context(|| format!("loading the run in {}", run.run.display()))?;
+    Ok((config, model, device))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn run_generation(model: &PixelRnn, request: &Generation, naive: bool, device: &Device) -> anyhow::Result<Vec<u8>> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} sub-pixels [{elapsed} < {eta}]").expect("valid template"));
+    let sampler = if naive { Sampler::Naive } else { Sampler::Fast };
+    let images = generate(model, request, sampler, device, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(images)
+}
+
+pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let (_, model, device) = load(&args.run)?;
+    let spec = model.image;
+    let request = Generation::samples(&spec, args.count, args.seed, args.temperature);
+    let images = run_generation(&model, &request, args.naive, &device)?;
+    let cells: Vec<Cell> = images.chunks(spec.dims()).map(|pixels| Cell::Image { pixels, hidden_from: None }).collect();
+    let mut rows = Vec::new();
+    let mut cells = cells.into_iter().peekable();
+    while cells.peek().is_some() {
+        rows.push(cells.by_ref().take(args.columns.max(1)).collect::<Vec<_>>());
+    }
+    write(&args.out, &grid_png(&spec, &rows, args.scale.max(1)))?;
+    if let Some(dir) = &args.each {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, pixels) in images.chunks(spec.dims()).enumerate() {
+            write(&dir.join(format!("sample-{i:04}.png")), &image_png(&spec, pixels))?;
+        }
+    }
+    eprintln!("{} samples -> {}", args.count, args.out.display());
+    Ok(())
+}
+
+pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
+    let (config, model, device) = load(&args.run)?;
+    let spec = model.image;
+    let observed = args.observed_rows.unwrap_or(spec.height / 2);
+    if observed >= spec.height {
+        bail!("--observed-rows must be below the image height {} (got {observed})", spec.height);
+    }
+    if args.samples_per_image == 0 {
+        bail!("--samples-per-image must be at least 1");
+    }
+    let originals: Vec<Vec<u8>> = if let Some(path) = &args.image {
+        vec![read_png_for(path, &spec)?]
+    } else {
+        let dir = args.data_dir.clone().unwrap_or(config.data.data_dir.clone());
+        let splits = fetch_and_load(config.data.dataset, &dir, &LoadOptions { valid_size: config.data.valid_size, mirror: None })?;
+        let split = match args.split {
+            SplitArg::Test => Split::Test,
+            SplitArg::Valid => Split::Valid,
+            SplitArg::Train => Split::Train,
+        };
+        let set = splits.get(split)?;
+        let indices = match (&args.images, args.count) {
+            (Some(list), _) => list.clone(),
+            (None, Some(0)) => bail!("--count must be at least 1"),
+            (None, Some(n)) => (0..n).collect(),
+            (None, None) => (0..4).collect(),
+        };
+        indices
+            .iter()
+            .map(|&i| {
+                if i >= set.len() {
+                    bail!("image index {i} out of range: the {} split has {} images", split.name(), set.len())
+                }
+                Ok(set.image(i).to_vec())
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let m = args.samples_per_image;
+    let starts: Vec<u8> = originals.iter().flat_map(|o| std::iter::repeat_n(o.iter().copied(), m).flatten()).collect();
+    let request = Generation::completions(&spec, starts, observed, args.seed, args.temperature);
+    let completed = run_generation(&model, &request, args.naive, &device)?;
+    let rows: Vec<Vec<Cell>> = originals
+        .iter()
+        .enumerate()
+        .map(|(i, original)| {
+            let mut row = vec![Cell::Image { pixels: original, hidden_from: Some(observed) }];
+            row.extend((0..m).map(|k| Cell::Image { pixels: &completed[(i * m + k) * spec.dims()..(i * m + k + 1) * spec.dims()], hidden_from: None }));
+            row.push(Cell::Image { pixels: original, hidden_from: None });
+            row
+        })
+        .collect();
+    write(&args.out, &grid_png(&spec, &rows, args.scale.max(1)))?;
+    eprintln!("{} image(s) x {m} completion(s), top {observed} rows observed -> {}", originals.len(), args.out.display());
+    Ok(())
+}
+
+pub fn score(args: ScoreArgs) -> anyhow::Result<()> {
+    let (_, model, device) = load(&args.run)?;
+    let image = read_png_for(&args.image, &model.image)?;
+    let s = pixelrnn::score::score(&model, &image, &device)?;
+    if let Some(path) = &args.heatmap {
+        write(path, &heatmap_png(&s.per_pixel(), s.height, s.width, 8))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!("{}: NLL {:.3} nats, {:.4} bits/dim", args.image.display(), s.nll_nats, s.bits_per_dim);
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Reading a user's PNG for a model, and writing sample grids and NLL heatmaps as PNG.
+
+use std::path::Path;
+
+use crate::data::png_folder::{decode_png, encode_png};
+use crate::error::{Error, Result};
+use crate::models::ImageSpec;
+
+/// Reads a PNG as raw values for a model of `spec`: the size and channel count must match;
+/// for binary models a grey PNG is thresholded at 128 (>= 128 -> 1).
+pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (channels, height, width, pixels) = decode_png(&bytes, path)?;
+    if (height, width) != (spec.height, spec.width) || channels != spec.channels {
+        let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
+        return Err(Error::dataset(
+            path,
+            format!("{width}x{height} with {channels} channel(s); the model expects a {}x{} {kind} PNG", spec.width, spec.height),
+        ));
+    }
+    Ok(if spec.is_binary() { pixels.into_iter().map(|v| (v >= 128) as u8).collect() } else { pixels })
+}
+
+/// Display value (0-255) of a raw sub-pixel value.
+fn display(spec: &ImageSpec, v: u8) -> u8 {
+    if spec.is_binary() {
+        v * 255
+    } else {
+        ((v as usize * 255) / (spec.levels - 1)) as u8
+    }
+}
+
+/// One cell of a grid: an image (raw values, planar) or a blank.
+pub enum Cell<'a> {
+    /// An image with, optionally, the rows from `hidden_from` on greyed out (occluded).
+    Image {
+        /// Raw values `[channels][height][width]`.
+        pixels: &'a [u8],
+        /// Rows from here on are drawn as occluded.
+        hidden_from: Option<usize>,
+    },
+}
+
+/// A PNG grid of `rows` of cells, each image upscaled by `scale`, 2-pixel white gaps.
+pub fn grid_png(spec: &ImageSpec, rows: &[Vec<Cell>], scale: usize) -> Vec<u8> {
+    let (h, w, c) = (spec.height * scale, spec.width * scale, spec.channels);
+    let gap = 2;
+    let columns = rows.iter().map(|r| r.len()).max().unwrap_or(1).max(1);
+    let (gh, gw) = (rows.len().max(1) * (h + gap) + gap, columns * (w + gap) + gap);
+    let mut planar = vec![255u8; c * gh * gw];
+    for (ri, row) in rows.iter().enumerate() {
+        for (ci, Cell::Image { pixels, hidden_from }) in row.iter().enumerate() {
+            let (y0, x0) = (gap + ri * (h + gap), gap + ci * (w + gap));
+            for y in 0..h {
+                for x in 0..w {
+                    let (sy, sx) = (y / scale, x / scale);
+                    let hidden = hidden_from.is_some_and(|k| sy >= k);
+                    for ch in 0..c {
+                        let v = if hidden { 128 } else { display(spec, pixels[(ch * spec.height + sy) * spec.width + sx]) };
+                        planar[(ch * gh + y0 + y) * gw + x0 + x] = v;
+                    }
+                }
+            }
+        }
+    }
+    encode_png(c, gh, gw, &planar)
+}
+
+/// One image as a PNG at its own size.
+pub fn image_png(spec: &ImageSpec, pixels: &[u8]) -> Vec<u8> {
+    let planar: Vec<u8> = pixels.iter().map(|&v| display(spec, v)).collect();
+    encode_png(spec.channels, spec.height, spec.width, &planar)
+}
+
+/// A heatmap of per-pixel values (`[height][width]`), black (lowest) -> red -> yellow -> white
+/// (highest), upscaled by `scale`.
+pub fn heatmap_png(values: &[f64], height: usize, width: usize, scale: usize) -> Vec<u8> {
+    let max = values.iter().cloned().fold(0.0f64, f64::max).max(1e-12);
+    let (gh, gw) = (height * scale, width * scale);
+    let mut planar = vec![0u8; 3 * gh * gw];
+    for y in 0..gh {
+        for x in 0..gw {
+            let t = (values[(y / scale) * width + x / scale] / max).clamp(0.0, 1.0);
+            let rgb = [(t * 3.0).min(1.0), (t * 3.0 - 1.0).clamp(0.0, 1.0), (t * 3.0 - 2.0).clamp(0.0, 1.0)];
+            for (ch, v) in rgb.iter().enumerate() {
+                planar[(ch * gh + y) * gw + x] = (v * 255.0).round() as u8;
+            }
+        }
+    }
+    encode_png(3, gh, gw, &planar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_checks_user_pngs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.png");
+        std::fs::write(&p, encode_png(1, 2, 2, &[0, 127, 128, 255])).unwrap();
+        let binary = ImageSpec { channels: 1, height: 2, width: 2, levels: 2 };
+        assert_eq!(read_png_for(&p, &binary).unwrap(), vec![0, 0, 1, 1]);
+        let rgb = ImageSpec { channels: 3, height: 2, width: 2, levels: 256 };
+        let err = read_png_for(&p, &rgb).unwrap_err().to_string();
+        assert!(err.contains("a.png") && err.contains("expects a 2x2 RGB PNG"), "{err}");
+        let big = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
+        assert!(read_png_for(&p, &big).unwrap_err().to_string().contains("28x28"));
+        std::fs::write(&p, b"junk").unwrap();
+        assert!(read_png_for(&p, &binary).unwrap_err().to_string().contains("unreadable PNG"));
+    }
+
+    #[test]
+    fn grid_has_the_expected_size_and_occlusion() {
+        let spec = ImageSpec { channels: 1, height: 2, width: 3, levels: 2 };
+        let img = [1u8, 1, 1, 0, 0, 0];
+        let rows = vec![vec![Cell::Image { pixels: &img, hidden_from: Some(1) }, Cell::Image { pixels: &img, hidden_from: None }]];
+        let png = grid_png(&spec, &rows, 2);
+        let (c, h, w, px) = decode_png(&png, Path::new("grid")).unwrap();
+        assert_eq!((c, h, w), (1, 2 + 4 + 2, 2 + 2 * (6 + 2)));
+        assert_eq!(px[2 * w + 2], 255); // top row of the first image: white (value 1)
+        assert_eq!(px[(2 + 2) * w + 2], 128); // occluded second row
+        assert_eq!(px[(2 + 2) * w + 2 + 8], 0); // second image keeps its black row
+    }
+}
