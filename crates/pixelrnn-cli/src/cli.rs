@@ -27,6 +27,8 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Exact NLL of one PNG image and of each of its sub-pixels.
     Score(ScoreArgs),
+    /// Time the benchmark models M1-M4 (../shared/bench/README.md); one JSON line per run.
+    Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
     Data {
         #[command(subcommand)]
@@ -285,6 +287,34 @@ pub struct ScoreArgs {
     /// Write a heatmap of the per-pixel NLL here.
     #[arg(long)]
     pub heatmap: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// m1 (PixelCNN binary), m2 (PixelCNN RGB), m3 (Row LSTM), m4 (Diagonal BiLSTM).
+    #[arg(long)]
+    pub spec: String,
+    /// train, infer or sample.
+    #[arg(long, default_value = "train")]
+    pub mode: String,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Override the spec's batch size.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Print the JSON line only.
+    #[arg(long)]
+    pub json: bool,
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
 }
 
 #[derive(Debug, Subcommand)]

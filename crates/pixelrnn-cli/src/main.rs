@@ -1,6 +1,7 @@
 //! `pixelrnn`: train PixelCNN / Row LSTM / Diagonal BiLSTM models, evaluate their exact
 //! log-likelihood, and manage datasets. A thin layer over the `pixelrnn` library.
 
+mod bench_cmd;
 mod cli;
 mod data_cmd;
 mod device;
@@ -25,6 +26,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Sample(args) => sample_cmd::sample(args),
         cli::Command::Complete(args) => sample_cmd::complete(args),
         cli::Command::Score(args) => sample_cmd::score(args),
+        cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Data { command } => data_cmd::run(command),
     }
 }

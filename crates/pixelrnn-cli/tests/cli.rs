@@ -352,3 +352,16 @@ fn sample_complete_and_score() {
     let err = stderr_of(bin().args(["sample", "--run", r, "--temperature", "0", "--out", &grid("x.png")]));
     assert!(err.contains("temperature"), "{err}");
 }
+
+#[test]
+fn bench_prints_torch_ref_keys() {
+    let out = bin().args(["bench", "--spec", "m4", "--mode", "infer", "--steps", "1", "--warmup", "0", "--batch", "2", "--threads", "1", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["framework", "version", "model", "mode", "device", "threads", "batch", "params", "warmup", "steps", "median_step_s", "min_step_s", "images_per_sec", "loss", "loss_unit"] {
+        assert!(!m[key].is_null(), "missing key {key}");
+    }
+    assert_eq!((m["model"].as_str(), m["mode"].as_str(), m["batch"].as_u64()), (Some("m4"), Some("infer"), Some(2)));
+    let err = stderr_of(bin().args(["bench", "--spec", "m7"]));
+    assert!(err.contains("unknown benchmark spec 'm7'"), "{err}");
+}

@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;

@@ -1,0 +1,254 @@
+//! The benchmark models of `../shared/bench/README.md` (M1-M4), built with this crate's own
+//! model code, and timed the way `../shared/bench/torch_ref.py` times its PyTorch twins, so the
+//! two can be compared line by line.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::models::{Architecture, ImageSpec, ModelConfig};
+use crate::sample::{generate, Generation, Sampler};
+
+/// One of the four benchmark specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spec {
+    /// PixelCNN, binary 1x28x28, h = 32, 7 blocks, batch 32.
+    M1,
+    /// PixelCNN, RGB 3x32x32, h = 64, 7 blocks, 256-way softmax, batch 16.
+    M2,
+    /// Row LSTM, binary 1x28x28, h = 32, one layer, batch 32.
+    M3,
+    /// Diagonal BiLSTM, binary 1x28x28, h = 16, one layer, batch 32.
+    M4,
+}
+
+impl Spec {
+    /// Parses `m1`..`m4`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "m1" => Ok(Spec::M1),
+            "m2" => Ok(Spec::M2),
+            "m3" => Ok(Spec::M3),
+            "m4" => Ok(Spec::M4),
+            other => Err(Error::Config(format!("unknown benchmark spec '{other}' (expected m1, m2, m3 or m4)"))),
+        }
+    }
+
+    /// `m1`..`m4`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Spec::M1 => "m1",
+            Spec::M2 => "m2",
+            Spec::M3 => "m3",
+            Spec::M4 => "m4",
+        }
+    }
+
+    /// The spec's batch size.
+    pub fn batch(self) -> usize {
+        if self == Spec::M2 { 16 } else { 32 }
+    }
+
+    /// The model: the spec's depth and width, output width d = 2h, no skip connections.
+    pub fn model_config(self) -> ModelConfig {
+        let binary = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
+        let (arch, image, layers, h) = match self {
+            Spec::M1 => (Architecture::PixelCnn, binary, 7, 32),
+            Spec::M2 => (Architecture::PixelCnn, ImageSpec { channels: 3, height: 32, width: 32, levels: 256 }, 7, 64),
+            Spec::M3 => (Architecture::RowLstm, binary, 1, 32),
+            Spec::M4 => (Architecture::DiagonalBilstm, binary, 1, 16),
+        };
+        ModelConfig {
+            architecture: arch,
+            image,
+            num_layers: layers,
+            hidden_channels: h,
+            output_hidden_channels: 2 * h,
+            first_kernel: 7,
+            cnn_kernel: 3,
+            row_kernel: 3,
+            residual: true,
+            skip: false,
+        }
+    }
+}
+
+/// What is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward + loss + backward + Adam(lr 1e-3) update.
+    Train,
+    /// Forward + loss without gradients.
+    Infer,
+    /// Generating a whole batch with the fast sampler.
+    Sample,
+}
+
+impl Mode {
+    /// Parses `train`, `infer`, `sample`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "train" => Ok(Mode::Train),
+            "infer" => Ok(Mode::Infer),
+            "sample" => Ok(Mode::Sample),
+            other => Err(Error::Config(format!("unknown benchmark mode '{other}' (expected train, infer or sample)"))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Train => "train",
+            Mode::Infer => "infer",
+            Mode::Sample => "sample",
+        }
+    }
+}
+
+/// One measurement, with the keys of `torch_ref.py`'s JSON lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    /// "pixelrnn".
+    pub framework: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+    /// m1..m4.
+    pub model: String,
+    /// train, infer or sample.
+    pub mode: String,
+    /// Device description.
+    pub device: String,
+    /// Worker threads.
+    pub threads: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Untimed steps.
+    pub warmup: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Median step time, seconds.
+    pub median_step_s: f64,
+    /// Fastest step, seconds.
+    pub min_step_s: f64,
+    /// batch / median step time.
+    pub images_per_sec: f64,
+    /// Loss of the last step (nats/image, or bits/dim for m2).
+    pub loss: f64,
+    /// Unit of `loss`.
+    pub loss_unit: &'static str,
+}
+
+fn inputs(spec: Spec, batch: usize, device: &Device) -> Tensor<4, Int> {
+    let image = spec.model_config().image;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let data: Vec<i32> = (0..batch * image.dims()).map(|_| (rng.next_u32() % image.levels as u32) as i32).collect();
+    Tensor::from_data(TensorData::new(data, [batch, image.channels, image.height, image.width]), device)
+}
+
+fn round5(v: f64) -> f64 {
+    (v * 1e5).round() / 1e5
+}
+
+/// Times `steps` steps of `mode` after `warmup` untimed ones.
+pub fn run(spec: Spec, mode: Mode, batch: Option<usize>, warmup: usize, steps: usize, threads: usize, device: &Device) -> Result<Measurement> {
+    if steps == 0 {
+        return Err(Error::Config("--steps must be at least 1".into()));
+    }
+    let batch = batch.unwrap_or(spec.batch());
+    let config = spec.model_config();
+    let dims = config.image.dims() as f64;
+    let to_loss = |nats_per_image: f64| if spec == Spec::M2 { nats_per_image / dims / std::f64::consts::LN_2 } else { nats_per_image };
+    let mut times = Vec::with_capacity(steps);
+    let mut loss = 0.0;
+    let params;
+    match mode {
+        Mode::Train => {
+            let ad = device.clone().autodiff();
+            let mut model = config.init(&ad, 0)?;
+            params = model.num_params();
+            let x = inputs(spec, batch, &ad);
+            let mut optim = AdamConfig::new().init();
+            for i in 0..warmup + steps {
+                let start = Instant::now();
+                let l = model.nll(x.clone()).mean();
+                let grads = GradientsParams::from_grads(l.backward(), &model);
+                model = optim.step(1e-3, model, grads);
+                loss = l.into_scalar::<f32>() as f64; // synchronises the device
+                if i >= warmup {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+        }
+        Mode::Infer => {
+            let model = config.init(device, 0)?;
+            params = model.num_params();
+            let x = inputs(spec, batch, device);
+            for i in 0..warmup + steps {
+                let start = Instant::now();
+                loss = model.nll(x.clone()).mean().into_scalar::<f32>() as f64;
+                if i >= warmup {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+        }
+        Mode::Sample => {
+            let model = config.init(device, 0)?;
+            params = model.num_params();
+            for i in 0..warmup + steps {
+                let start = Instant::now();
+                let request = Generation::samples(&config.image, batch, i as u64, 1.0);
+                generate(&model, &request, Sampler::Fast, device, &mut |_, _| {})?;
+                if i >= warmup {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+        }
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = if steps % 2 == 1 { sorted[steps / 2] } else { (sorted[steps / 2 - 1] + sorted[steps / 2]) / 2.0 };
+    Ok(Measurement {
+        framework: "pixelrnn",
+        version: env!("CARGO_PKG_VERSION"),
+        model: spec.name().into(),
+        mode: mode.name().into(),
+        device: "cpu".into(),
+        threads,
+        batch,
+        params,
+        warmup,
+        steps,
+        median_step_s: round5(median),
+        min_step_s: round5(sorted[0]),
+        images_per_sec: (batch as f64 / median * 1e4).round() / 1e4,
+        loss: (to_loss(loss) * 1e4).round() / 1e4,
+        loss_unit: if spec == Spec::M2 { "bits/dim" } else { "nats/image" },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_build_and_time_one_step() {
+        for spec in [Spec::M1, Spec::M3, Spec::M4] {
+            let m = run(spec, Mode::Infer, Some(2), 0, 1, 1, &Device::flex()).unwrap();
+            assert_eq!((m.batch, m.steps, m.model.as_str()), (2, 1, spec.name()));
+            assert!(m.median_step_s > 0.0 && m.loss > 0.0 && m.params > 0);
+        }
+        // M1's parameter count equals the PyTorch reference's (torch_ref.py: PixelCNN(32, rgb=False)).
+        let p = Spec::M1.model_config().init(&Device::flex(), 0).unwrap().num_params();
+        let h = 32;
+        let expected = (2 * h * 49 + 2 * h) + 7 * ((2 * h * h + h) + (h * h * 9 + h) + (h * 2 * h + 2 * h)) + (2 * h * 2 * h + 2 * h) + (2 * h + 1);
+        assert_eq!(p, expected);
+        assert!(Spec::parse("m9").is_err() && Mode::parse("fly").is_err());
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of pixelrnn against the PyTorch reference (../shared/bench/torch_ref.py),
+# interleaved (ours, theirs, ours, theirs, ...) for every spec and mode, on the same machine.
+#
+#   scripts/bench-vs-pytorch.sh [RESULTS.jsonl]
+#
+# Environment: TORCH_VENV (default .venv-torch, created with ../shared/bench/setup-torch.sh if
+# missing), THREADS (2), ROUNDS (2), STEPS (10), WARMUP (3), SPECS ("m1 m2 m3 m4"),
+# MODES ("train infer sample").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench_dir=${BENCH_DIR:-../shared/bench}
+venv=${TORCH_VENV:-.venv-torch}
+threads=${THREADS:-2}
+rounds=${ROUNDS:-2}
+steps=${STEPS:-10}
+warmup=${WARMUP:-3}
+specs=${SPECS:-m1 m2 m3 m4}
+modes=${MODES:-train infer sample}
+out=${1:-bench-results.jsonl}
+
+[[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
+cargo build --release -q -p pixelrnn-cli
+ours=target/release/pixelrnn
+: > "$out"
+for spec in $specs; do
+  for mode in $modes; do
+    # The fast sampler generates a whole batch per step: fewer steps keep the run short.
+    s=$steps; w=$warmup
+    if [[ $mode == sample ]]; then s=3; w=1; fi
+    for ((r = 1; r <= rounds; r++)); do
+      echo "round $r: $spec $mode" >&2
+      "$ours" bench --spec "$spec" --mode "$mode" --steps "$s" --warmup "$w" --threads "$threads" --json >> "$out"
+      "$venv/bin/python" "$bench_dir/torch_ref.py" --model "$spec" --mode "$mode" --steps "$steps" --warmup "$warmup" --threads "$threads" >> "$out"
+    done
+  done
+done
+python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+key = lambda r: (r["model"], r["mode"])
+print(f"{'spec':<5} {'mode':<7} {'pixelrnn img/s':>15} {'pytorch img/s':>14} {'ratio':>7}")
+for k in sorted({key(r) for r in rows}):
+    ours = [r["images_per_sec"] for r in rows if key(r) == k and r["framework"] == "pixelrnn"]
+    theirs = [r["images_per_sec"] for r in rows if key(r) == k and r["framework"] == "pytorch"]
+    if ours and theirs:
+        o, t = statistics.median(ours), statistics.median(theirs)
+        print(f"{k[0]:<5} {k[1]:<7} {o:>15.2f} {t:>14.2f} {o / t:>7.2f}")
+PY
