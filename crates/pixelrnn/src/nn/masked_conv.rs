@@ -82,6 +82,12 @@ impl MaskedConv2d {
     /// - `x`: `[batch, in, height, width]`
     /// - returns `[batch, out, height + top + bottom - kh + 1, width + left + right - kw + 1]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [out, _, kh, kw] = self.weight.val().dims();
+        // Measured (BENCHMARKS.md): with gradients, a 1x1 kernel as a matrix product trains
+        // M1 1.8x faster than the backend's convolution; without, the convolution is faster.
+        if [kh, kw] == [1, 1] && self.padding == [0; 4] && x.device().is_autodiff() {
+            return self.forward_pointwise(x, out);
+        }
         let [top, bottom, left, right] = self.padding;
         let symmetric = top == bottom && left == right;
         let (x, pad) = if symmetric {
@@ -95,5 +101,37 @@ impl MaskedConv2d {
             Some(self.bias.val()),
             ConvOptions::new([1, 1], pad, [1, 1], 1),
         )
+    }
+
+    /// A 1x1 convolution as one batched matrix product, `W [1, out, in] x X [batch, in, h*w]`:
+    /// no im2col copy, and the most common layer of every model.
+    fn forward_pointwise(&self, x: Tensor<4>, out: usize) -> Tensor<4> {
+        let [batch, channels, height, width] = x.dims();
+        let weight = self.effective_weight().reshape([1, out, channels]); // [1, out, in]
+        let x = x.reshape([batch, channels, height * width]); // [batch, in, h*w]
+        let y = weight.matmul(x) + self.bias.val().reshape([1, out, 1]); // [batch, out, h*w]
+        y.reshape([batch, out, height, width])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::masks::contiguous_groups;
+
+    #[test]
+    fn pointwise_matmul_path_equals_the_convolution() {
+        let config = MaskedConv2dConfig::same([1, 1], Some(MaskType::B), contiguous_groups(6, 3), contiguous_groups(9, 3));
+        let x: Vec<f32> = (0..2 * 6 * 4 * 5).map(|v| ((v * 37) % 23) as f32 / 7.0 - 1.5).collect();
+        let run = |device: &Device| -> Vec<f32> {
+            let conv = config.init(device, &mut InitRng::new(4));
+            let x = Tensor::<4>::from_data(TensorData::new(x.clone(), [2, 6, 4, 5]), device);
+            conv.forward(x).into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+        };
+        let plain = run(&Device::flex()); // convolution
+        let tracked = run(&Device::flex().autodiff()); // matrix product
+        for (a, b) in plain.iter().zip(&tracked) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+        }
     }
 }
