@@ -9,6 +9,7 @@ use burn::tensor::activation::sigmoid;
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::ops::steps_along;
 
 /// Configuration of a [`RowLstm`].
 #[derive(Debug, Clone)]
@@ -114,8 +115,12 @@ impl RowLstm {
         let gates = self.input_gates(x); // [batch, 4h, height, width]
         let (mut cell, mut hidden) = self.initial_state(batch, width);
         let mut rows = Vec::with_capacity(height);
+        let mut steps = gates.device().is_autodiff().then(|| steps_along(gates.clone(), 2));
         for row in 0..height {
-            let row_gates = gates.clone().narrow(2, row, 1); // [batch, 4h, 1, width]
+            let row_gates = match steps.as_mut() {
+                Some(steps) => steps.next().expect("one step per row"),
+                None => gates.clone().narrow(2, row, 1),
+            }; // [batch, 4h, 1, width]
             (cell, hidden) = self.step(row_gates, cell, hidden);
             rows.push(hidden.clone());
         }
