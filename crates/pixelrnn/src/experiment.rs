@@ -109,3 +109,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint-last.bin");
+        write_atomic(&path, b"good").unwrap();
+        let tmp = dir.path().join("checkpoint-last.bin.tmp");
+        // Disk full: the temporary file is /dev/full, where every write fails with ENOSPC.
+        if Path::new("/dev/full").exists() {
+            std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+            let err = write_atomic(&path, b"new").unwrap_err().to_string();
+            assert!(err.contains("checkpoint-last.bin.tmp") && err.to_lowercase().contains("space"), "{err}");
+            assert_eq!(std::fs::read(&path).unwrap(), b"good");
+            assert!(!tmp.exists(), "the failed temporary file is removed");
+        } else {
+            eprintln!("skipped the disk-full case: /dev/full not present");
+        }
+        // Unwritable: the temporary name is taken by a folder.
+        std::fs::create_dir(&tmp).unwrap();
+        assert!(write_atomic(&path, b"new").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+    }
+}
