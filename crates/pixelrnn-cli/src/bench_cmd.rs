@@ -19,7 +19,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{line}");
     } else {
-        eprintln!("{} {}: {:.1} images/s (median step {:.4} s, batch {})", m.model, m.mode, m.images_per_sec, m.median_step_s, m.batch);
+        eprintln!(
+            "{} {}: {:.1} images/s (median step {:.4} s, batch {})",
+            m.model, m.mode, m.images_per_sec, m.median_step_s, m.batch
+        );
         println!("{line}");
     }
     Ok(())

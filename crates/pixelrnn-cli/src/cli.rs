@@ -159,20 +159,35 @@ pub enum CheckpointArg {
     Last,
 }
 
+impl From<SplitArg> for pixelrnn::data::Split {
+    fn from(arg: SplitArg) -> Self {
+        match arg {
+            SplitArg::Test => Self::Test,
+            SplitArg::Valid => Self::Valid,
+            SplitArg::Train => Self::Train,
+        }
+    }
+}
+
+impl From<CheckpointArg> for pixelrnn::eval::Which {
+    fn from(arg: CheckpointArg) -> Self {
+        match arg {
+            CheckpointArg::Best => Self::Best,
+            CheckpointArg::Last => Self::Last,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Run directory written by `train`.
-    #[arg(long)]
-    pub run: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Split to evaluate.
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
     /// Evaluate only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Which checkpoint.
-    #[arg(long, value_enum, default_value = "best")]
-    pub checkpoint: CheckpointArg,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -182,9 +197,6 @@ pub struct EvalArgs {
     /// Read the data from here instead of the folder recorded in the run.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Compute device.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: DeviceArg,
 }
 
 /// A run and its checkpoint.

@@ -85,11 +85,14 @@ fn info(name: DatasetName, dir: &Path, valid_size: Option<usize>) -> anyhow::Res
             println!("  {} ({len} bytes): {}", f.display(), checksum_status(&f)?);
         }
     }
-    for (label, set) in [("train", Some(&splits.train)), ("valid", splits.valid.as_ref()), ("test", splits.test.as_ref())] {
+    for (label, set) in
+        [("train", Some(&splits.train)), ("valid", splits.valid.as_ref()), ("test", splits.test.as_ref())]
+    {
         match set {
             Some(set) => {
                 let counts = set.class_counts();
-                let classes = if counts.is_empty() { String::from("no labels") } else { format!("per class {counts:?}") };
+                let classes =
+                    if counts.is_empty() { String::from("no labels") } else { format!("per class {counts:?}") };
                 println!("{label:>6}: {} images, {classes}", set.len());
             }
             None => println!("{label:>6}: none"),

@@ -1,39 +1,32 @@
 //! `pixelrnn eval`: exact NLL of a run's checkpoint on a split.
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::data::{LoadOptions, Split};
-use pixelrnn::eval::{evaluate, load_run_model, Which};
+use pixelrnn::eval::evaluate;
 
-use crate::cli::{CheckpointArg, EvalArgs, SplitArg};
+use crate::cli::EvalArgs;
 use crate::data_cmd::fetch_and_load;
+use crate::sample_cmd::load_run;
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let device = crate::device::select(args.device)?;
-    let which = match args.checkpoint {
-        CheckpointArg::Best => Which::Best,
-        CheckpointArg::Last => Which::Last,
-    };
-    let (config, model, ckpt) =
-        load_run_model(&args.run, which, &device).with_context(|| format!("loading the run in {}", args.run.display()))?;
+    let (config, model, device, ckpt) = load_run(&args.run)?;
     let dataset = config.data.dataset;
     let dir = args.data_dir.clone().unwrap_or(config.data.data_dir.clone());
     let splits = fetch_and_load(dataset, &dir, &LoadOptions { valid_size: config.data.valid_size, mirror: None })?;
-    let split = match args.split {
-        SplitArg::Test => Split::Test,
-        SplitArg::Valid => Split::Valid,
-        SplitArg::Train => Split::Train,
-    };
+    let split: Split = args.split.into();
     let set = splits.get(split)?;
     if args.limit == Some(0) {
         anyhow::bail!("--limit must be at least 1");
     }
     let total = args.limit.map_or(set.len(), |l| l.min(set.len()));
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(total as u64) };
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} images [{elapsed} < {eta}]").expect("valid template"));
-    let report = evaluate(&model, set, (dataset.name(), split.name()), args.limit, args.batch_size, &device, &mut |done, _| {
-        bar.set_position(done as u64)
-    })?;
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} images [{elapsed} < {eta}]").expect("valid template"),
+    );
+    let report =
+        evaluate(&model, set, (dataset.name(), split.name()), args.limit, args.batch_size, &device, &mut |done, _| {
+            bar.set_position(done as u64)
+        })?;
     bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -1,29 +1,26 @@
 //! `pixelrnn sample`, `complete` and `score`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::data::{LoadOptions, Split};
-use pixelrnn::eval::{load_run_model, Which};
+use pixelrnn::eval::load_run_model;
 use pixelrnn::experiment::ExperimentConfig;
 use pixelrnn::images::{grid_png, heatmap_png, image_png, read_png_for, Cell};
 use pixelrnn::models::PixelRnn;
 use pixelrnn::sample::{generate, Generation, Sampler};
 
-use crate::cli::{CheckpointArg, CompleteArgs, RunArgs, SampleArgs, ScoreArgs, SplitArg};
+use crate::cli::{CompleteArgs, RunArgs, SampleArgs, ScoreArgs};
 use crate::data_cmd::fetch_and_load;
 
-fn load(run: &RunArgs) -> anyhow::Result<(ExperimentConfig, PixelRnn, Device)> {
+/// Rebuilds a run's model on the chosen device; also returns the checkpoint's path.
+pub fn load_run(run: &RunArgs) -> anyhow::Result<(ExperimentConfig, PixelRnn, Device, PathBuf)> {
     let device = crate::device::select(run.device)?;
-    let which = match run.checkpoint {
-        CheckpointArg::Best => Which::Best,
-        CheckpointArg::Last => Which::Last,
-    };
-    let (config, model, _) =
-        load_run_model(&run.run, which, &device).with_context(|| format!("loading the run in {}", run.run.display()))?;
-    Ok((config, model, device))
+    let (config, model, path) = load_run_model(&run.run, run.checkpoint.into(), &device)
+        .with_context(|| format!("loading the run in {}", run.run.display()))?;
+    Ok((config, model, device, path))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -32,7 +29,9 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 fn run_generation(model: &PixelRnn, request: &Generation, naive: bool, device: &Device) -> anyhow::Result<Vec<u8>> {
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} sub-pixels [{elapsed} < {eta}]").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} sub-pixels [{elapsed} < {eta}]").expect("valid template"),
+    );
     let sampler = if naive { Sampler::Naive } else { Sampler::Fast };
     let images = generate(model, request, sampler, device, &mut |done, total| {
         bar.set_length(total as u64);
@@ -46,7 +45,7 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
-    let (_, model, device) = load(&args.run)?;
+    let (_, model, device, _) = load_run(&args.run)?;
     let spec = model.image;
     let request = Generation::samples(&spec, args.count, args.seed, args.temperature);
     let images = run_generation(&model, &request, args.naive, &device)?;
@@ -68,7 +67,7 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
 }
 
 pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
-    let (config, model, device) = load(&args.run)?;
+    let (config, model, device, _) = load_run(&args.run)?;
     let spec = model.image;
     let observed = args.observed_rows.unwrap_or(spec.height / 2);
     if observed >= spec.height {
@@ -81,12 +80,12 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         vec![read_png_for(path, &spec)?]
     } else {
         let dir = args.data_dir.clone().unwrap_or(config.data.data_dir.clone());
-        let splits = fetch_and_load(config.data.dataset, &dir, &LoadOptions { valid_size: config.data.valid_size, mirror: None })?;
-        let split = match args.split {
-            SplitArg::Test => Split::Test,
-            SplitArg::Valid => Split::Valid,
-            SplitArg::Train => Split::Train,
-        };
+        let splits = fetch_and_load(
+            config.data.dataset,
+            &dir,
+            &LoadOptions { valid_size: config.data.valid_size, mirror: None },
+        )?;
+        let split: Split = args.split.into();
         let set = splits.get(split)?;
         let indices = match (&args.images, args.count) {
             (Some(list), _) => list.clone(),
@@ -113,18 +112,25 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, original)| {
             let mut row = vec![Cell::Image { pixels: original, hidden_from: Some(observed) }];
-            row.extend((0..m).map(|k| Cell::Image { pixels: &completed[(i * m + k) * spec.dims()..(i * m + k + 1) * spec.dims()], hidden_from: None }));
+            row.extend((0..m).map(|k| Cell::Image {
+                pixels: &completed[(i * m + k) * spec.dims()..(i * m + k + 1) * spec.dims()],
+                hidden_from: None,
+            }));
             row.push(Cell::Image { pixels: original, hidden_from: None });
             row
         })
         .collect();
     write(&args.out, &grid_png(&spec, &rows, args.scale.max(1)))?;
-    eprintln!("{} image(s) x {m} completion(s), top {observed} rows observed -> {}", originals.len(), args.out.display());
+    eprintln!(
+        "{} image(s) x {m} completion(s), top {observed} rows observed -> {}",
+        originals.len(),
+        args.out.display()
+    );
     Ok(())
 }
 
 pub fn score(args: ScoreArgs) -> anyhow::Result<()> {
-    let (_, model, device) = load(&args.run)?;
+    let (_, model, device, _) = load_run(&args.run)?;
     let image = read_png_for(&args.image, &model.image)?;
     let s = pixelrnn::score::score(&model, &image, &device)?;
     if let Some(path) = &args.heatmap {

@@ -104,7 +104,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         TrainEvent::Started { step, .. } => bar.set_position(*step),
         TrainEvent::Step { step, loss_nats, bits_per_dim, images_per_sec, .. } => {
             bar.set_position(*step);
-            bar.set_message(format!("loss {loss_nats:.2} nats ({bits_per_dim:.4} bits/dim)  {images_per_sec:.0} img/s"));
+            bar.set_message(format!(
+                "loss {loss_nats:.2} nats ({bits_per_dim:.4} bits/dim)  {images_per_sec:.0} img/s"
+            ));
         }
         TrainEvent::Validation { step, nll_nats, bits_per_dim, best, .. } => {
             bar.println(format!(

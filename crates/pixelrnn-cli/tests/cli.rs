@@ -35,9 +35,26 @@ fn small_mnist(dir: &Path) -> PathBuf {
 
 fn train_args(data: &Path, out: &Path, model: &str, steps: u64) -> Vec<String> {
     [
-        "train", "--dataset", "binarized-mnist", "--data-dir", data.to_str().unwrap(), "--model", model,
-        "--preset", "tiny", "--steps", &steps.to_string(), "--valid-every", "0", "--valid-limit", "20",
-        "--checkpoint-every", "2", "--out", out.to_str().unwrap(), "--quiet",
+        "train",
+        "--dataset",
+        "binarized-mnist",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--model",
+        model,
+        "--preset",
+        "tiny",
+        "--steps",
+        &steps.to_string(),
+        "--valid-every",
+        "0",
+        "--valid-limit",
+        "20",
+        "--checkpoint-every",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -185,7 +202,8 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     assert!(err.contains("not a pixelrnn checkpoint"), "{err}");
 
     // A run on another dataset with the same image shape: the checkpoint is refused.
-    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(other.join("config.json")).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(other.join("config.json")).unwrap()).unwrap();
     cfg["data"]["dataset"] = "mnist".into();
     let moved = tmp.path().join("moved");
     std::fs::create_dir(&moved).unwrap();
@@ -228,10 +246,16 @@ fn divergence_stops_with_the_last_good_checkpoint() {
 fn data_info_and_unknown_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_mnist(tmp.path());
-    let out = bin().args(["data", "info", "mnist", "--data-dir", data.to_str().unwrap(), "--valid-size", "30"]).output().unwrap();
+    let out = bin()
+        .args(["data", "info", "mnist", "--data-dir", data.to_str().unwrap(), "--valid-size", "30"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("train: 270 images") && text.contains("valid: 30 images") && text.contains("test: 50 images"), "{text}");
+    assert!(
+        text.contains("train: 270 images") && text.contains("valid: 30 images") && text.contains("test: 50 images"),
+        "{text}"
+    );
     assert!(text.contains("1 channel(s), 28x28"), "{text}");
     // The default hold-out (10,000) does not fit in 300 images: a clear error, not a panic.
     let err = stderr_of(bin().args(["data", "info", "mnist", "--data-dir", data.to_str().unwrap()]));
@@ -294,7 +318,10 @@ fn fetch_from_a_local_mirror_when_real_files_are_present() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("mnist");
-    bin().args(["data", "fetch", "mnist", "--data-dir", dest.to_str().unwrap(), "--mirror", &mirror]).assert().success();
+    bin()
+        .args(["data", "fetch", "mnist", "--data-dir", dest.to_str().unwrap(), "--mirror", &mirror])
+        .assert()
+        .success();
     for f in IDX_FILES {
         assert_eq!(std::fs::read(dest.join(f)).unwrap(), std::fs::read(shared.join(f)).unwrap());
     }
@@ -311,25 +338,67 @@ fn sample_complete_and_score() {
 
     // Same seed, same images (bitwise), fast by default; the naive sampler agrees.
     let each = tmp.path().join("each");
-    bin().args(["sample", "--run", r, "--count", "3", "--seed", "9", "--out", &grid("a.png"), "--each", each.to_str().unwrap()]).assert().success();
+    bin()
+        .args([
+            "sample",
+            "--run",
+            r,
+            "--count",
+            "3",
+            "--seed",
+            "9",
+            "--out",
+            &grid("a.png"),
+            "--each",
+            each.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
     bin().args(["sample", "--run", r, "--count", "3", "--seed", "9", "--out", &grid("b.png")]).assert().success();
-    bin().args(["sample", "--run", r, "--count", "3", "--seed", "9", "--out", &grid("n.png"), "--naive"]).assert().success();
+    bin()
+        .args(["sample", "--run", r, "--count", "3", "--seed", "9", "--out", &grid("n.png"), "--naive"])
+        .assert()
+        .success();
     let a = std::fs::read(grid("a.png")).unwrap();
     assert_eq!(a, std::fs::read(grid("b.png")).unwrap());
     assert_eq!(a, std::fs::read(grid("n.png")).unwrap(), "fast and naive samplers must agree");
     assert!(each.join("sample-0002.png").is_file());
 
     // Completion of dataset images and of a user's PNG.
-    bin().args(["complete", "--run", r, "--images", "0,3", "--samples-per-image", "2", "--observed-rows", "10", "--out", &grid("c.png")]).assert().success();
+    bin()
+        .args([
+            "complete",
+            "--run",
+            r,
+            "--images",
+            "0,3",
+            "--samples-per-image",
+            "2",
+            "--observed-rows",
+            "10",
+            "--out",
+            &grid("c.png"),
+        ])
+        .assert()
+        .success();
     let sample0 = each.join("sample-0000.png");
-    bin().args(["complete", "--run", r, "--image", sample0.to_str().unwrap(), "--out", &grid("d.png")]).assert().success();
+    bin()
+        .args(["complete", "--run", r, "--image", sample0.to_str().unwrap(), "--out", &grid("d.png")])
+        .assert()
+        .success();
 
     // Score: JSON keys, per-sub-pixel list, heatmap.
-    let out = bin().args(["score", "--run", r, "--image", sample0.to_str().unwrap(), "--json", "--heatmap", &grid("h.png")]).output().unwrap();
+    let out = bin()
+        .args(["score", "--run", r, "--image", sample0.to_str().unwrap(), "--json", "--heatmap", &grid("h.png")])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let per: Vec<f64> = s["per_subpixel_nats"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    assert_eq!((s["height"].as_u64(), s["width"].as_u64(), s["channels"].as_u64(), per.len()), (Some(28), Some(28), Some(1), 784));
+    assert_eq!(
+        (s["height"].as_u64(), s["width"].as_u64(), s["channels"].as_u64(), per.len()),
+        (Some(28), Some(28), Some(1), 784)
+    );
     let total: f64 = per.iter().sum();
     assert!((total - s["nll_nats"].as_f64().unwrap()).abs() < 1e-6 * total.abs().max(1.0));
     assert!((s["bits_per_dim"].as_f64().unwrap() - total / (784.0 * std::f64::consts::LN_2)).abs() < 1e-9);
@@ -355,10 +424,44 @@ fn sample_complete_and_score() {
 
 #[test]
 fn bench_prints_torch_ref_keys() {
-    let out = bin().args(["bench", "--spec", "m4", "--mode", "infer", "--steps", "1", "--warmup", "0", "--batch", "2", "--threads", "1", "--json"]).output().unwrap();
+    let out = bin()
+        .args([
+            "bench",
+            "--spec",
+            "m4",
+            "--mode",
+            "infer",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["framework", "version", "model", "mode", "device", "threads", "batch", "params", "warmup", "steps", "median_step_s", "min_step_s", "images_per_sec", "loss", "loss_unit"] {
+    for key in [
+        "framework",
+        "version",
+        "model",
+        "mode",
+        "device",
+        "threads",
+        "batch",
+        "params",
+        "warmup",
+        "steps",
+        "median_step_s",
+        "min_step_s",
+        "images_per_sec",
+        "loss",
+        "loss_unit",
+    ] {
         assert!(!m[key].is_null(), "missing key {key}");
     }
     assert_eq!((m["model"].as_str(), m["mode"].as_str(), m["batch"].as_u64()), (Some("m4"), Some("infer"), Some(2)));

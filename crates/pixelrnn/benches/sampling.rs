@@ -30,7 +30,10 @@ fn spec_model(arch: Architecture, image: ImageSpec) -> PixelRnn {
 fn sampling(c: &mut Criterion) {
     let device = Device::flex();
     let mut group = c.benchmark_group("sampling");
-    group.sample_size(10).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    group
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
     for image in [
         ImageSpec { channels: 1, height: 28, width: 28, levels: 2 },
         ImageSpec { channels: 3, height: 32, width: 32, levels: 256 },
@@ -39,7 +42,10 @@ fn sampling(c: &mut Criterion) {
             let model = spec_model(arch, image);
             let name = format!("{}/{}x{}x{}", arch.name(), image.height, image.width, image.channels);
             group.bench_function(format!("fast_whole_image/{name}"), |b| {
-                b.iter(|| generate(&model, &Generation::samples(&image, 1, 0, 1.0), Sampler::Fast, &device, &mut |_, _| {}).unwrap())
+                b.iter(|| {
+                    generate(&model, &Generation::samples(&image, 1, 0, 1.0), Sampler::Fast, &device, &mut |_, _| {})
+                        .unwrap()
+                })
             });
             let canvas = Tensor::<4, Int>::zeros([1, image.channels, image.height, image.width], &device);
             group.bench_function(format!("naive_per_subpixel/{name}"), |b| {

@@ -52,7 +52,11 @@ impl Spec {
 
     /// The spec's batch size.
     pub fn batch(self) -> usize {
-        if self == Spec::M2 { 16 } else { 32 }
+        if self == Spec::M2 {
+            16
+        } else {
+            32
+        }
     }
 
     /// The model: the spec's depth and width, output width d = 2h, no skip connections.
@@ -157,14 +161,28 @@ fn round5(v: f64) -> f64 {
 }
 
 /// Times `steps` steps of `mode` after `warmup` untimed ones.
-pub fn run(spec: Spec, mode: Mode, batch: Option<usize>, warmup: usize, steps: usize, threads: usize, device: &Device) -> Result<Measurement> {
+pub fn run(
+    spec: Spec,
+    mode: Mode,
+    batch: Option<usize>,
+    warmup: usize,
+    steps: usize,
+    threads: usize,
+    device: &Device,
+) -> Result<Measurement> {
     if steps == 0 {
         return Err(Error::Config("--steps must be at least 1".into()));
     }
     let batch = batch.unwrap_or(spec.batch());
     let config = spec.model_config();
     let dims = config.image.dims() as f64;
-    let to_loss = |nats_per_image: f64| if spec == Spec::M2 { nats_per_image / dims / std::f64::consts::LN_2 } else { nats_per_image };
+    let to_loss = |nats_per_image: f64| {
+        if spec == Spec::M2 {
+            nats_per_image / dims / std::f64::consts::LN_2
+        } else {
+            nats_per_image
+        }
+    };
     let mut times = Vec::with_capacity(steps);
     let mut loss = 0.0;
     let params;
@@ -247,7 +265,10 @@ mod tests {
         // M1's parameter count equals the PyTorch reference's (torch_ref.py: PixelCNN(32, rgb=False)).
         let p = Spec::M1.model_config().init(&Device::flex(), 0).unwrap().num_params();
         let h = 32;
-        let expected = (2 * h * 49 + 2 * h) + 7 * ((2 * h * h + h) + (h * h * 9 + h) + (h * 2 * h + 2 * h)) + (2 * h * 2 * h + 2 * h) + (2 * h + 1);
+        let expected = (2 * h * 49 + 2 * h)
+            + 7 * ((2 * h * h + h) + (h * h * 9 + h) + (h * 2 * h + 2 * h))
+            + (2 * h * 2 * h + 2 * h)
+            + (2 * h + 1);
         assert_eq!(p, expected);
         assert!(Spec::parse("m9").is_err() && Mode::parse("fly").is_err());
     }

@@ -45,7 +45,12 @@ pub struct Checkpoint {
 }
 
 /// Writes a checkpoint atomically.
-pub fn save(path: &Path, header: &CheckpointHeader, model: &PixelRnn, optimizer: Option<&ModuleOptimizer>) -> Result<()> {
+pub fn save(
+    path: &Path,
+    header: &CheckpointHeader,
+    model: &PixelRnn,
+    optimizer: Option<&ModuleOptimizer>,
+) -> Result<()> {
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
     let json = serde_json::to_vec(header).expect("header serializes");
     let weights = model.clone().into_record().into_bytes().map_err(|e| err(e.to_string()))?;
@@ -94,7 +99,8 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let weights = sections.pop().expect("three sections");
     let header: CheckpointHeader =
         serde_json::from_slice(&sections[0]).map_err(|e| err(format!("unreadable header: {e}")))?;
-    let model = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights)).map_err(|e| err(format!("unreadable weights: {e}")))?;
+    let model = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
+        .map_err(|e| err(format!("unreadable weights: {e}")))?;
     Ok(Checkpoint { header, model, optimizer })
 }
 

@@ -41,7 +41,11 @@ pub fn per_image_nll(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<f64>> {
     if set.spec() != model.image {
-        return Err(Error::Shape { op: "eval", expected: format!("{:?}", model.image), got: format!("{:?}", set.spec()) });
+        return Err(Error::Shape {
+            op: "eval",
+            expected: format!("{:?}", model.image),
+            got: format!("{:?}", set.spec()),
+        });
     }
     let total = limit.map_or(set.len(), |l| l.min(set.len()));
     let mut out = Vec::with_capacity(total);

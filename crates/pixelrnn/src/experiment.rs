@@ -81,7 +81,8 @@ impl ExperimentConfig {
     pub fn load(run_dir: &Path) -> Result<Self> {
         let path = run_dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: not a pixelrnn run config: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: not a pixelrnn run config: {e}", path.display())))
     }
 
     /// Writes `RUN_DIR/config.json` atomically.

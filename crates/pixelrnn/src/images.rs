@@ -15,7 +15,10 @@ pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
         let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
         return Err(Error::dataset(
             path,
-            format!("{width}x{height} with {channels} channel(s); the model expects a {}x{} {kind} PNG", spec.width, spec.height),
+            format!(
+                "{width}x{height} with {channels} channel(s); the model expects a {}x{} {kind} PNG",
+                spec.width, spec.height
+            ),
         ));
     }
     Ok(if spec.is_binary() { pixels.into_iter().map(|v| (v >= 128) as u8).collect() } else { pixels })
@@ -56,7 +59,8 @@ pub fn grid_png(spec: &ImageSpec, rows: &[Vec<Cell>], scale: usize) -> Vec<u8> {
                     let (sy, sx) = (y / scale, x / scale);
                     let hidden = hidden_from.is_some_and(|k| sy >= k);
                     for ch in 0..c {
-                        let v = if hidden { 128 } else { display(spec, pixels[(ch * spec.height + sy) * spec.width + sx]) };
+                        let v =
+                            if hidden { 128 } else { display(spec, pixels[(ch * spec.height + sy) * spec.width + sx]) };
                         planar[(ch * gh + y0 + y) * gw + x0 + x] = v;
                     }
                 }
@@ -114,7 +118,10 @@ mod tests {
     fn grid_has_the_expected_size_and_occlusion() {
         let spec = ImageSpec { channels: 1, height: 2, width: 3, levels: 2 };
         let img = [1u8, 1, 1, 0, 0, 0];
-        let rows = vec![vec![Cell::Image { pixels: &img, hidden_from: Some(1) }, Cell::Image { pixels: &img, hidden_from: None }]];
+        let rows = vec![vec![
+            Cell::Image { pixels: &img, hidden_from: Some(1) },
+            Cell::Image { pixels: &img, hidden_from: None },
+        ]];
         let png = grid_png(&spec, &rows, 2);
         let (c, h, w, px) = decode_png(&png, Path::new("grid")).unwrap();
         assert_eq!((c, h, w), (1, 2 + 4 + 2, 2 + 2 * (6 + 2)));

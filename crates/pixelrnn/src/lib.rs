@@ -29,9 +29,9 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod error;
 pub mod eval;
 pub mod experiment;
-pub mod error;
 pub mod images;
 pub mod likelihood;
 pub mod masks;

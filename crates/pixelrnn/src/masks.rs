@@ -82,10 +82,7 @@ pub fn allowed_f32(
     in_groups: &[usize],
     out_groups: &[usize],
 ) -> Vec<f32> {
-    allowed(mask_type, kernel, in_groups, out_groups)
-        .into_iter()
-        .map(|v| if v { 1.0 } else { 0.0 })
-        .collect()
+    allowed(mask_type, kernel, in_groups, out_groups).into_iter().map(|v| if v { 1.0 } else { 0.0 }).collect()
 }
 
 #[cfg(test)]
@@ -96,11 +93,7 @@ mod tests {
     fn grid(v: &[bool], kh: usize, kw: usize, o: usize, i: usize, cin: usize) -> String {
         let base = (o * cin + i) * kh * kw;
         (0..kh)
-            .map(|r| {
-                (0..kw)
-                    .map(|c| if v[base + r * kw + c] { '1' } else { '.' })
-                    .collect::<String>()
-            })
+            .map(|r| (0..kw).map(|c| if v[base + r * kw + c] { '1' } else { '.' }).collect::<String>())
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -133,33 +126,17 @@ mod tests {
         let gout = contiguous_groups(6, 3);
         assert_eq!(gout, vec![0, 0, 1, 1, 2, 2]);
         let centre = |v: &[bool]| -> Vec<Vec<u8>> {
-            (0..6)
-                .map(|o| (0..3).map(|i| v[(o * 3 + i) * 9 + 4] as u8).collect())
-                .collect()
+            (0..6).map(|o| (0..3).map(|i| v[(o * 3 + i) * 9 + 4] as u8).collect()).collect()
         };
         let a = allowed(Some(MaskType::A), [3, 3], &gin, &gout);
         assert_eq!(
             centre(&a),
-            vec![
-                vec![0, 0, 0],
-                vec![0, 0, 0],
-                vec![1, 0, 0],
-                vec![1, 0, 0],
-                vec![1, 1, 0],
-                vec![1, 1, 0]
-            ]
+            vec![vec![0, 0, 0], vec![0, 0, 0], vec![1, 0, 0], vec![1, 0, 0], vec![1, 1, 0], vec![1, 1, 0]]
         );
         let b = allowed(Some(MaskType::B), [3, 3], &gin, &gout);
         assert_eq!(
             centre(&b),
-            vec![
-                vec![1, 0, 0],
-                vec![1, 0, 0],
-                vec![1, 1, 0],
-                vec![1, 1, 0],
-                vec![1, 1, 1],
-                vec![1, 1, 1]
-            ]
+            vec![vec![1, 0, 0], vec![1, 0, 0], vec![1, 1, 0], vec![1, 1, 0], vec![1, 1, 1], vec![1, 1, 1]]
         );
         // Off-centre taps do not depend on the groups: rows above visible, left of centre
         // visible, right of centre and the row below blocked.

@@ -9,8 +9,20 @@ pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).filter(|p| p.1.is_finite()).collect();
     let (x0, x1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
     let (y0, y1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let (x0, x1) = if all.is_empty() { (0.0, 1.0) } else if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x1 + 1.0) };
-    let (y0, y1) = if all.is_empty() { (0.0, 1.0) } else if y1 > y0 { (y0, y1) } else { (y0 - 1.0, y1 + 1.0) };
+    let (x0, x1) = if all.is_empty() {
+        (0.0, 1.0)
+    } else if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x1 + 1.0)
+    };
+    let (y0, y1) = if all.is_empty() {
+        (0.0, 1.0)
+    } else if y1 > y0 {
+        (y0, y1)
+    } else {
+        (y0 - 1.0, y1 + 1.0)
+    };
     let sx = |x: f64| m + (x - x0) / (x1 - x0) * (w - 2.0 * m);
     let sy = |y: f64| h - m - (y - y0) / (y1 - y0) * (h - 2.0 * m);
     let mut svg = format!(
@@ -28,11 +40,16 @@ pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
         yt = m - 4.0,
     );
     for (i, (label, colour, points)) in series.iter().enumerate() {
-        let pts: Vec<String> = points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
+        let pts: Vec<String> =
+            points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
         if !pts.is_empty() {
-            svg += &format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\n", pts.join(" "));
+            svg += &format!(
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
+                pts.join(" ")
+            );
         }
-        svg += &format!("<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label}</text>\n", w - m - 60.0, m + 15.0 * i as f64);
+        svg +=
+            &format!("<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label}</text>\n", w - m - 60.0, m + 15.0 * i as f64);
     }
     svg + "</svg>\n"
 }

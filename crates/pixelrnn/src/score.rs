@@ -36,10 +36,17 @@ impl Score {
 pub fn score(model: &PixelRnn, image: &[u8], device: &Device) -> Result<Score> {
     let spec = model.image;
     if image.len() != spec.dims() {
-        return Err(Error::Shape { op: "score", expected: format!("{} sub-pixels", spec.dims()), got: image.len().to_string() });
+        return Err(Error::Shape {
+            op: "score",
+            expected: format!("{} sub-pixels", spec.dims()),
+            got: image.len().to_string(),
+        });
     }
     let t = Tensor::<4, Int>::from_data(
-        TensorData::new(image.iter().map(|&v| v as i32).collect::<Vec<_>>(), [1, spec.channels, spec.height, spec.width]),
+        TensorData::new(
+            image.iter().map(|&v| v as i32).collect::<Vec<_>>(),
+            [1, spec.channels, spec.height, spec.width],
+        ),
         device,
     );
     let nll: Vec<f32> = nll_per_subpixel(&spec, model.logits(t.clone()), t)

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -80,7 +80,9 @@ fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
     match config.optimizer.kind {
         OptimizerKind::Adam => AdamConfig::new().with_grad_clipping(clip).init(),
         // §5.2: RMSProp. Momentum off: plain RMSProp as in the paper's era.
-        OptimizerKind::Rmsprop => RmsPropConfig::new().with_momentum(0.0).with_epsilon(1e-8).with_grad_clipping(clip).init(),
+        OptimizerKind::Rmsprop => {
+            RmsPropConfig::new().with_momentum(0.0).with_epsilon(1e-8).with_grad_clipping(clip).init()
+        }
     }
 }
 
@@ -130,9 +132,9 @@ pub fn train(
         let ckpt = checkpoint::load(&last_path)?;
         model = ckpt.apply(&last_path, &config.model, config.data.dataset, model)?;
         if !ckpt.optimizer.is_empty() {
-            optim = optim
-                .from_bytes(burn::tensor::Bytes::from_bytes_vec(ckpt.optimizer.clone()))
-                .map_err(|e| Error::Checkpoint { path: last_path.clone(), reason: format!("unreadable optimizer state: {e}") })?;
+            optim = optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(ckpt.optimizer.clone())).map_err(|e| {
+                Error::Checkpoint { path: last_path.clone(), reason: format!("unreadable optimizer state: {e}") }
+            })?;
         }
         step = ckpt.header.step;
         best = ckpt.header.best_valid_bits_per_dim;
@@ -161,7 +163,13 @@ pub fn train(
     log(&TrainEvent::Started { step, total_steps: t.steps }, observer)?;
 
     let save = |model: &PixelRnn, optim: &ModuleOptimizer, step: u64, best: Option<f64>, which: Which| {
-        let header = CheckpointHeader { model: config.model.clone(), dataset: config.data.dataset, step, seed: t.seed, best_valid_bits_per_dim: best };
+        let header = CheckpointHeader {
+            model: config.model.clone(),
+            dataset: config.data.dataset,
+            step,
+            seed: t.seed,
+            best_valid_bits_per_dim: best,
+        };
         checkpoint::save(&checkpoint_path(run_dir, which), &header, model, Some(optim))
     };
     let mut interrupted = false;
@@ -210,7 +218,16 @@ pub fn train(
                     best = Some(bpd);
                     save(&model, &optim, step, best, Which::Best)?;
                 }
-                log(&TrainEvent::Validation { step, nll_nats: nll, bits_per_dim: bpd, images: nats.len(), best: is_best }, observer)?;
+                log(
+                    &TrainEvent::Validation {
+                        step,
+                        nll_nats: nll,
+                        bits_per_dim: bpd,
+                        images: nats.len(),
+                        best: is_best,
+                    },
+                    observer,
+                )?;
             }
         }
         if (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every)) || at_end {
@@ -243,6 +260,7 @@ pub fn write_loss_plot(run_dir: &Path) -> Result<()> {
             _ => {}
         }
     }
-    let svg = crate::plot::line_chart("bits/dim", "step", &[("train", "#1f77b4", &train), ("valid", "#d62728", &valid)]);
+    let svg =
+        crate::plot::line_chart("bits/dim", "step", &[("train", "#1f77b4", &train), ("valid", "#d62728", &valid)]);
     write_atomic(&run_dir.join("loss.svg"), svg.as_bytes())
 }

@@ -15,8 +15,7 @@ use burn::prelude::*;
 use pixelrnn::likelihood::scale_input;
 use pixelrnn::models::{Architecture, ImageSpec, ModelConfig, PixelRnn};
 
-const ARCHITECTURES: [Architecture; 3] =
-    [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
+const ARCHITECTURES: [Architecture; 3] = [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
 
 /// (channels, height, width, levels): binary 1-channel and 256-level RGB, square and not.
 const SPECS: [(usize, usize, usize, usize); 5] =
@@ -121,7 +120,7 @@ fn input_gradients(model: &PixelRnn, targets: &[usize], device: &Device) -> Vec<
     let images = Tensor::<4, Int>::from_data(TensorData::new(images, [batch, c, h, w]), device);
     let x = scale_input(&image, images).require_grad();
     let logits = model.forward(x.clone()); // [batch, c * per, h, w]
-    // Select each target's logits, weighted by a fixed projection so no two cancel.
+                                           // Select each target's logits, weighted by a fixed projection so no two cancel.
     let mut select = vec![0.0f32; batch * c * per * h * w];
     for (b, &s) in targets.iter().enumerate() {
         let (pixel, channel) = (s / c, s % c);
@@ -191,7 +190,14 @@ fn gradient_every_model_every_spec() {
 }
 
 /// Which earlier pixels influence the output at (row, col) of a binary model.
-fn seen_pixels(arch: Architecture, num_layers: usize, height: usize, width: usize, row: usize, col: usize) -> Vec<Vec<bool>> {
+fn seen_pixels(
+    arch: Architecture,
+    num_layers: usize,
+    height: usize,
+    width: usize,
+    row: usize,
+    col: usize,
+) -> Vec<Vec<bool>> {
     let device = Device::flex().autodiff();
     let image = ImageSpec { channels: 1, height, width, levels: 2 };
     let mut config = ModelConfig::preset("tiny", arch, image).unwrap();
@@ -238,8 +244,7 @@ fn diagonal_bilstm_sees_every_earlier_pixel() {
         let mut count = 0;
         for r in 0..height {
             for c in 0..width {
-                let reachable = (0..=row * width + col)
-                    .any(|p| in_mask_a_window(r, c, p / width, p % width));
+                let reachable = (0..=row * width + col).any(|p| in_mask_a_window(r, c, p / width, p % width));
                 assert_eq!(seen[r][c], reachable, "({r}, {c}) for target ({row}, {col}) in {height}x{width}");
                 count += reachable as usize;
             }
@@ -257,7 +262,8 @@ fn pixel_cnn_and_row_lstm_see_less_than_the_full_field() {
         let seen = seen_pixels(arch, 2, height, width, row, col);
         let missed = (0..height * width)
             .filter(|&q| {
-                let reachable = (0..=row * width + col).any(|p| in_mask_a_window(q / width, q % width, p / width, p % width));
+                let reachable =
+                    (0..=row * width + col).any(|p| in_mask_a_window(q / width, q % width, p / width, p % width));
                 reachable && !seen[q / width][q % width]
             })
             .count();

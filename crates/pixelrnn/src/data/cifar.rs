@@ -20,7 +20,10 @@ pub fn read_batch(path: &Path) -> Result<ImageSet> {
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
         return Err(Error::dataset(
             path,
-            format!("{} bytes is not a whole number of {RECORD}-byte records (truncated or not a CIFAR-10 .bin file)", bytes.len()),
+            format!(
+                "{} bytes is not a whole number of {RECORD}-byte records (truncated or not a CIFAR-10 .bin file)",
+                bytes.len()
+            ),
         ));
     }
     let count = bytes.len() / RECORD;
@@ -28,7 +31,10 @@ pub fn read_batch(path: &Path) -> Result<ImageSet> {
     let mut labels = Vec::with_capacity(count);
     for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
         if record[0] > 9 {
-            return Err(Error::dataset(path, format!("record {i}: label {} outside 0..=9 (not a CIFAR-10 file?)", record[0])));
+            return Err(Error::dataset(
+                path,
+                format!("record {i}: label {} outside 0..=9 (not a CIFAR-10 file?)", record[0]),
+            ));
         }
         labels.push(record[0]);
         pixels.extend_from_slice(&record[1..]);

@@ -74,12 +74,7 @@ fn part_path(dest: &Path) -> PathBuf {
 ///
 /// A present `dest` with the right checksum is kept as is. On a checksum mismatch the partial
 /// file is deleted and an error names the expected and actual digests.
-pub fn fetch_file(
-    url: &str,
-    dest: &Path,
-    sha256: &str,
-    observer: &mut dyn FnMut(DownloadEvent),
-) -> Result<()> {
+pub fn fetch_file(url: &str, dest: &Path, sha256: &str, observer: &mut dyn FnMut(DownloadEvent)) -> Result<()> {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if dest.is_file() && sha256_file(dest)? == sha256 {
         observer(DownloadEvent::AlreadyPresent { name });
@@ -121,9 +116,9 @@ pub fn fetch_file(
     let mut buf = vec![0u8; 1 << 16];
     let mut received = 0u64;
     loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| download_err(format!("connection lost after {} bytes ({e}); run again to resume", have + received)))?;
+        let n = reader.read(&mut buf).map_err(|e| {
+            download_err(format!("connection lost after {} bytes ({e}); run again to resume", have + received))
+        })?;
         if n == 0 {
             break;
         }
@@ -135,7 +130,11 @@ pub fn fetch_file(
     drop(file);
     if let Some(len) = length {
         if received < len {
-            return Err(download_err(format!("connection closed after {} of {} bytes; run again to resume", have + received, have + len)));
+            return Err(download_err(format!(
+                "connection closed after {} of {} bytes; run again to resume",
+                have + received,
+                have + len
+            )));
         }
     }
     finish(url, &part, dest, sha256, observer)
@@ -205,7 +204,10 @@ mod tests {
                 }
                 let rest = &body[start..];
                 let head = if start > 0 {
-                    format!("HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", rest.len())
+                    format!(
+                        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        rest.len()
+                    )
                 } else {
                     format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", rest.len())
                 };
@@ -274,7 +276,8 @@ mod tests {
         let err = fetch_file(&bad, &dest, &digest(&body()), &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("HTTP 404") && err.contains("127.0.0.1"), "{err}");
         let (bad, _) = serve(Vec::new(), 1, false, 404);
-        let file = RemoteFile { name: "g.bin", urls: vec![bad, good], sha256: Box::leak(digest(&body()).into_boxed_str()) };
+        let file =
+            RemoteFile { name: "g.bin", urls: vec![bad, good], sha256: Box::leak(digest(&body()).into_boxed_str()) };
         let path = fetch_remote(&file, dir.path(), &mut |_| {}).unwrap();
         assert_eq!(std::fs::read(path).unwrap(), body());
     }

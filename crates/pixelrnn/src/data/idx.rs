@@ -23,7 +23,10 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
 
 fn header(path: &Path, bytes: &[u8], words: usize) -> Result<Vec<u32>> {
     if bytes.len() < 4 * words {
-        return Err(Error::dataset(path, format!("truncated IDX header: {} bytes, expected at least {}", bytes.len(), 4 * words)));
+        return Err(Error::dataset(
+            path,
+            format!("truncated IDX header: {} bytes, expected at least {}", bytes.len(), 4 * words),
+        ));
     }
     Ok((0..words).map(|i| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"))).collect())
 }
@@ -41,7 +44,10 @@ pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     if bytes.len() != expected {
         return Err(Error::dataset(
             path,
-            format!("{} bytes, expected {expected} for {count} images of {rows}x{cols} (truncated or corrupt)", bytes.len()),
+            format!(
+                "{} bytes, expected {expected} for {count} images of {rows}x{cols} (truncated or corrupt)",
+                bytes.len()
+            ),
         ));
     }
     Ok((count, rows, cols, bytes[16..].to_vec()))
@@ -57,7 +63,10 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
     let h = header(path, &bytes, 2)?;
     let count = h[1] as usize;
     if bytes.len() != 8 + count {
-        return Err(Error::dataset(path, format!("{} bytes, expected {} for {count} labels (truncated or corrupt)", bytes.len(), 8 + count)));
+        return Err(Error::dataset(
+            path,
+            format!("{} bytes, expected {} for {count} labels (truncated or corrupt)", bytes.len(), 8 + count),
+        ));
     }
     Ok(bytes[8..].to_vec())
 }
@@ -121,12 +130,16 @@ mod tests {
             ("truncated", raw[..30].to_vec(), "expected 40"),
             ("short-header", raw[..10].to_vec(), "truncated IDX header"),
             ("labels-as-images", encode_labels(&[1, 2]), "wrong magic number 2049, expected 2051"),
-            ("bad.gz", {
-                let mut g = gzip(&raw);
-                let n = g.len();
-                g.truncate(n / 2);
-                g
-            }, "does not decompress"),
+            (
+                "bad.gz",
+                {
+                    let mut g = gzip(&raw);
+                    let n = g.len();
+                    g.truncate(n / 2);
+                    g
+                },
+                "does not decompress",
+            ),
         ];
         for (name, bytes, expect) in cases {
             let p = write(dir.path(), name, &bytes);

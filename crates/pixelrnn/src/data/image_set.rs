@@ -83,10 +83,7 @@ impl ImageSet {
         for &i in indices {
             data.extend(self.image(i).iter().map(|&v| v as i32));
         }
-        Tensor::from_data(
-            TensorData::new(data, [indices.len(), self.channels, self.height, self.width]),
-            device,
-        )
+        Tensor::from_data(TensorData::new(data, [indices.len(), self.channels, self.height, self.width]), device)
     }
 
     /// Concatenates sets of the same image shape.
@@ -150,9 +147,7 @@ impl Splits {
             Split::Valid => self.valid.as_ref(),
             Split::Test => self.test.as_ref(),
         }
-        .ok_or_else(|| {
-            Error::Config(format!("this dataset has no {} split ({})", split.name(), self.notes.join("; ")))
-        })
+        .ok_or_else(|| Error::Config(format!("this dataset has no {} split ({})", split.name(), self.notes.join("; "))))
     }
 
     /// Holds out the last `count` training images as the validation split.

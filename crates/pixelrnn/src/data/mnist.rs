@@ -39,7 +39,10 @@ pub fn find_idx(dir: &Path, name: &str) -> Option<PathBuf> {
 
 fn require_idx(dir: &Path, name: &str) -> Result<PathBuf> {
     find_idx(dir, name).ok_or_else(|| {
-        Error::dataset(dir.join(name), format!("missing (expected the four MNIST-format files {} in this folder)", IDX_FILES.join(", ")))
+        Error::dataset(
+            dir.join(name),
+            format!("missing (expected the four MNIST-format files {} in this folder)", IDX_FILES.join(", ")),
+        )
     })
 }
 
@@ -47,7 +50,10 @@ fn load_pair(images: &Path, labels: &Path) -> Result<ImageSet> {
     let (count, rows, cols, pixels) = read_images(images)?;
     let labels_v = read_labels(labels)?;
     if labels_v.len() != count {
-        return Err(Error::dataset(labels, format!("{} labels, but {} has {count} images", labels_v.len(), images.display())));
+        return Err(Error::dataset(
+            labels,
+            format!("{} labels, but {} has {count} images", labels_v.len(), images.display()),
+        ));
     }
     Ok(ImageSet { channels: 1, height: rows, width: cols, levels: 256, pixels, labels: Some(labels_v) })
 }
@@ -58,7 +64,13 @@ pub fn load_grey(dir: &Path) -> Result<Splits> {
     let train = load_pair(&paths[0], &paths[1])?;
     let test = load_pair(&paths[2], &paths[3])?;
     if (test.height, test.width) != (train.height, train.width) {
-        return Err(Error::dataset(&paths[2], format!("images are {}x{}, but the training images are {}x{}", test.height, test.width, train.height, train.width)));
+        return Err(Error::dataset(
+            &paths[2],
+            format!(
+                "images are {}x{}, but the training images are {}x{}",
+                test.height, test.width, train.height, train.width
+            ),
+        ));
     }
     Ok(Splits { train, valid: None, test: Some(test), files: paths, notes: vec![] })
 }
@@ -66,11 +78,7 @@ pub fn load_grey(dir: &Path) -> Result<Splits> {
 /// Binarizes 256-level images with the fixed seed for `split_index` (see [`BINARIZATION_SEED`]).
 pub fn binarize(set: &ImageSet, split_index: u64) -> ImageSet {
     let mut rng = ChaCha8Rng::seed_from_u64(BINARIZATION_SEED + split_index);
-    let pixels = set
-        .pixels
-        .iter()
-        .map(|&v| ((rng.next_u32() as u64) * 255 < (v as u64) << 32) as u8)
-        .collect();
+    let pixels = set.pixels.iter().map(|&v| ((rng.next_u32() as u64) * 255 < (v as u64) << 32) as u8).collect();
     ImageSet { pixels, levels: 2, labels: set.labels.clone(), ..*set }
 }
 
@@ -83,11 +91,16 @@ fn read_amat(path: &Path) -> Result<ImageSet> {
             match token {
                 "0" => pixels.push(0),
                 "1" => pixels.push(1),
-                other => return Err(Error::dataset(path, format!("line {}: value '{other}', expected 0 or 1", line_no + 1))),
+                other => {
+                    return Err(Error::dataset(path, format!("line {}: value '{other}', expected 0 or 1", line_no + 1)))
+                }
             }
         }
         if pixels.len() - before != 784 {
-            return Err(Error::dataset(path, format!("line {}: {} values, expected 784", line_no + 1, pixels.len() - before)));
+            return Err(Error::dataset(
+                path,
+                format!("line {}: {} values, expected 784", line_no + 1, pixels.len() - before),
+            ));
         }
     }
     if pixels.is_empty() {
@@ -141,7 +154,8 @@ mod tests {
 
     /// Writes a small MNIST-format dataset (gzip) with `n_train` / `n_test` images of 28x28.
     pub(crate) fn write_small_mnist(dir: &Path, n_train: usize, n_test: usize) {
-        for (n, img, lab, seed) in [(n_train, IDX_FILES[0], IDX_FILES[1], 1u8), (n_test, IDX_FILES[2], IDX_FILES[3], 2)] {
+        for (n, img, lab, seed) in [(n_train, IDX_FILES[0], IDX_FILES[1], 1u8), (n_test, IDX_FILES[2], IDX_FILES[3], 2)]
+        {
             let pixels: Vec<u8> = (0..n * 784).map(|i| ((i * 31 + seed as usize * 7) % 256) as u8).collect();
             let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
             std::fs::write(dir.join(img), gzip(&encode_images(n, 28, 28, &pixels))).unwrap();
@@ -185,7 +199,10 @@ mod tests {
         assert_eq!((s.train.len(), s.test.unwrap().len()), (2, 2));
         std::fs::write(dir.path().join(AMAT_FILES[1]), format!("{line}\n1 0 1\n")).unwrap();
         let err = load_binarized(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("binarized_mnist_valid.amat") && err.contains("line 2") && err.contains("expected 784"), "{err}");
+        assert!(
+            err.contains("binarized_mnist_valid.amat") && err.contains("line 2") && err.contains("expected 784"),
+            "{err}"
+        );
     }
 
     #[test]

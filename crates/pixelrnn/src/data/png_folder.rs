@@ -66,12 +66,13 @@ impl Collector {
         let (c, h, w, planar) = decode_png(bytes, name)?;
         match &self.shape {
             None => self.shape = Some((c, h, w, name.to_path_buf())),
-            Some((c0, h0, w0, first)) if (*c0, *h0, *w0) != (c, h, w) => {
-                return Err(Error::dataset(
-                    name,
-                    format!("{w}x{h} with {c} channel(s), expected {w0}x{h0} with {c0} channel(s) like {} (mixed image sizes)", first.display()),
-                ))
-            }
+            Some((c0, h0, w0, first)) if (*c0, *h0, *w0) != (c, h, w) => return Err(Error::dataset(
+                name,
+                format!(
+                    "{w}x{h} with {c} channel(s), expected {w0}x{h0} with {c0} channel(s) like {} (mixed image sizes)",
+                    first.display()
+                ),
+            )),
             Some(_) => {}
         }
         self.pixels.extend(planar);
@@ -79,8 +80,7 @@ impl Collector {
     }
 
     fn finish(self, source: &Path) -> Result<ImageSet> {
-        let (channels, height, width, _) =
-            self.shape.ok_or_else(|| Error::dataset(source, "no PNG images found"))?;
+        let (channels, height, width, _) = self.shape.ok_or_else(|| Error::dataset(source, "no PNG images found"))?;
         Ok(ImageSet { channels, height, width, levels: 256, pixels: self.pixels, labels: None })
     }
 }

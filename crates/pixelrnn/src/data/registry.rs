@@ -82,10 +82,7 @@ impl FromStr for DatasetName {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         DATASETS.into_iter().find(|d| d.name() == s).ok_or_else(|| {
-            Error::Config(format!(
-                "unknown dataset '{s}' (expected one of: {})",
-                DATASETS.map(|d| d.name()).join(", ")
-            ))
+            Error::Config(format!("unknown dataset '{s}' (expected one of: {})", DATASETS.map(|d| d.name()).join(", ")))
         })
     }
 }
@@ -154,9 +151,7 @@ pub fn known_sha256(file_name: &str) -> Option<&'static str> {
         (&cifar::TRAIN_FILES, &CIFAR_SHA256),
         (&[CIFAR_ARCHIVE], &[CIFAR_ARCHIVE_SHA256]),
     ];
-    tables
-        .iter()
-        .find_map(|(names, sums)| names.iter().position(|n| *n == file_name).map(|i| sums[i]))
+    tables.iter().find_map(|(names, sums)| names.iter().position(|n| *n == file_name).map(|i| sums[i]))
 }
 
 fn remote(name: &'static str, bases: &[&str], mirror: &Option<String>) -> RemoteFile {
@@ -175,7 +170,10 @@ pub fn remote_files(name: DatasetName, mirror: &Option<String>) -> Vec<RemoteFil
             .map(|f| {
                 remote(
                     f,
-                    &["https://storage.googleapis.com/cvdf-datasets/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"],
+                    &[
+                        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+                        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+                    ],
                     mirror,
                 )
             })
@@ -202,14 +200,21 @@ pub fn is_present(name: DatasetName, dir: &Path) -> bool {
 }
 
 /// Downloads `name` into `dir` unless its files are already there.
-pub fn ensure_present(name: DatasetName, dir: &Path, options: &LoadOptions, observer: &mut dyn FnMut(DownloadEvent)) -> Result<()> {
+pub fn ensure_present(
+    name: DatasetName,
+    dir: &Path,
+    options: &LoadOptions,
+    observer: &mut dyn FnMut(DownloadEvent),
+) -> Result<()> {
     if is_present(name, dir) {
         return Ok(());
     }
     let files = remote_files(name, &options.mirror);
     if files.is_empty() {
         let hint = match name {
-            DatasetName::FashionMnist => "install the Debian package dataset-fashion-mnist or pass --data-dir".to_string(),
+            DatasetName::FashionMnist => {
+                "install the Debian package dataset-fashion-mnist or pass --data-dir".to_string()
+            }
             DatasetName::Imagenet32 | DatasetName::Imagenet64 => {
                 let s = if name == DatasetName::Imagenet32 { 32 } else { 64 };
                 format!("expected train_{s}x{s}/ and valid_{s}x{s}/ (folders of PNGs or .tar files); it has no canonical download address")
@@ -281,14 +286,26 @@ pub fn load(name: DatasetName, dir: &Path, options: &LoadOptions) -> Result<Spli
                 .ok_or_else(|| Error::dataset(dir, format!("missing train_{size}x{size} (folder of PNGs or .tar)")))?;
             let train = png_folder::load_dir_or_tar(&train_path)?;
             if (train.height, train.width, train.channels) != (size, size, 3) {
-                return Err(Error::dataset(&train_path, format!("images are {}x{} with {} channel(s), expected {size}x{size} RGB", train.width, train.height, train.channels)));
+                return Err(Error::dataset(
+                    &train_path,
+                    format!(
+                        "images are {}x{} with {} channel(s), expected {size}x{size} RGB",
+                        train.width, train.height, train.channels
+                    ),
+                ));
             }
             let mut files = vec![train_path];
             let test = match imagenet_path(name, dir, "valid") {
                 Some(p) => {
                     let t = png_folder::load_dir_or_tar(&p)?;
                     if (t.height, t.width, t.channels) != (size, size, 3) {
-                        return Err(Error::dataset(&p, format!("images are {}x{} with {} channel(s), expected {size}x{size} RGB", t.width, t.height, t.channels)));
+                        return Err(Error::dataset(
+                            &p,
+                            format!(
+                                "images are {}x{} with {} channel(s), expected {size}x{size} RGB",
+                                t.width, t.height, t.channels
+                            ),
+                        ));
                     }
                     files.push(p);
                     Some(t)
@@ -306,7 +323,13 @@ pub fn load(name: DatasetName, dir: &Path, options: &LoadOptions) -> Result<Spli
                 let test = if test_dir.is_dir() { Some(png_folder::load_dir(&test_dir)?) } else { None };
                 if let Some(t) = &test {
                     if (t.channels, t.height, t.width) != (train.channels, train.height, train.width) {
-                        return Err(Error::dataset(&test_dir, format!("images are {}x{} with {} channel(s), but train/ has {}x{} with {}", t.width, t.height, t.channels, train.width, train.height, train.channels)));
+                        return Err(Error::dataset(
+                            &test_dir,
+                            format!(
+                                "images are {}x{} with {} channel(s), but train/ has {}x{} with {}",
+                                t.width, t.height, t.channels, train.width, train.height, train.channels
+                            ),
+                        ));
                     }
                 }
                 (train, test, vec![train_dir, test_dir])
@@ -380,7 +403,8 @@ mod tests {
         assert_eq!((s.train.len(), s.valid.as_ref().unwrap().len()), (18, 2));
         assert!(s.get(crate::data::Split::Test).unwrap_err().to_string().contains("no test split"));
         let empty = tempfile::tempdir().unwrap();
-        let err = ensure_present(DatasetName::Imagenet32, empty.path(), &LoadOptions::default(), &mut |_| {}).unwrap_err();
+        let err =
+            ensure_present(DatasetName::Imagenet32, empty.path(), &LoadOptions::default(), &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("train_32x32"), "{err}");
     }
 
@@ -408,10 +432,17 @@ mod tests {
         let m = load(DatasetName::Mnist, &mnist_dir, &LoadOptions { valid_size: Some(0), mirror: None }).unwrap();
         assert_eq!((m.train.len(), m.test.as_ref().unwrap().len()), (60_000, 10_000));
         assert_eq!(m.train.class_counts(), vec![5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-        assert_eq!(m.test.as_ref().unwrap().class_counts(), vec![980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+        assert_eq!(
+            m.test.as_ref().unwrap().class_counts(),
+            vec![980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+        );
         let b = load(DatasetName::BinarizedMnist, &mnist_dir, &LoadOptions::default()).unwrap();
-        assert_eq!((b.train.len(), b.valid.as_ref().unwrap().len(), b.test.as_ref().unwrap().len()), (50_000, 10_000, 10_000));
-        let c = load(DatasetName::Cifar10, &shared.join("cifar10"), &LoadOptions { valid_size: Some(0), mirror: None }).unwrap();
+        assert_eq!(
+            (b.train.len(), b.valid.as_ref().unwrap().len(), b.test.as_ref().unwrap().len()),
+            (50_000, 10_000, 10_000)
+        );
+        let c = load(DatasetName::Cifar10, &shared.join("cifar10"), &LoadOptions { valid_size: Some(0), mirror: None })
+            .unwrap();
         assert_eq!(c.train.len(), 50_000);
         assert_eq!(c.train.class_counts(), vec![5000; 10]);
         for f in cifar::TRAIN_FILES {
@@ -427,7 +458,10 @@ mod tests {
             return;
         }
         let f = load(DatasetName::FashionMnist, &dir, &LoadOptions::default()).unwrap();
-        assert_eq!((f.train.len(), f.valid.as_ref().unwrap().len(), f.test.as_ref().unwrap().len()), (50_000, 10_000, 10_000));
+        assert_eq!(
+            (f.train.len(), f.valid.as_ref().unwrap().len(), f.test.as_ref().unwrap().len()),
+            (50_000, 10_000, 10_000)
+        );
         assert_eq!(f.test.as_ref().unwrap().class_counts(), vec![1000; 10]);
         let mut all = f.train.class_counts();
         for (a, b) in all.iter_mut().zip(f.valid.as_ref().unwrap().class_counts()) {

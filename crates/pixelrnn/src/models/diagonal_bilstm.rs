@@ -5,7 +5,7 @@
 
 use burn::prelude::*;
 
-use crate::masks::{contiguous_groups, MaskType};
+use crate::models::residual;
 use crate::nn::diagonal_lstm::{DiagonalLstm, DiagonalLstmConfig};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
@@ -30,13 +30,7 @@ impl DiagonalBiLstmLayerConfig {
         let direction = DiagonalLstmConfig { input_channels: 2 * h, hidden_channels: h, colour_groups: g };
         let left_to_right = direction.init(device, rng);
         let right_to_left = direction.init(device, rng);
-        let projection = MaskedConv2dConfig::same(
-            [1, 1],
-            Some(MaskType::B),
-            contiguous_groups(h, g),
-            contiguous_groups(2 * h, g),
-        )
-        .init(device, rng);
+        let projection = MaskedConv2dConfig::pointwise(h, 2 * h, g).init(device, rng);
         DiagonalBiLstmLayer { left_to_right, right_to_left, projection, residual: self.residual }
     }
 }
@@ -63,8 +57,8 @@ impl DiagonalBiLstmLayer {
     pub fn hidden(&self, x: Tensor<4>) -> Tensor<4> {
         let left = self.left_to_right.forward(x.clone()); // [batch, h, height, width]
         let right = mirror(self.right_to_left.forward(mirror(x))); // [batch, h, height, width]
-        // §3.2: the right-to-left state at (i, j) has seen (i, j+1..); shifting it down one row
-        // leaves row i with only rows < i of it.
+                                                                   // §3.2: the right-to-left state at (i, j) has seen (i, j+1..); shifting it down one row
+                                                                   // leaves row i with only rows < i of it.
         left + shift_down(right)
     }
 
@@ -72,10 +66,6 @@ impl DiagonalBiLstmLayer {
     /// - `x`: `[batch, 2h, height, width]` -> same
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.projection.forward(self.hidden(x.clone())); // [batch, 2h, height, width]
-        if self.residual {
-            x + y
-        } else {
-            y
-        }
+        residual(x, y, self.residual)
     }
 }

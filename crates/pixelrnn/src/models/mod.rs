@@ -20,6 +20,15 @@ use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::output::{OutputStack, OutputStackConfig};
 
+/// `x + y` when the layer has a residual connection (§3.3), else `y`.
+pub(crate) fn residual(x: Tensor<4>, y: Tensor<4>, on: bool) -> Tensor<4> {
+    if on {
+        x + y
+    } else {
+        y
+    }
+}
+
 /// One layer of any of the three architectures; each maps 2h -> 2h.
 // A model holds a handful of layers, all of one variant: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -54,22 +63,28 @@ impl ModelConfig {
         let g = self.image.channels;
         let h = self.hidden_channels;
         let k = self.first_kernel;
-        let input = MaskedConv2dConfig::same(
-            [k, k],
-            Some(MaskType::A),
-            contiguous_groups(g, g),
-            contiguous_groups(2 * h, g),
-        )
-        .init(device, rng);
+        let input =
+            MaskedConv2dConfig::same([k, k], Some(MaskType::A), contiguous_groups(g, g), contiguous_groups(2 * h, g))
+                .init(device, rng);
         let layers = (0..self.num_layers)
             .map(|_| match self.architecture {
                 Architecture::PixelCnn => Layer::PixelCnn(
-                    ResidualBlockConfig { hidden_channels: h, kernel: self.cnn_kernel, colour_groups: g, residual: self.residual }
-                        .init(device, rng),
+                    ResidualBlockConfig {
+                        hidden_channels: h,
+                        kernel: self.cnn_kernel,
+                        colour_groups: g,
+                        residual: self.residual,
+                    }
+                    .init(device, rng),
                 ),
                 Architecture::RowLstm => Layer::RowLstm(
-                    RowLstmLayerConfig { hidden_channels: h, kernel_width: self.row_kernel, colour_groups: g, residual: self.residual }
-                        .init(device, rng),
+                    RowLstmLayerConfig {
+                        hidden_channels: h,
+                        kernel_width: self.row_kernel,
+                        colour_groups: g,
+                        residual: self.residual,
+                    }
+                    .init(device, rng),
                 ),
                 Architecture::DiagonalBilstm => Layer::DiagonalBilstm(
                     DiagonalBiLstmLayerConfig { hidden_channels: h, colour_groups: g, residual: self.residual }
@@ -78,17 +93,7 @@ impl ModelConfig {
             })
             .collect();
         let skips = if self.skip {
-            (0..self.num_layers)
-                .map(|_| {
-                    MaskedConv2dConfig::same(
-                        [1, 1],
-                        Some(MaskType::B),
-                        contiguous_groups(2 * h, g),
-                        contiguous_groups(2 * h, g),
-                    )
-                    .init(device, rng)
-                })
-                .collect()
+            (0..self.num_layers).map(|_| MaskedConv2dConfig::pointwise(2 * h, 2 * h, g).init(device, rng)).collect()
         } else {
             Vec::new()
         };

@@ -3,6 +3,8 @@
 //! bounded receptive field and a blind spot, in residual blocks.
 
 use burn::prelude::*;
+
+use crate::models::residual;
 use burn::tensor::activation::relu;
 
 use crate::masks::{contiguous_groups, MaskType};
@@ -28,12 +30,11 @@ impl ResidualBlockConfig {
         let h = self.hidden_channels;
         let g = self.colour_groups;
         let groups = |c| contiguous_groups(c, g);
-        let b = Some(MaskType::B);
         ResidualBlock {
-            reduce: MaskedConv2dConfig::same([1, 1], b, groups(2 * h), groups(h)).init(device, rng),
-            spatial: MaskedConv2dConfig::same([self.kernel, self.kernel], b, groups(h), groups(h))
+            reduce: MaskedConv2dConfig::pointwise(2 * h, h, g).init(device, rng),
+            spatial: MaskedConv2dConfig::same([self.kernel, self.kernel], Some(MaskType::B), groups(h), groups(h))
                 .init(device, rng),
-            expand: MaskedConv2dConfig::same([1, 1], b, groups(h), groups(2 * h)).init(device, rng),
+            expand: MaskedConv2dConfig::pointwise(h, 2 * h, g).init(device, rng),
             residual: self.residual,
         }
     }
@@ -59,10 +60,6 @@ impl ResidualBlock {
         let y = self.reduce.forward(relu(x.clone())); // [batch, h, height, width]
         let y = self.spatial.forward(relu(y)); // [batch, h, height, width]
         let y = self.expand.forward(relu(y)); // [batch, 2h, height, width]
-        if self.residual {
-            x + y
-        } else {
-            y
-        }
+        residual(x, y, self.residual)
     }
 }

@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 
-use crate::masks::{contiguous_groups, MaskType};
+use crate::models::residual;
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::row_lstm::{RowLstm, RowLstmConfig};
@@ -34,13 +34,7 @@ impl RowLstmLayerConfig {
             colour_groups: g,
         }
         .init(device, rng);
-        let projection = MaskedConv2dConfig::same(
-            [1, 1],
-            Some(MaskType::B),
-            contiguous_groups(h, g),
-            contiguous_groups(2 * h, g),
-        )
-        .init(device, rng);
+        let projection = MaskedConv2dConfig::pointwise(h, 2 * h, g).init(device, rng);
         RowLstmLayer { lstm, projection, residual: self.residual }
     }
 }
@@ -61,10 +55,6 @@ impl RowLstmLayer {
     /// - `x`: `[batch, 2h, height, width]` -> same
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.projection.forward(self.lstm.forward(x.clone())); // [batch, 2h, height, width]
-        if self.residual {
-            x + y
-        } else {
-            y
-        }
+        residual(x, y, self.residual)
     }
 }

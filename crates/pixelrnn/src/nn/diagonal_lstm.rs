@@ -37,12 +37,7 @@ impl DiagonalLstmConfig {
         .init(device, rng);
         // K^ss: 2x1 over the previous column (skewed space): rows i-1 and i. The map is padded
         // with one zero row on top so that output row i reads input rows i-1 (tap 0) and i (tap 1).
-        let mut state_to_state = MaskedConv2dConfig::same(
-            [2, 1],
-            None,
-            contiguous_groups(h, g),
-            gate_groups(h, 4, g),
-        );
+        let mut state_to_state = MaskedConv2dConfig::same([2, 1], None, contiguous_groups(h, g), gate_groups(h, 4, g));
         state_to_state.padding = [1, 0, 0, 0];
         DiagonalLstm { input_to_state, state_to_state: state_to_state.init(device, rng), hidden_channels: h }
     }
@@ -94,4 +89,3 @@ impl DiagonalLstm {
         unskew(Tensor::cat(outputs, 3), width) // [batch, h, height, width]
     }
 }
-

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
-use crate::masks::{allowed_f32, MaskType};
+use crate::masks::{allowed_f32, contiguous_groups, MaskType};
 use crate::nn::init::InitRng;
 
 /// Configuration of a [`MaskedConv2d`].
@@ -36,6 +36,17 @@ impl MaskedConv2dConfig {
         Self { kernel, mask_type, in_groups, out_groups, padding: [kh / 2, kh / 2, kw / 2, kw / 2] }
     }
 
+    /// A 1x1 mask B convolution between contiguous colour groups: the pointwise layer of
+    /// every model (projections, skips, output stack, PixelCNN's reduce/expand).
+    pub fn pointwise(in_channels: usize, out_channels: usize, colour_groups: usize) -> Self {
+        Self::same(
+            [1, 1],
+            Some(MaskType::B),
+            contiguous_groups(in_channels, colour_groups),
+            contiguous_groups(out_channels, colour_groups),
+        )
+    }
+
     /// Builds the layer. Weights and bias are drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     /// (PyTorch's default for convolutions); masked weights are stored but never used.
     pub fn init(&self, device: &Device, rng: &mut InitRng) -> MaskedConv2d {
@@ -43,10 +54,7 @@ impl MaskedConv2dConfig {
         let (cin, cout) = (self.in_groups.len(), self.out_groups.len());
         let bound = 1.0 / ((cin * kh * kw) as f32).sqrt();
         let shape = [cout, cin, kh, kw];
-        let weight = Tensor::<4>::from_data(
-            TensorData::new(rng.uniform(cout * cin * kh * kw, bound), shape),
-            device,
-        );
+        let weight = Tensor::<4>::from_data(TensorData::new(rng.uniform(cout * cin * kh * kw, bound), shape), device);
         let bias = Tensor::<1>::from_data(TensorData::new(rng.uniform(cout, bound), [cout]), device);
         let visible = allowed_f32(self.mask_type, self.kernel, &self.in_groups, &self.out_groups);
         let allowed = Tensor::<4>::from_data(TensorData::new(visible, shape), device);
@@ -95,12 +103,7 @@ impl MaskedConv2d {
         } else {
             (x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0)), [0, 0])
         };
-        conv2d(
-            x,
-            self.effective_weight(),
-            Some(self.bias.val()),
-            ConvOptions::new([1, 1], pad, [1, 1], 1),
-        )
+        conv2d(x, self.effective_weight(), Some(self.bias.val()), ConvOptions::new([1, 1], pad, [1, 1], 1))
     }
 
     /// A 1x1 convolution as one batched matrix product, `W [1, out, in] x X [batch, in, h*w]`:
@@ -117,11 +120,10 @@ impl MaskedConv2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::masks::contiguous_groups;
 
     #[test]
     fn pointwise_matmul_path_equals_the_convolution() {
-        let config = MaskedConv2dConfig::same([1, 1], Some(MaskType::B), contiguous_groups(6, 3), contiguous_groups(9, 3));
+        let config = MaskedConv2dConfig::pointwise(6, 9, 3);
         let x: Vec<f32> = (0..2 * 6 * 4 * 5).map(|v| ((v * 37) % 23) as f32 / 7.0 - 1.5).collect();
         let run = |device: &Device| -> Vec<f32> {
             let conv = config.init(device, &mut InitRng::new(4));

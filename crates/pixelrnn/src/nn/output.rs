@@ -3,7 +3,6 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::masks::{contiguous_groups, MaskType};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 
@@ -25,20 +24,8 @@ impl OutputStackConfig {
     /// Builds the stack.
     pub fn init(&self, device: &Device, rng: &mut InitRng) -> OutputStack {
         let g = self.colour_groups;
-        let hidden = MaskedConv2dConfig::same(
-            [1, 1],
-            Some(MaskType::B),
-            contiguous_groups(self.input_channels, g),
-            contiguous_groups(self.hidden_channels, g),
-        )
-        .init(device, rng);
-        let logits = MaskedConv2dConfig::same(
-            [1, 1],
-            Some(MaskType::B),
-            contiguous_groups(self.hidden_channels, g),
-            contiguous_groups(self.output_channels, g),
-        )
-        .init(device, rng);
+        let hidden = MaskedConv2dConfig::pointwise(self.input_channels, self.hidden_channels, g).init(device, rng);
+        let logits = MaskedConv2dConfig::pointwise(self.hidden_channels, self.output_channels, g).init(device, rng);
         OutputStack { hidden, logits }
     }
 }

@@ -40,13 +40,8 @@ impl RowLstmConfig {
         )
         .init(device, rng);
         // K^ss: unmasked over the previous row (all of it lies before the current row).
-        let state_to_state = MaskedConv2dConfig::same(
-            [1, k],
-            None,
-            contiguous_groups(h, g),
-            gate_groups(h, 4, g),
-        )
-        .init(device, rng);
+        let state_to_state =
+            MaskedConv2dConfig::same([1, k], None, contiguous_groups(h, g), gate_groups(h, 4, g)).init(device, rng);
         RowLstm {
             input_to_state,
             state_to_state,

@@ -238,7 +238,8 @@ impl Map {
     /// The vector at (r + dy, c + dx), or `None` outside the map.
     fn offset(&self, r: usize, c: usize, dy: isize, dx: isize) -> Option<&[f32]> {
         let (y, x) = (r as isize + dy, c as isize + dx);
-        (y >= 0 && x >= 0 && (y as usize) < self.height && (x as usize) < self.width).then(|| self.at(y as usize, x as usize))
+        (y >= 0 && x >= 0 && (y as usize) < self.height && (x as usize) < self.width)
+            .then(|| self.at(y as usize, x as usize))
     }
 }
 
@@ -261,7 +262,8 @@ fn sigmoid(v: f32) -> f32 {
 fn lstm_cell(gates: &[f32], prev_cell: Option<&[f32]>, cell: &mut [f32], hidden: &mut [f32]) {
     let h = cell.len();
     for k in 0..h {
-        let (o, f, i, g) = (sigmoid(gates[k]), sigmoid(gates[h + k]), sigmoid(gates[2 * h + k]), gates[3 * h + k].tanh());
+        let (o, f, i, g) =
+            (sigmoid(gates[k]), sigmoid(gates[h + k]), sigmoid(gates[2 * h + k]), gates[3 * h + k].tanh());
         cell[k] = f * prev_cell.map_or(0.0, |c| c[k]) + i * g;
         hidden[k] = o * cell[k].tanh();
     }
@@ -318,7 +320,10 @@ impl Engine {
     fn start_row(&mut self, model: &HostModel, r: usize) {
         for (layer, state) in model.layers.iter().zip(&mut self.layers) {
             match (layer, state) {
-                (HostLayer::Row { initial_hidden, initial_cell, .. }, LayerState::Row { prev_hidden, prev_cell, hidden, cell, .. }) => {
+                (
+                    HostLayer::Row { initial_hidden, initial_cell, .. },
+                    LayerState::Row { prev_hidden, prev_cell, hidden, cell, .. },
+                ) => {
                     if r == 0 {
                         for c in 0..prev_hidden.width {
                             prev_hidden.at_mut(0, c).copy_from_slice(initial_hidden);
@@ -329,7 +334,10 @@ impl Engine {
                         std::mem::swap(prev_cell, cell);
                     }
                 }
-                (HostLayer::Diagonal { right_to_left, .. }, LayerState::Diagonal { inputs, rl_hidden, rl_cell, .. }) if r > 0 => {
+                (
+                    HostLayer::Diagonal { right_to_left, .. },
+                    LayerState::Diagonal { inputs, rl_hidden, rl_cell, .. },
+                ) if r > 0 => {
                     let row = r - 1;
                     let h = rl_hidden.channels;
                     let mut gates = vec![0.0; right_to_left.input_to_state.cout];
@@ -340,7 +348,11 @@ impl Engine {
                         // the scan, which for the mirrored direction is the pixel to the right.
                         let rl = &*rl_hidden;
                         right_to_left.state_to_state.accumulate(&mut gates, |dy, _| {
-                            if dy < 0 { rl.offset(row, c, -1, 0) } else { rl.offset(row, c, 0, 1) }
+                            if dy < 0 {
+                                rl.offset(row, c, -1, 0)
+                            } else {
+                                rl.offset(row, c, 0, 1)
+                            }
                         });
                         lstm_cell(&gates, rl_cell.offset(row, c, 0, 1), &mut cell, &mut hidden);
                         rl_cell.at_mut(row, c).copy_from_slice(&cell);
@@ -372,9 +384,16 @@ impl Engine {
                     let mut b = vec![0.0; spatial.cout];
                     spatial.apply(&mut b, |dy, dx| reduced.offset(r, c, dy, dx));
                     let y = expand.pointwise(&relu(&b));
-                    if *residual { x.iter().zip(y).map(|(a, b)| a + b).collect() } else { y }
+                    if *residual {
+                        x.iter().zip(y).map(|(a, b)| a + b).collect()
+                    } else {
+                        y
+                    }
                 }
-                (HostLayer::Row { lstm, projection, residual, .. }, LayerState::Row { inputs, prev_hidden, prev_cell, hidden, cell }) => {
+                (
+                    HostLayer::Row { lstm, projection, residual, .. },
+                    LayerState::Row { inputs, prev_hidden, prev_cell, hidden, cell },
+                ) => {
                     inputs.at_mut(r, c).copy_from_slice(&x);
                     let mut gates = vec![0.0; lstm.input_to_state.cout];
                     // K^is (1 x k, mask B) on this row's inputs; K^ss (1 x k) on the row above.
@@ -385,16 +404,27 @@ impl Engine {
                     cell.at_mut(0, c).copy_from_slice(&new_cell);
                     hidden.at_mut(0, c).copy_from_slice(&new_hidden);
                     let y = projection.pointwise(&new_hidden);
-                    if *residual { x.iter().zip(y).map(|(a, b)| a + b).collect() } else { y }
+                    if *residual {
+                        x.iter().zip(y).map(|(a, b)| a + b).collect()
+                    } else {
+                        y
+                    }
                 }
-                (HostLayer::Diagonal { left_to_right, projection, residual, .. }, LayerState::Diagonal { inputs, lr_hidden, lr_cell, rl_hidden, .. }) => {
+                (
+                    HostLayer::Diagonal { left_to_right, projection, residual, .. },
+                    LayerState::Diagonal { inputs, lr_hidden, lr_cell, rl_hidden, .. },
+                ) => {
                     inputs.at_mut(r, c).copy_from_slice(&x);
                     let mut gates = vec![0.0; left_to_right.input_to_state.cout];
                     left_to_right.input_to_state.apply(&mut gates, |_, _| Some(&x[..]));
                     // K^ss: tap dy = -1 reads the pixel above, dy = 0 the pixel to the left.
                     let lr = &*lr_hidden;
                     left_to_right.state_to_state.accumulate(&mut gates, |dy, _| {
-                        if dy < 0 { lr.offset(r, c, -1, 0) } else { lr.offset(r, c, 0, -1) }
+                        if dy < 0 {
+                            lr.offset(r, c, -1, 0)
+                        } else {
+                            lr.offset(r, c, 0, -1)
+                        }
                     });
                     let (mut new_cell, mut new_hidden) = (vec![0.0; lr_cell.channels], vec![0.0; lr_cell.channels]);
                     lstm_cell(&gates, lr_cell.offset(r, c, 0, -1), &mut new_cell, &mut new_hidden);
@@ -405,7 +435,11 @@ impl Engine {
                         new_hidden.iter_mut().zip(rl_hidden.at(r - 1, c)).for_each(|(a, b)| *a += b);
                     }
                     let y = projection.pointwise(&new_hidden);
-                    if *residual { x.iter().zip(y).map(|(a, b)| a + b).collect() } else { y }
+                    if *residual {
+                        x.iter().zip(y).map(|(a, b)| a + b).collect()
+                    } else {
+                        y
+                    }
                 }
                 _ => unreachable!("layer states are built from the same model"),
             };

@@ -109,7 +109,11 @@ pub fn generate(
         return Err(Error::Config("nothing to generate: the image count must be at least 1".into()));
     }
     if request.images.len() != request.count * dims {
-        return Err(Error::Shape { op: "generate", expected: format!("{} x {dims} sub-pixels", request.count), got: request.images.len().to_string() });
+        return Err(Error::Shape {
+            op: "generate",
+            expected: format!("{} x {dims} sub-pixels", request.count),
+            got: request.images.len().to_string(),
+        });
     }
     if !(request.temperature > 0.0 && request.temperature.is_finite()) {
         return Err(Error::Config(format!("temperature must be a positive number, got {}", request.temperature)));
@@ -123,7 +127,8 @@ pub fn generate(
     let total = dims - request.first_free;
     let plane = height * width;
     let host = (sampler == Sampler::Fast).then(|| HostModel::from_model(model));
-    let mut engines: Vec<Engine> = host.as_ref().map_or_else(Vec::new, |h| (0..request.count).map(|_| Engine::new(h)).collect());
+    let mut engines: Vec<Engine> =
+        host.as_ref().map_or_else(Vec::new, |h| (0..request.count).map(|_| Engine::new(h)).collect());
     let mut done = 0;
     for r in 0..height {
         for c in 0..width {
@@ -147,7 +152,10 @@ pub fn generate(
             }
             for ch in observed_channels..ch_count {
                 let logits: Vec<Vec<f32>> = match &host {
-                    Some(host) => engines.par_iter_mut().map(|e| e.logits_at(host, r, c)[ch * per..(ch + 1) * per].to_vec()).collect(),
+                    Some(host) => engines
+                        .par_iter_mut()
+                        .map(|e| e.logits_at(host, r, c)[ch * per..(ch + 1) * per].to_vec())
+                        .collect(),
                     None => naive_logits(model, &images, request.count, r, c, ch, device),
                 };
                 for (n, l) in logits.iter().enumerate() {
@@ -166,11 +174,20 @@ pub fn generate(
 }
 
 /// The logits of sub-pixel (r, c, ch) of every image from one full forward pass.
-fn naive_logits(model: &PixelRnn, images: &[u8], count: usize, r: usize, c: usize, ch: usize, device: &Device) -> Vec<Vec<f32>> {
+fn naive_logits(
+    model: &PixelRnn,
+    images: &[u8],
+    count: usize,
+    r: usize,
+    c: usize,
+    ch: usize,
+    device: &Device,
+) -> Vec<Vec<f32>> {
     let spec = model.image;
     let per = spec.logits_per_subpixel();
     let data: Vec<i32> = images.iter().map(|&v| v as i32).collect();
-    let batch = Tensor::<4, Int>::from_data(TensorData::new(data, [count, spec.channels, spec.height, spec.width]), device);
+    let batch =
+        Tensor::<4, Int>::from_data(TensorData::new(data, [count, spec.channels, spec.height, spec.width]), device);
     let logits = model.logits(batch).slice([0..count, ch * per..(ch + 1) * per, r..r + 1, c..c + 1]);
     let flat: Vec<f32> = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 logits");
     flat.chunks(per).map(|x| x.to_vec()).collect()

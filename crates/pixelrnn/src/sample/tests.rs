@@ -28,7 +28,10 @@ fn host_engine_matches_the_network_everywhere() {
                 let model = tiny(arch, spec, residual, skip);
                 let image = random_images(&spec, 1);
                 let t = Tensor::<4, Int>::from_data(
-                    TensorData::new(image.iter().map(|&v| v as i32).collect::<Vec<_>>(), [1, spec.channels, spec.height, spec.width]),
+                    TensorData::new(
+                        image.iter().map(|&v| v as i32).collect::<Vec<_>>(),
+                        [1, spec.channels, spec.height, spec.width],
+                    ),
                     &Device::flex(),
                 );
                 let expected: Vec<f32> = model.logits(t).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
@@ -59,7 +62,10 @@ fn host_engine_matches_the_network_everywhere() {
 
 #[test]
 fn fast_and_naive_samplers_give_identical_images() {
-    let specs = [ImageSpec { channels: 1, height: 5, width: 6, levels: 2 }, ImageSpec { channels: 3, height: 3, width: 4, levels: 256 }];
+    let specs = [
+        ImageSpec { channels: 1, height: 5, width: 6, levels: 2 },
+        ImageSpec { channels: 3, height: 3, width: 4, levels: 256 },
+    ];
     for arch in ARCHS {
         for spec in specs {
             let model = tiny(arch, spec, true, true);
@@ -108,8 +114,10 @@ fn draw_follows_the_distribution_and_temperature() {
     assert_eq!(draw(&[2.0], true, 10.0, 0.8), 0); // sigmoid(0.2) = 0.55
     let spec = ImageSpec { channels: 1, height: 2, width: 2, levels: 2 };
     let model = tiny(Architecture::PixelCnn, spec, true, true);
-    let err = generate(&model, &Generation::samples(&spec, 1, 0, 0.0), Sampler::Fast, &Device::flex(), &mut |_, _| {}).unwrap_err();
+    let err = generate(&model, &Generation::samples(&spec, 1, 0, 0.0), Sampler::Fast, &Device::flex(), &mut |_, _| {})
+        .unwrap_err();
     assert!(err.to_string().contains("temperature"));
-    let err = generate(&model, &Generation::samples(&spec, 0, 0, 1.0), Sampler::Fast, &Device::flex(), &mut |_, _| {}).unwrap_err();
+    let err = generate(&model, &Generation::samples(&spec, 0, 0, 1.0), Sampler::Fast, &Device::flex(), &mut |_, _| {})
+        .unwrap_err();
     assert!(err.to_string().contains("at least 1"));
 }
