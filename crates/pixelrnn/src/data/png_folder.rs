@@ -66,13 +66,15 @@ impl Collector {
         let (c, h, w, planar) = decode_png(bytes, name)?;
         match &self.shape {
             None => self.shape = Some((c, h, w, name.to_path_buf())),
-            Some((c0, h0, w0, first)) if (*c0, *h0, *w0) != (c, h, w) => return Err(Error::dataset(
-                name,
-                format!(
+            Some((c0, h0, w0, first)) if (*c0, *h0, *w0) != (c, h, w) => {
+                return Err(Error::dataset(
+                    name,
+                    format!(
                     "{w}x{h} with {c} channel(s), expected {w0}x{h0} with {c0} channel(s) like {} (mixed image sizes)",
                     first.display()
                 ),
-            )),
+                ))
+            }
             Some(_) => {}
         }
         self.pixels.extend(planar);

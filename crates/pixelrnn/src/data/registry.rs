@@ -350,7 +350,7 @@ pub fn checksum_status(path: &Path) -> Result<String> {
         Some(expected) => {
             let got = sha256_file(path)?;
             if got == expected {
-                "ok (SHA-256 matches the published one)".to_string()
+                "ok (SHA-256 matches the reference checksum)".to_string()
             } else {
                 format!("MISMATCH: SHA-256 {got}, published {expected}")
             }
