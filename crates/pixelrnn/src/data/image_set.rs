@@ -147,7 +147,10 @@ impl Splits {
             Split::Valid => self.valid.as_ref(),
             Split::Test => self.test.as_ref(),
         }
-        .ok_or_else(|| Error::Config(format!("this dataset has no {} split ({})", split.name(), self.notes.join("; "))))
+        .ok_or_else(|| {
+            let hint = if split == Split::Test { "; evaluate --split valid instead" } else { "" };
+            Error::Config(format!("this dataset has no {} split ({}){hint}", split.name(), self.notes.join("; ")))
+        })
     }
 
     /// Holds out the last `count` training images as the validation split.
