@@ -284,29 +284,25 @@ pub fn load(name: DatasetName, dir: &Path, options: &LoadOptions) -> Result<Spli
             let size = if name == DatasetName::Imagenet32 { 32 } else { 64 };
             let train_path = imagenet_path(name, dir, "train")
                 .ok_or_else(|| Error::dataset(dir, format!("missing train_{size}x{size} (folder of PNGs or .tar)")))?;
-            let train = png_folder::load_dir_or_tar(&train_path)?;
-            if (train.height, train.width, train.channels) != (size, size, 3) {
-                return Err(Error::dataset(
-                    &train_path,
-                    format!(
-                        "images are {}x{} with {} channel(s), expected {size}x{size} RGB",
-                        train.width, train.height, train.channels
-                    ),
-                ));
-            }
+            // Both parts must be size x size RGB.
+            let load_checked = |path: &Path| -> Result<crate::data::ImageSet> {
+                let set = png_folder::load_dir_or_tar(path)?;
+                if (set.height, set.width, set.channels) != (size, size, 3) {
+                    return Err(Error::dataset(
+                        path,
+                        format!(
+                            "images are {}x{} with {} channel(s), expected {size}x{size} RGB",
+                            set.width, set.height, set.channels
+                        ),
+                    ));
+                }
+                Ok(set)
+            };
+            let train = load_checked(&train_path)?;
             let mut files = vec![train_path];
             let test = match imagenet_path(name, dir, "valid") {
                 Some(p) => {
-                    let t = png_folder::load_dir_or_tar(&p)?;
-                    if (t.height, t.width, t.channels) != (size, size, 3) {
-                        return Err(Error::dataset(
-                            &p,
-                            format!(
-                                "images are {}x{} with {} channel(s), expected {size}x{size} RGB",
-                                t.width, t.height, t.channels
-                            ),
-                        ));
-                    }
+                    let t = load_checked(&p)?;
                     files.push(p);
                     Some(t)
                 }
