@@ -6,7 +6,8 @@
 #
 # Environment: TORCH_VENV (default .venv-torch, created with ../shared/bench/setup-torch.sh if
 # missing), THREADS (2), ROUNDS (2), STEPS (10), WARMUP (3), SPECS ("m1 m2 m3 m4"),
-# MODES ("train infer sample").
+# MODES ("train infer sample"), MEMORY (1: also measure the peak resident memory of a
+# training run of each spec, ours and theirs, as the child process's maximum RSS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench_dir=${BENCH_DIR:-../shared/bench}
@@ -16,7 +17,7 @@ rounds=${ROUNDS:-2}
 steps=${STEPS:-10}
 warmup=${WARMUP:-3}
 specs=${SPECS:-m1 m2 m3 m4}
-modes=${MODES:-train infer sample}
+modes=${MODES-train infer sample}
 out=${1:-bench-results.jsonl}
 
 [[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
@@ -47,3 +48,16 @@ for k in sorted({key(r) for r in rows}):
         o, t = statistics.median(ours), statistics.median(theirs)
         print(f"{k[0]:<5} {k[1]:<7} {o:>15.2f} {t:>14.2f} {o / t:>7.2f}")
 PY
+
+if [[ ${MEMORY:-1} == 1 ]]; then
+  # Peak memory of a short training run (3 timed steps): the whole process, runtime included.
+  peak() { python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"; }
+  printf '\n%-5s %18s %18s %7s\n' spec "pixelrnn peak MiB" "pytorch peak MiB" ratio
+  for spec in $specs; do
+    o=$(peak "$ours" bench --spec "$spec" --mode train --steps 3 --warmup 1 --threads "$threads" --json)
+    t=$(peak "$venv/bin/python" "$bench_dir/torch_ref.py" --model "$spec" --mode train --steps 3 --warmup 1 --threads "$threads")
+    python3 -c "import sys; o, t = int(sys.argv[1]), int(sys.argv[2]); print(f'{sys.argv[3]:<5} {o/1024:>18.1f} {t/1024:>18.1f} {o/t:>7.2f}')" "$o" "$t" "$spec"
+  done
+fi
