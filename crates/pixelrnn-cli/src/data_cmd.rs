@@ -50,7 +50,9 @@ pub fn fetch(name: DatasetName, dir: &Path, options: &LoadOptions) -> anyhow::Re
             eprintln!("{}: downloaded, checksum ok", path.display());
         }
     };
-    ensure_present(name, dir, options, &mut observer).with_context(|| format!("fetching {name} into {}", dir.display()))
+    ensure_present(name, dir, options, &mut observer).with_context(|| {
+        format!("fetching {name} into {} (offline? pass --data-dir with the dataset's files)", dir.display())
+    })
 }
 
 /// Fetches if needed, then loads.
