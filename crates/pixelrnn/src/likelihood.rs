@@ -16,11 +16,18 @@ use crate::models::ImageSpec;
 /// - `images`: `[batch, channels, height, width]` integers in `0..levels`
 /// - returns the same shape, as floats (see the module docs for the scaling)
 pub fn scale_input(spec: &ImageSpec, images: Tensor<4, Int>) -> Tensor<4> {
-    let x = images.float();
+    let (scale, offset) = input_affine(spec);
+    images.float().mul_scalar(scale).add_scalar(offset)
+}
+
+/// The input scaling as `input = scale * value + offset`: `(1, 0)` for binary data,
+/// `(2 / (levels - 1), -1)` otherwise. The one definition, shared by [`scale_input`] and the
+/// host-side sampler.
+pub fn input_affine(spec: &ImageSpec) -> (f32, f32) {
     if spec.is_binary() {
-        x
+        (1.0, 0.0)
     } else {
-        x.mul_scalar(2.0 / (spec.levels - 1) as f64).sub_scalar(1.0)
+        (2.0 / (spec.levels - 1) as f32, -1.0)
     }
 }
 

@@ -147,7 +147,7 @@ pub fn train(
     config.save(run_dir)?;
 
     let t = &config.training;
-    let batches = ShuffledBatches::new(data.train.len(), t.batch_size, t.seed);
+    let mut batches = ShuffledBatches::new(data.train.len(), t.batch_size, t.seed);
     let dims = config.model.image.dims();
     let metrics_path = run_dir.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
@@ -173,20 +173,13 @@ pub fn train(
         checkpoint::save(&checkpoint_path(run_dir, which), &header, model, Some(optim))
     };
     let mut interrupted = false;
-    let mut order: (u64, Vec<usize>) = (u64::MAX, Vec::new());
     while step < t.steps {
         if stop.load(Ordering::SeqCst) {
             interrupted = true;
             break;
         }
         let started = Instant::now();
-        let per_epoch = batches.batches_per_epoch() as u64;
-        let epoch = step / per_epoch;
-        if order.0 != epoch {
-            order = (epoch, batches.permutation(epoch));
-        }
-        let within = (step % per_epoch) as usize * batches.batch_size();
-        let indices = &order.1[within..within + batches.batch_size()];
+        let indices = batches.batch_at(step);
         let images = data.train.batch(indices, &ad_device);
         let loss = model.nll(images).mean(); // nats per image
         let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;

@@ -15,18 +15,15 @@ pub struct ShuffledBatches {
     len: usize,
     batch_size: usize,
     seed: u64,
+    /// The permutation of the epoch last asked for, kept so that a step does not reshuffle.
+    current: Option<(u64, Vec<usize>)>,
 }
 
 impl ShuffledBatches {
     /// Batches of `batch_size` over `len` items. The last, short batch of an epoch is dropped
     /// when training (so every step has the same size); use [`Self::batches_per_epoch`].
     pub fn new(len: usize, batch_size: usize, seed: u64) -> Self {
-        Self { len, batch_size: batch_size.max(1).min(len.max(1)), seed }
-    }
-
-    /// Images per batch (at most the number of items).
-    pub fn batch_size(&self) -> usize {
-        self.batch_size
+        Self { len, batch_size: batch_size.max(1).min(len.max(1)), seed, current: None }
     }
 
     /// Full batches per epoch.
@@ -42,12 +39,16 @@ impl ShuffledBatches {
         order
     }
 
-    /// The indices of global step `step` (0-based): epoch `step / batches_per_epoch`.
-    pub fn batch_at(&self, step: u64) -> Vec<usize> {
+    /// The indices of global step `step` (0-based): epoch `step / batches_per_epoch`. The
+    /// epoch's permutation is computed once and reused for its steps.
+    pub fn batch_at(&mut self, step: u64) -> &[usize] {
         let per = self.batches_per_epoch() as u64;
         let (epoch, within) = (step / per, (step % per) as usize);
-        let order = self.permutation(epoch);
-        order[within * self.batch_size..((within + 1) * self.batch_size).min(self.len)].to_vec()
+        if self.current.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.current = Some((epoch, self.permutation(epoch)));
+        }
+        let (_, order) = self.current.as_ref().expect("set just above");
+        &order[within * self.batch_size..((within + 1) * self.batch_size).min(self.len)]
     }
 }
 
@@ -57,13 +58,14 @@ mod tests {
 
     #[test]
     fn epochs_are_permutations_and_seeded() {
-        let b = ShuffledBatches::new(10, 3, 5);
+        let mut b = ShuffledBatches::new(10, 3, 5);
         assert_eq!(b.batches_per_epoch(), 3);
-        let mut seen: Vec<usize> = (0..3).flat_map(|s| b.batch_at(s)).collect();
+        let mut seen: Vec<usize> = (0..3).flat_map(|s| b.batch_at(s).to_vec()).collect();
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 9);
-        assert_eq!(b.batch_at(4), ShuffledBatches::new(10, 3, 5).batch_at(4));
+        let fresh = ShuffledBatches::new(10, 3, 5).batch_at(4).to_vec();
+        assert_eq!(b.batch_at(4), &fresh[..]);
         assert_ne!(b.permutation(0), b.permutation(1));
         assert_ne!(b.permutation(0), ShuffledBatches::new(10, 3, 6).permutation(0));
     }

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::likelihood::input_affine;
 use crate::models::{ImageSpec, PixelRnn};
 use host::{Engine, HostModel};
 
@@ -86,11 +87,8 @@ fn uniform(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 fn scaled(spec: &ImageSpec, v: u8) -> f32 {
-    if spec.is_binary() {
-        v as f32
-    } else {
-        v as f32 * (2.0 / (spec.levels - 1) as f32) - 1.0
-    }
+    let (scale, offset) = input_affine(spec);
+    v as f32 * scale + offset
 }
 
 /// Generates the free sub-pixels of `request` and returns the images (same layout).
