@@ -36,18 +36,7 @@ for spec in $specs; do
     done
   done
 done
-python3 - "$out" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
-key = lambda r: (r["model"], r["mode"])
-print(f"{'spec':<5} {'mode':<7} {'pixelrnn img/s':>15} {'pytorch img/s':>14} {'ratio':>7}")
-for k in sorted({key(r) for r in rows}):
-    ours = [r["images_per_sec"] for r in rows if key(r) == k and r["framework"] == "pixelrnn"]
-    theirs = [r["images_per_sec"] for r in rows if key(r) == k and r["framework"] == "pytorch"]
-    if ours and theirs:
-        o, t = statistics.median(ours), statistics.median(theirs)
-        print(f"{k[0]:<5} {k[1]:<7} {o:>15.2f} {t:>14.2f} {o / t:>7.2f}")
-PY
+python3 scripts/ratio-table.py "$out"
 
 if [[ ${MEMORY:-1} == 1 ]]; then
   # Peak memory of a short training run (3 timed steps): the whole process, runtime included.

@@ -1,5 +1,6 @@
 //! `pixelrnn bench`: one JSON line per measurement, keys as in ../shared/bench/torch_ref.py.
 
+use anyhow::Context;
 use pixelrnn::bench::{run as time, Mode, Spec};
 
 use crate::cli::BenchArgs;
@@ -13,8 +14,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     // The CPU backend and the fast sampler both run on rayon's global pool.
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
-    let device = crate::device::select(args.device)?;
-    let m = time(spec, mode, args.batch, args.warmup, args.steps, threads, &device)?;
+    let backend = pixelrnn::device::Backend::from(args.device);
+    let m = time(spec, mode, args.batch, args.warmup, args.steps, threads, backend)
+        .with_context(|| format!("bench {} {} on --device {backend}", args.spec, args.mode))?;
     let line = serde_json::to_string(&m)?;
     if args.json {
         println!("{line}");

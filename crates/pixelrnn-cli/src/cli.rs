@@ -54,6 +54,20 @@ pub enum OptimizerArg {
 pub enum DeviceArg {
     /// The CPU (Burn's flex backend).
     Cpu,
+    /// A GPU through Vulkan (build with `--features vulkan`).
+    Vulkan,
+    /// A GPU through wgpu's choice of API: Metal, Vulkan, DX12 (build with `--features wgpu`).
+    Wgpu,
+}
+
+impl From<DeviceArg> for pixelrnn::device::Backend {
+    fn from(arg: DeviceArg) -> Self {
+        match arg {
+            DeviceArg::Cpu => Self::Cpu,
+            DeviceArg::Vulkan => Self::Vulkan,
+            DeviceArg::Wgpu => Self::Wgpu,
+        }
+    }
 }
 
 /// Where the data is.

@@ -1,11 +1,11 @@
 //! Picks the compute device at run time.
 
+use anyhow::Context;
 use burn::prelude::Device;
 
 use crate::cli::DeviceArg;
 
 pub fn select(arg: DeviceArg) -> anyhow::Result<Device> {
-    match arg {
-        DeviceArg::Cpu => Ok(Device::flex()),
-    }
+    let backend = pixelrnn::device::Backend::from(arg);
+    pixelrnn::device::open(backend).with_context(|| format!("cannot use --device {backend}"))
 }

@@ -468,3 +468,29 @@ fn bench_prints_torch_ref_keys() {
     let err = stderr_of(bin().args(["bench", "--spec", "m7"]));
     assert!(err.contains("unknown benchmark spec 'm7'"), "{err}");
 }
+
+#[test]
+fn gpu_devices_without_the_feature_are_a_clear_error() {
+    if cfg!(feature = "vulkan") || cfg!(feature = "wgpu") {
+        eprintln!("skipped: this build has GPU support (tests/gpu.rs covers it)");
+        return;
+    }
+    let err = stderr_of(bin().args(["bench", "--spec", "m1", "--mode", "infer", "--device", "vulkan"]));
+    assert!(err.contains("no vulkan support") && err.contains("--features vulkan"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = stderr_of(bin().args([
+        "sample",
+        "--run",
+        dir.path().to_str().unwrap(),
+        "--count",
+        "1",
+        "--out",
+        "x.png",
+        "--device",
+        "wgpu",
+    ]));
+    assert!(err.contains("no wgpu support") && err.contains("--features wgpu"), "{err}");
+    let err = stderr_of(bin().args(["bench", "--device", "cuda"]));
+    assert!(err.contains("cuda") && err.contains("cpu, vulkan, wgpu"), "{err}");
+}

@@ -11,6 +11,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::device::{describe, open, Backend};
 use crate::error::{Error, Result};
 use crate::models::{Architecture, ImageSpec, ModelConfig};
 use crate::sample::{generate, Generation, Sampler};
@@ -125,8 +126,10 @@ pub struct Measurement {
     pub model: String,
     /// train, infer or sample.
     pub mode: String,
-    /// Device description.
+    /// Backend: `cpu`, `vulkan` or `wgpu`.
     pub device: String,
+    /// The adapter (GPU name, type, driver) or the CPU's thread count.
+    pub adapter: String,
     /// Worker threads.
     pub threads: usize,
     /// Images per step.
@@ -168,8 +171,9 @@ pub fn run(
     warmup: usize,
     steps: usize,
     threads: usize,
-    device: &Device,
+    backend: Backend,
 ) -> Result<Measurement> {
+    let device = &open(backend)?;
     if steps == 0 {
         return Err(Error::Config("--steps must be at least 1".into()));
     }
@@ -237,7 +241,8 @@ pub fn run(
         version: env!("CARGO_PKG_VERSION"),
         model: spec.name().into(),
         mode: mode.name().into(),
-        device: "cpu".into(),
+        device: backend.name().into(),
+        adapter: describe(backend),
         threads,
         batch,
         params,
@@ -258,7 +263,7 @@ mod tests {
     #[test]
     fn specs_build_and_time_one_step() {
         for spec in [Spec::M1, Spec::M3, Spec::M4] {
-            let m = run(spec, Mode::Infer, Some(2), 0, 1, 1, &Device::flex()).unwrap();
+            let m = run(spec, Mode::Infer, Some(2), 0, 1, 1, Backend::Cpu).unwrap();
             assert_eq!((m.batch, m.steps, m.model.as_str()), (2, 1, spec.name()));
             assert!(m.median_step_s > 0.0 && m.loss > 0.0 && m.params > 0);
         }

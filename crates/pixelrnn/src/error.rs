@@ -29,6 +29,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A compute device that cannot be used (not compiled in, no loader, no adapter).
+    #[error("device {device}: {reason}")]
+    Device {
+        /// The device asked for.
+        device: String,
+        /// Why it cannot be used, and what was found instead.
+        reason: String,
+    },
     /// An invalid configuration or request.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -8,6 +8,7 @@
 //! - [`masks`]: mask A / B visibility with R->G->B colour groups, as pure data;
 //! - [`nn`]: masked convolution, Row LSTM and Diagonal LSTM layers, skew/unskew, output stack;
 //! - [`models`]: the three architectures behind [`models::PixelRnn`], their config and presets;
+//! - [`device`]: the CPU (`flex`) or a GPU (Vulkan / wgpu features), chosen at run time;
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
 //! - [`error`]: the library's error type.
 //!
@@ -29,6 +30,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod eval;
 pub mod experiment;

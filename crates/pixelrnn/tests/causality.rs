@@ -21,6 +21,19 @@ const ARCHITECTURES: [Architecture; 3] = [Architecture::PixelCnn, Architecture::
 const SPECS: [(usize, usize, usize, usize); 5] =
     [(1, 5, 7, 2), (1, 6, 4, 2), (1, 4, 4, 256), (3, 5, 7, 256), (3, 3, 4, 256)];
 
+/// The device under test: the CPU, or `PIXELRNN_TEST_DEVICE` (`vulkan`, `wgpu`) when set —
+/// `scripts/gpu-check.sh` runs this file on the GPU that way.
+fn device() -> Device {
+    use pixelrnn::device::{open, Backend};
+    let backend = match std::env::var("PIXELRNN_TEST_DEVICE").as_deref() {
+        Err(_) | Ok("cpu") => Backend::Cpu,
+        Ok("vulkan") => Backend::Vulkan,
+        Ok("wgpu") => Backend::Wgpu,
+        Ok(other) => panic!("PIXELRNN_TEST_DEVICE={other}: expected cpu, vulkan or wgpu"),
+    };
+    open(backend).unwrap()
+}
+
 fn spec((channels, height, width, levels): (usize, usize, usize, usize)) -> ImageSpec {
     ImageSpec { channels, height, width, levels }
 }
@@ -76,7 +89,7 @@ fn distribution(logits: &[f32], image: &ImageSpec, b: usize, s: usize) -> Vec<u3
 }
 
 fn perturbation_test(arch: Architecture, image: ImageSpec, residual: bool, skip: bool) {
-    let device = Device::flex();
+    let device = device();
     let model = model(arch, image, &device, residual, skip);
     let n = image.dims();
     let base = base_image(&image);
@@ -146,7 +159,7 @@ fn input_gradients(model: &PixelRnn, targets: &[usize], device: &Device) -> Vec<
 }
 
 fn gradient_test(arch: Architecture, image: ImageSpec) {
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     let model = model(arch, image, &device, true, true);
     let n = image.dims();
     let targets: Vec<usize> = (0..n).collect();
@@ -198,7 +211,7 @@ fn seen_pixels(
     row: usize,
     col: usize,
 ) -> Vec<Vec<bool>> {
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     let image = ImageSpec { channels: 1, height, width, levels: 2 };
     let mut config = ModelConfig::preset("tiny", arch, image).unwrap();
     config.num_layers = num_layers;

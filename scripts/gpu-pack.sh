@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds, on this (CPU) machine, what scripts/gpu-check.sh needs on a GPU machine that has no
+# Rust toolchain and no network, into two ignored folders to carry there:
+#   .gpu/  pixelrnn.gz (release CLI, --features vulkan), pixelrnn-gpu-tests.gz (the test
+#          executable of crates/pixelrnn/tests/gpu.rs, which also holds the causality tests),
+#          torch_ref.py (the PyTorch reference, copied from ../shared/bench);
+#   .gl/   Debian's Vulkan loader (libvulkan1 .deb), for machines without one.
+# Both are stripped and gzipped to stay under the device tool's 64 MiB carry limit.
+#
+#   scripts/gpu-pack.sh            then, on the GPU machine: bash scripts/gpu-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench_dir=${BENCH_DIR:-../shared/bench}
+mkdir -p .gpu .gl
+
+cargo build --release -q -p pixelrnn-cli --features vulkan
+strip -o .gpu/pixelrnn target/release/pixelrnn
+tests=$(cargo test --release -q -p pixelrnn --features vulkan --test gpu --no-run --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
+        print(m["executable"])')
+[[ -n $tests ]] || { echo "gpu-pack: the gpu test executable was not built" >&2; exit 1; }
+strip -o .gpu/pixelrnn-gpu-tests "$tests"
+gzip -9f .gpu/pixelrnn .gpu/pixelrnn-gpu-tests
+cp "$bench_dir/torch_ref.py" .gpu/torch_ref.py
+
+if ! ls .gl/libvulkan1_*.deb > /dev/null 2>&1; then
+  lists=$(mktemp -d)
+  o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists="$lists")
+  mkdir -p "$lists/partial"
+  apt-get "${o[@]}" -q update > /dev/null
+  (cd .gl && apt-get "${o[@]}" -q download libvulkan1)
+fi
+du -ch .gpu/* .gl/* | tail -1
