@@ -12,7 +12,7 @@
 #
 # Environment: DEVICE (vulkan), ROUNDS (2), STEPS (10), WARMUP (3), SPECS ("m1 m2 m3 m4"),
 # MODES ("train infer sample"), BATCH_m1.. (per-spec batch), SAMPLE_BATCH (16),
-# TORCH_DEVICE (cuda; "none" skips the reference), SKIP_TESTS (0).
+# TORCH_DEVICE (cuda; "none" skips the reference), TORCH_PYTHON (python3), SKIP_TESTS (0).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-results}
@@ -57,7 +57,7 @@ bench() { # spec mode batch steps warmup
   timeout 120 "$bin/pixelrnn" bench --device "$device" --spec "$1" --mode "$2" --batch "$3" --steps "$4" --warmup "$5" --json >> "$results" \
     || echo "pixelrnn bench $1 $2 failed" >&2
   if [[ $torch_device != none ]]; then
-    timeout 120 python3 .gpu/torch_ref.py --device "$torch_device" --model "$1" --mode "$2" --batch "$3" --steps "$steps" --warmup "$warmup" >> "$results" \
+    timeout 120 "${TORCH_PYTHON:-python3}" .gpu/torch_ref.py --device "$torch_device" --model "$1" --mode "$2" --batch "$3" --steps "$steps" --warmup "$warmup" >> "$results" \
       || echo "torch_ref $1 $2 failed" >&2
   fi
 }

@@ -8,14 +8,17 @@
 # Both are stripped and gzipped to stay under the device tool's 64 MiB carry limit.
 #
 #   scripts/gpu-pack.sh            then, on the GPU machine: bash scripts/gpu-check.sh
+# Environment: PROFILE (release; "dev" reuses a debug build, for trying the script out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench_dir=${BENCH_DIR:-../shared/bench}
 mkdir -p .gpu .gl
 
-cargo build --release -q -p pixelrnn-cli --features vulkan
-strip -o .gpu/pixelrnn target/release/pixelrnn
-tests=$(cargo test --release -q -p pixelrnn --features vulkan --test gpu --no-run --message-format=json \
+profile=${PROFILE:-release}
+dir=$([[ $profile == dev ]] && echo debug || echo "$profile")
+cargo build --profile "$profile" -q -p pixelrnn-cli --features vulkan
+strip -o .gpu/pixelrnn "target/$dir/pixelrnn"
+tests=$(cargo test --profile "$profile" -q -p pixelrnn --features vulkan --test gpu --no-run --message-format=json \
   | python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
