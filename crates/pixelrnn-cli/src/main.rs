@@ -11,6 +11,11 @@ mod train_cmd;
 
 use clap::Parser;
 
+/// mimalloc keeps freed pages for reuse; glibc's malloc returns the large per-step buffers of
+/// training to the kernel and faults them back in every step. Measured (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = cli::Cli::parse();
     if let Err(err) = run(cli) {
