@@ -73,13 +73,14 @@ impl DiagonalLstm {
         // padding positions non-zero and leak a constant into column 0).
         let inside = skew(Tensor::<4>::ones([1, 1, height, width], &device)); // [1, 1, height, columns]
         let mut outputs = Vec::with_capacity(columns);
+        let state_to_state = self.state_to_state.prepare();
         let mut steps = device.is_autodiff().then(|| steps_along(gates.clone(), 3));
         for column in 0..columns {
             let column_gates = match steps.as_mut() {
                 Some(steps) => steps.next().expect("one step per column"),
                 None => gates.clone().narrow(3, column, 1),
             }; // [batch, 4h, height, 1]
-            let gates = column_gates + self.state_to_state.forward(hidden); // [batch, 4h, height, 1]
+            let gates = column_gates + state_to_state.forward(hidden); // [batch, 4h, height, 1]
             let (new_cell, new_hidden) = lstm_update(gates, cell);
             let keep = inside.clone().narrow(3, column, 1); // [1, 1, height, 1]
             cell = new_cell * keep.clone();

@@ -90,6 +90,48 @@ pub struct MaskedConv2d {
     pub taps: Vec<[usize; 2]>,
 }
 
+/// A [`MaskedConv2d`] whose visible taps' weights are gathered (see [`MaskedConv2d::prepare`]).
+pub struct PreparedConv<'a> {
+    conv: &'a MaskedConv2d,
+    /// `[1, out, taps * in]`
+    weight: Tensor<3>,
+    /// `[1, out, 1]`
+    bias: Tensor<3>,
+}
+
+impl PreparedConv<'_> {
+    /// Same result as [`MaskedConv2d::forward`]: the input shifted once per visible tap,
+    /// `[batch, taps*in, h*w]`, times the gathered weight.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, in, height, width]` -> `[batch, out, height + top + bottom - kh + 1, width + left + right - kw + 1]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let conv = self.conv;
+        let [top, bottom, left, right] = conv.padding;
+        let [batch, channels, height, width] = x.dims();
+        let [out, _, kh, kw] = conv.weight.val().dims();
+        let (oh, ow) = (height + top + bottom + 1 - kh, width + left + right + 1 - kw);
+        let padded = if conv.padding == [0; 4] {
+            x
+        } else {
+            x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0))
+        };
+        let shifted: Vec<Tensor<4>> = conv
+            .taps
+            .iter()
+            .map(|&[dy, dx]| padded.clone().slice([0..batch, 0..channels, dy..dy + oh, dx..dx + ow]))
+            .collect();
+        let columns = if shifted.len() == 1 {
+            shifted.into_iter().next().expect("one tap")
+        } else {
+            Tensor::cat(shifted, 1)
+        }
+        .reshape([batch, conv.taps.len() * channels, oh * ow]); // [batch, taps*in, h*w]
+        let y = self.weight.clone().matmul(columns) + self.bias.clone();
+        y.reshape([batch, out, oh, ow])
+    }
+}
+
 impl MaskedConv2d {
     /// The kernel actually applied: weights times the visibility mask.
     pub fn effective_weight(&self) -> Tensor<4> {
@@ -130,29 +172,25 @@ impl MaskedConv2d {
     /// A masked kernel as one batched matrix product over its visible taps only: the input
     /// shifted once per tap, `[batch, taps * in, h*w]`, times `W [1, out, taps * in]`. Skips
     /// the masked-out taps a dense convolution multiplies by zero.
-    fn forward_taps(&self, x: Tensor<4>, out: usize) -> Tensor<4> {
-        let [top, bottom, left, right] = self.padding;
-        let [batch, channels, height, width] = x.dims();
-        let [_, _, kh, kw] = self.weight.val().dims();
-        let (oh, ow) = (height + top + bottom + 1 - kh, width + left + right + 1 - kw);
-        let padded = x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0));
-        let shifted: Vec<Tensor<4>> = self
-            .taps
-            .iter()
-            .map(|&[dy, dx]| padded.clone().slice([0..batch, 0..channels, dy..dy + oh, dx..dx + ow]))
-            .collect();
+    fn forward_taps(&self, x: Tensor<4>, _out: usize) -> Tensor<4> {
+        self.prepare().forward(x)
+    }
+
+    /// The kernel's visible taps gathered once, for a scan that applies the same kernel at
+    /// every step (the LSTMs' state-to-state convolution): the gather and its backward then
+    /// run once per forward pass instead of once per step.
+    pub fn prepare(&self) -> PreparedConv<'_> {
+        let [out, channels, kh, kw] = self.weight.val().dims();
         let k = self.taps.len() * channels;
-        let columns = Tensor::cat(shifted, 1).reshape([batch, k, oh * ow]); // [batch, taps*in, h*w]
         let index: Vec<i64> = self.taps.iter().map(|&[dy, dx]| (dy * kw + dx) as i64).collect();
-        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [self.taps.len()]), &columns.device());
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [self.taps.len()]), &self.weight.val().device());
         let weight = self
             .effective_weight()
             .permute([0, 2, 3, 1])
             .reshape([out, kh * kw, channels])
             .select(1, index)
-            .reshape([1, out, k]); // [1, out, taps*in], tap-major like `columns`
-        let y = weight.matmul(columns) + self.bias.val().reshape([1, out, 1]);
-        y.reshape([batch, out, oh, ow])
+            .reshape([1, out, k]); // [1, out, taps*in], tap-major like the shifted input
+        PreparedConv { conv: self, weight, bias: self.bias.val().reshape([1, out, 1]) }
     }
 
     /// A 1x1 convolution as one batched matrix product, `W [1, out, in] x X [batch, in, h*w]`:

@@ -8,7 +8,7 @@ use burn::tensor::activation::sigmoid;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::init::InitRng;
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig, PreparedConv};
 use crate::nn::ops::steps_along;
 
 /// Configuration of a [`RowLstm`].
@@ -98,7 +98,17 @@ impl RowLstm {
     /// - `row_gates`: `[batch, 4h, 1, width]`; `cell`, `hidden`: `[batch, h, 1, width]`
     /// - returns (cell, hidden), each `[batch, h, 1, width]`
     pub fn step(&self, row_gates: Tensor<4>, cell: Tensor<4>, hidden: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let gates = row_gates + self.state_to_state.forward(hidden); // [batch, 4h, 1, width]
+        Self::step_with(&self.state_to_state.prepare(), row_gates, cell, hidden)
+    }
+
+    /// [`Self::step`] with the state-to-state kernel prepared once for the whole scan.
+    fn step_with(
+        state_to_state: &PreparedConv<'_>,
+        row_gates: Tensor<4>,
+        cell: Tensor<4>,
+        hidden: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let gates = row_gates + state_to_state.forward(hidden); // [batch, 4h, 1, width]
         lstm_update(gates, cell)
     }
 
@@ -110,13 +120,14 @@ impl RowLstm {
         let gates = self.input_gates(x); // [batch, 4h, height, width]
         let (mut cell, mut hidden) = self.initial_state(batch, width);
         let mut rows = Vec::with_capacity(height);
+        let state_to_state = self.state_to_state.prepare();
         let mut steps = gates.device().is_autodiff().then(|| steps_along(gates.clone(), 2));
         for row in 0..height {
             let row_gates = match steps.as_mut() {
                 Some(steps) => steps.next().expect("one step per row"),
                 None => gates.clone().narrow(2, row, 1),
             }; // [batch, 4h, 1, width]
-            (cell, hidden) = self.step(row_gates, cell, hidden);
+            (cell, hidden) = Self::step_with(&state_to_state, row_gates, cell, hidden);
             rows.push(hidden.clone());
         }
         Tensor::cat(rows, 2) // [batch, h, height, width]
