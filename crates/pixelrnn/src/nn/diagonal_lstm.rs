@@ -63,11 +63,13 @@ impl DiagonalLstm {
         let h = self.hidden_channels;
         // The 1x1 input-to-state commutes with the skew; applying it first avoids computing it
         // on the padding.
-        let gates = skew(self.input_to_state.forward(x)); // [batch, 4h, height, width + height - 1]
+        // The scan runs channel-major (`[channels, batch, height, 1]` per column), so each
+        // column's state-to-state convolution is one matrix product over all positions.
+        let gates = skew(self.input_to_state.forward(x)).swap_dims(0, 1); // [4h, batch, height, width + height - 1]
         let columns = width + height - 1;
         let device = gates.device();
-        let mut cell = Tensor::<4>::zeros([batch, h, height, 1], &device);
-        let mut hidden = Tensor::<4>::zeros([batch, h, height, 1], &device);
+        let mut cell = Tensor::<4>::zeros([h, batch, height, 1], &device);
+        let mut hidden = Tensor::<4>::zeros([h, batch, height, 1], &device);
         // 1 where a skewed position lies inside the image. States outside are held at zero, so
         // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
         // padding positions non-zero and leak a constant into column 0).
@@ -79,14 +81,14 @@ impl DiagonalLstm {
             let column_gates = match steps.as_mut() {
                 Some(steps) => steps.next().expect("one step per column"),
                 None => gates.clone().narrow(3, column, 1),
-            }; // [batch, 4h, height, 1]
-            let gates = column_gates + state_to_state.forward(hidden); // [batch, 4h, height, 1]
-            let (new_cell, new_hidden) = lstm_update(gates, cell);
+            }; // [4h, batch, height, 1]
+            let gates = column_gates + state_to_state.forward_channel_major(hidden); // [4h, batch, height, 1]
+            let (new_cell, new_hidden) = lstm_update(gates, cell, 0);
             let keep = inside.clone().narrow(3, column, 1); // [1, 1, height, 1]
             cell = new_cell * keep.clone();
             hidden = new_hidden * keep;
             outputs.push(hidden.clone());
         }
-        unskew(Tensor::cat(outputs, 3), width) // [batch, h, height, width]
+        unskew(Tensor::cat(outputs, 3).swap_dims(0, 1), width) // [batch, h, height, width]
     }
 }

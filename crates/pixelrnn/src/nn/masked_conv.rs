@@ -130,6 +130,34 @@ impl PreparedConv<'_> {
         let y = self.weight.clone().matmul(columns) + self.bias.clone();
         y.reshape([batch, out, oh, ow])
     }
+
+    /// [`Self::forward`] on a channel-major map: the scans keep their states as
+    /// `[channels, batch, height, width]`, so each step is one matrix product over all
+    /// batch * height * width positions instead of one small product per image.
+    ///
+    /// # Shapes
+    /// - `x`: `[in, batch, height, width]` -> `[out, batch, height + top + bottom - kh + 1, width + left + right - kw + 1]`
+    pub fn forward_channel_major(&self, x: Tensor<4>) -> Tensor<4> {
+        let conv = self.conv;
+        let [top, bottom, left, right] = conv.padding;
+        let [channels, batch, height, width] = x.dims();
+        let [out, _, kh, kw] = conv.weight.val().dims();
+        let (oh, ow) = (height + top + bottom + 1 - kh, width + left + right + 1 - kw);
+        let padded = if conv.padding == [0; 4] {
+            x
+        } else {
+            x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0))
+        };
+        let shifted: Vec<Tensor<4>> = conv
+            .taps
+            .iter()
+            .map(|&[dy, dx]| padded.clone().slice([0..channels, 0..batch, dy..dy + oh, dx..dx + ow]))
+            .collect();
+        let k = conv.taps.len() * channels;
+        let columns = Tensor::cat(shifted, 0).reshape([k, batch * oh * ow]); // [taps*in, batch*h*w]
+        let y = self.weight.clone().reshape([out, k]).matmul(columns) + self.bias.clone().reshape([out, 1]);
+        y.reshape([out, batch, oh, ow])
+    }
 }
 
 impl MaskedConv2d {
@@ -253,6 +281,26 @@ mod tests {
                 for (a, b) in dense.iter().zip(&taps) {
                     assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{:?}: {a} vs {b}", config.kernel);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn channel_major_path_equals_the_convolution() {
+        let configs = [
+            MaskedConv2dConfig::same([1, 3], None, vec![0; 4], vec![0; 8]),
+            MaskedConv2dConfig { kernel: [2, 1], mask_type: None, in_groups: vec![0; 4], out_groups: vec![0; 8], padding: [1, 0, 0, 0] },
+        ];
+        for config in configs {
+            let device = Device::flex();
+            let conv = config.init(&device, &mut InitRng::new(3));
+            let x: Vec<f32> = (0..3 * 4 * 5 * 6).map(|v| ((v * 17) % 29) as f32 / 8.0 - 1.6).collect();
+            let x = Tensor::<4>::from_data(TensorData::new(x, [3, 4, 5, 6]), &device);
+            let dense = conv.forward_dense(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+            let major = conv.prepare().forward_channel_major(x.swap_dims(0, 1)).swap_dims(0, 1);
+            let major = major.into_data().try_to_vec::<f32>().unwrap();
+            for (a, b) in dense.iter().zip(&major) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{:?}: {a} vs {b}", config.kernel);
             }
         }
     }

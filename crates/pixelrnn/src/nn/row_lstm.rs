@@ -8,7 +8,7 @@ use burn::tensor::activation::sigmoid;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::init::InitRng;
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig, PreparedConv};
+use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::ops::steps_along;
 
 /// Configuration of a [`RowLstm`].
@@ -69,8 +69,9 @@ pub struct RowLstm {
 
 /// The gate pre-activations `[o | f | i | g]` of one step turned into the new (cell, hidden).
 /// Eq. (3): c_i = f * c_{i-1} + i * g;  h_i = o * tanh(c_i); o, f, i sigmoid and g tanh.
-pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-    let mut parts = gates.chunk(4, 1).into_iter();
+/// `dim` is the channel dimension (1 for `[batch, 4h, ..]`, 0 for channel-major maps).
+pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>, dim: usize) -> (Tensor<4>, Tensor<4>) {
+    let mut parts = gates.chunk(4, dim).into_iter();
     let mut next = || parts.next().expect("gates split into exactly 4 chunks");
     let (o, f, i, g) = (sigmoid(next()), sigmoid(next()), sigmoid(next()), next().tanh());
     let cell = f * cell + i * g;
@@ -79,57 +80,30 @@ pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tens
 }
 
 impl RowLstm {
-    /// The input-to-state gates of the whole map, `[batch, 4h, height, width]`.
-    pub fn input_gates(&self, x: Tensor<4>) -> Tensor<4> {
-        self.input_to_state.forward(x)
-    }
-
-    /// The initial (cell, hidden) state for a batch of rows of `width`, each `[batch, h, 1, width]`.
-    pub fn initial_state(&self, batch: usize, width: usize) -> (Tensor<4>, Tensor<4>) {
-        let h = self.hidden_channels;
-        let device = self.initial_cell.val().device();
-        let zeros = Tensor::<4>::zeros([batch, h, 1, width], &device);
-        (zeros.clone() + self.initial_cell.val(), zeros + self.initial_hidden.val())
-    }
-
-    /// One step: the state of row i from its input gates and the state of row i-1.
-    ///
-    /// # Shapes
-    /// - `row_gates`: `[batch, 4h, 1, width]`; `cell`, `hidden`: `[batch, h, 1, width]`
-    /// - returns (cell, hidden), each `[batch, h, 1, width]`
-    pub fn step(&self, row_gates: Tensor<4>, cell: Tensor<4>, hidden: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        Self::step_with(&self.state_to_state.prepare(), row_gates, cell, hidden)
-    }
-
-    /// [`Self::step`] with the state-to-state kernel prepared once for the whole scan.
-    fn step_with(
-        state_to_state: &PreparedConv<'_>,
-        row_gates: Tensor<4>,
-        cell: Tensor<4>,
-        hidden: Tensor<4>,
-    ) -> (Tensor<4>, Tensor<4>) {
-        let gates = row_gates + state_to_state.forward(hidden); // [batch, 4h, 1, width]
-        lstm_update(gates, cell)
-    }
-
     /// # Shapes
     /// - `x`: `[batch, input_channels, height, width]`
     /// - returns the hidden states `[batch, h, height, width]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, _, height, width] = x.dims();
-        let gates = self.input_gates(x); // [batch, 4h, height, width]
-        let (mut cell, mut hidden) = self.initial_state(batch, width);
-        let mut rows = Vec::with_capacity(height);
+        let h = self.hidden_channels;
+        // The scan runs channel-major (`[channels, batch, 1, width]` per row), so each row's
+        // state-to-state convolution is one matrix product over all batch * width positions.
+        let gates = self.input_to_state.forward(x).swap_dims(0, 1); // [4h, batch, height, width]
+        let zeros = Tensor::<4>::zeros([h, batch, 1, width], &gates.device());
+        let mut cell = zeros.clone() + self.initial_cell.val().reshape([h, 1, 1, 1]);
+        let mut hidden = zeros + self.initial_hidden.val().reshape([h, 1, 1, 1]);
         let state_to_state = self.state_to_state.prepare();
+        let mut rows = Vec::with_capacity(height);
         let mut steps = gates.device().is_autodiff().then(|| steps_along(gates.clone(), 2));
         for row in 0..height {
             let row_gates = match steps.as_mut() {
                 Some(steps) => steps.next().expect("one step per row"),
                 None => gates.clone().narrow(2, row, 1),
-            }; // [batch, 4h, 1, width]
-            (cell, hidden) = Self::step_with(&state_to_state, row_gates, cell, hidden);
+            }; // [4h, batch, 1, width]
+            let gates = row_gates + state_to_state.forward_channel_major(hidden);
+            (cell, hidden) = lstm_update(gates, cell, 0);
             rows.push(hidden.clone());
         }
-        Tensor::cat(rows, 2) // [batch, h, height, width]
+        Tensor::cat(rows, 2).swap_dims(0, 1) // [batch, h, height, width]
     }
 }
