@@ -106,27 +106,9 @@ impl PreparedConv<'_> {
     /// # Shapes
     /// - `x`: `[batch, in, height, width]` -> `[batch, out, height + top + bottom - kh + 1, width + left + right - kw + 1]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let conv = self.conv;
-        let [top, bottom, left, right] = conv.padding;
-        let [batch, channels, height, width] = x.dims();
-        let [out, _, kh, kw] = conv.weight.val().dims();
-        let (oh, ow) = (height + top + bottom + 1 - kh, width + left + right + 1 - kw);
-        let padded = if conv.padding == [0; 4] {
-            x
-        } else {
-            x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0))
-        };
-        let shifted: Vec<Tensor<4>> = conv
-            .taps
-            .iter()
-            .map(|&[dy, dx]| padded.clone().slice([0..batch, 0..channels, dy..dy + oh, dx..dx + ow]))
-            .collect();
-        let columns = if shifted.len() == 1 {
-            shifted.into_iter().next().expect("one tap")
-        } else {
-            Tensor::cat(shifted, 1)
-        }
-        .reshape([batch, conv.taps.len() * channels, oh * ow]); // [batch, taps*in, h*w]
+        let [batch, _, _, _] = x.dims();
+        let (stacked, [out, k, oh, ow]) = self.stacked_taps(x, 1);
+        let columns = stacked.reshape([batch, k, oh * ow]); // [batch, taps*in, h*w]
         let y = self.weight.clone().matmul(columns) + self.bias.clone();
         y.reshape([batch, out, oh, ow])
     }
@@ -138,9 +120,22 @@ impl PreparedConv<'_> {
     /// # Shapes
     /// - `x`: `[in, batch, height, width]` -> `[out, batch, height + top + bottom - kh + 1, width + left + right - kw + 1]`
     pub fn forward_channel_major(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, batch, _, _] = x.dims();
+        let (stacked, [out, k, oh, ow]) = self.stacked_taps(x, 0);
+        let columns = stacked.reshape([k, batch * oh * ow]); // [taps*in, batch*h*w]
+        let y = self.weight.clone().reshape([out, k]).matmul(columns) + self.bias.clone().reshape([out, 1]);
+        y.reshape([out, batch, oh, ow])
+    }
+
+    /// The input padded, shifted once per visible tap and stacked tap-major along
+    /// `channel_dim`; also returns `[out, taps * in, output height, output width]`.
+    ///
+    /// # Shapes
+    /// - `x`: `[d0, d1, height, width]` with the channels in `channel_dim` (0 or 1)
+    fn stacked_taps(&self, x: Tensor<4>, channel_dim: usize) -> (Tensor<4>, [usize; 4]) {
         let conv = self.conv;
         let [top, bottom, left, right] = conv.padding;
-        let [channels, batch, height, width] = x.dims();
+        let [d0, d1, height, width] = x.dims();
         let [out, _, kh, kw] = conv.weight.val().dims();
         let (oh, ow) = (height + top + bottom + 1 - kh, width + left + right + 1 - kw);
         let padded = if conv.padding == [0; 4] {
@@ -148,15 +143,11 @@ impl PreparedConv<'_> {
         } else {
             x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0))
         };
-        let shifted: Vec<Tensor<4>> = conv
-            .taps
-            .iter()
-            .map(|&[dy, dx]| padded.clone().slice([0..channels, 0..batch, dy..dy + oh, dx..dx + ow]))
-            .collect();
-        let k = conv.taps.len() * channels;
-        let columns = Tensor::cat(shifted, 0).reshape([k, batch * oh * ow]); // [taps*in, batch*h*w]
-        let y = self.weight.clone().reshape([out, k]).matmul(columns) + self.bias.clone().reshape([out, 1]);
-        y.reshape([out, batch, oh, ow])
+        let mut shifted: Vec<Tensor<4>> =
+            conv.taps.iter().map(|&[dy, dx]| padded.clone().slice([0..d0, 0..d1, dy..dy + oh, dx..dx + ow])).collect();
+        let stacked = if shifted.len() == 1 { shifted.remove(0) } else { Tensor::cat(shifted, channel_dim) };
+        let channels = [d0, d1][channel_dim];
+        (stacked, [out, conv.taps.len() * channels, oh, ow])
     }
 }
 
@@ -253,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn taps_path_equals_the_dense_convolution() {
+    fn taps_and_channel_major_paths_equal_the_dense_convolution() {
         use crate::masks::MaskType::{A, B};
         let configs = [
             MaskedConv2dConfig::same([7, 7], Some(A), contiguous_groups(3, 3), contiguous_groups(6, 3)),
@@ -276,31 +267,14 @@ mod tests {
                 assert!(conv.taps.len() < config.kernel[0] * config.kernel[1] || config.mask_type.is_none());
                 let x = Tensor::<4>::from_data(TensorData::new(x.clone(), [2, cin, 5, 6]), &device);
                 let dense = conv.forward_dense(x.clone()).into_data().try_to_vec::<f32>().unwrap();
-                let taps = conv.forward(x).into_data().try_to_vec::<f32>().unwrap();
-                assert_eq!(dense.len(), taps.len());
-                for (a, b) in dense.iter().zip(&taps) {
-                    assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{:?}: {a} vs {b}", config.kernel);
+                let taps = conv.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+                let major = conv.prepare().forward_channel_major(x.swap_dims(0, 1)).swap_dims(0, 1);
+                let major = major.into_data().try_to_vec::<f32>().unwrap();
+                assert_eq!((dense.len(), dense.len()), (taps.len(), major.len()));
+                for ((a, b), c) in dense.iter().zip(&taps).zip(&major) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{:?} taps: {a} vs {b}", config.kernel);
+                    assert!((a - c).abs() <= 1e-5 * (1.0 + a.abs()), "{:?} channel-major: {a} vs {c}", config.kernel);
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn channel_major_path_equals_the_convolution() {
-        let configs = [
-            MaskedConv2dConfig::same([1, 3], None, vec![0; 4], vec![0; 8]),
-            MaskedConv2dConfig { kernel: [2, 1], mask_type: None, in_groups: vec![0; 4], out_groups: vec![0; 8], padding: [1, 0, 0, 0] },
-        ];
-        for config in configs {
-            let device = Device::flex();
-            let conv = config.init(&device, &mut InitRng::new(3));
-            let x: Vec<f32> = (0..3 * 4 * 5 * 6).map(|v| ((v * 17) % 29) as f32 / 8.0 - 1.6).collect();
-            let x = Tensor::<4>::from_data(TensorData::new(x, [3, 4, 5, 6]), &device);
-            let dense = conv.forward_dense(x.clone()).into_data().try_to_vec::<f32>().unwrap();
-            let major = conv.prepare().forward_channel_major(x.swap_dims(0, 1)).swap_dims(0, 1);
-            let major = major.into_data().try_to_vec::<f32>().unwrap();
-            for (a, b) in dense.iter().zip(&major) {
-                assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{:?}: {a} vs {b}", config.kernel);
             }
         }
     }
