@@ -70,8 +70,8 @@ fn nll_is_the_same_on_cpu_and_gpu() {
         for image in IMAGES {
             let model = ModelConfig::preset("tiny", arch, image).unwrap().init(&cpu, 11).unwrap();
             let on_gpu = model.clone().to_device(&gpu);
-            let nll_cpu = model.nll(images(&image, 4, &cpu)).into_data().to_vec::<f32>().unwrap();
-            let nll_gpu = on_gpu.nll(images(&image, 4, &gpu)).into_data().to_vec::<f32>().unwrap();
+            let nll_cpu = model.nll(images(&image, 4, &cpu)).into_data().try_to_vec::<f32>().unwrap();
+            let nll_gpu = on_gpu.nll(images(&image, 4, &gpu)).into_data().try_to_vec::<f32>().unwrap();
             close(&format!("{arch:?} {image:?} nll"), &nll_cpu, &nll_gpu);
         }
     }
@@ -89,7 +89,7 @@ fn gradients_are_the_same_on_cpu_and_gpu() {
             let loss = m.nll(images(&image, 2, device)).sum();
             let grads = loss.backward();
             let first = m.input.weight.val();
-            first.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap()
+            first.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap()
         };
         close(&format!("{arch:?} first-layer gradient"), &gradient_of(&model, &cpu), &gradient_of(&on_gpu, &gpu));
     }
