@@ -83,7 +83,7 @@ impl DiagonalLstm {
                 None => gates.clone().narrow(3, column, 1),
             }; // [4h, batch, height, 1]
             let gates = column_gates + state_to_state.forward_channel_major(hidden); // [4h, batch, height, 1]
-            let (new_cell, new_hidden) = lstm_update(gates, cell, 0);
+            let (new_cell, new_hidden) = lstm_update(gates, cell);
             let keep = inside.clone().narrow(3, column, 1); // [1, 1, height, 1]
             cell = new_cell * keep.clone();
             hidden = new_hidden * keep;

@@ -167,10 +167,11 @@ impl MaskedConv2d {
         if [kh, kw] == [1, 1] && self.padding == [0; 4] && x.device().is_autodiff() {
             return self.forward_pointwise(x, out);
         }
-        // Measured (BENCHMARKS.md): every larger kernel as a product over its visible taps
-        // beats the backend's dense convolution, with or without gradients (M2 train 1.4x).
+        // Measured (BENCHMARKS.md): every larger kernel as one matrix product over its visible
+        // taps only (skipping those a dense convolution multiplies by zero) beats the backend's
+        // dense convolution, with or without gradients (M2 train 1.4x).
         if kh * kw > 1 && !self.taps.is_empty() {
-            return self.forward_taps(x, out);
+            return self.prepare().forward(x);
         }
         self.forward_dense(x)
     }
@@ -186,13 +187,6 @@ impl MaskedConv2d {
             (x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0)), [0, 0])
         };
         conv2d(x, self.effective_weight(), Some(self.bias.val()), ConvOptions::new([1, 1], pad, [1, 1], 1))
-    }
-
-    /// A masked kernel as one batched matrix product over its visible taps only: the input
-    /// shifted once per tap, `[batch, taps * in, h*w]`, times `W [1, out, taps * in]`. Skips
-    /// the masked-out taps a dense convolution multiplies by zero.
-    fn forward_taps(&self, x: Tensor<4>, _out: usize) -> Tensor<4> {
-        self.prepare().forward(x)
     }
 
     /// The kernel's visible taps gathered once, for a scan that applies the same kernel at

@@ -60,38 +60,12 @@ pub fn steps_along(x: Tensor<4>, dim: usize) -> Box<dyn Iterator<Item = Tensor<4
     // The stepped dimension goes first (a view), so that each step's gradient is written into
     // one contiguous run of the zero-filled block rather than scattered with a stride (measured:
     // the strided writes were the largest cost of the Diagonal BiLSTM's backward pass).
-    let order = to_front(dim);
-    let back = from_front(dim);
-    let x = x.permute(order);
+    let x = x.movedim(dim, 0);
     Box::new((0..n).step_by(block).flat_map(move |start| {
         let len = block.min(n - start);
         let chunk = x.clone().narrow(0, start, len);
-        (0..len).map(move |i| chunk.clone().narrow(0, i, 1).permute(back))
+        (0..len).map(move |i| chunk.clone().narrow(0, i, 1).movedim(0, dim))
     }))
-}
-
-/// The permutation that moves `dim` to the front, keeping the others in order.
-fn to_front(dim: usize) -> [isize; 4] {
-    let mut order = [0isize; 4];
-    order[0] = dim as isize;
-    let mut k = 1;
-    for d in 0..4 {
-        if d != dim {
-            order[k] = d as isize;
-            k += 1;
-        }
-    }
-    order
-}
-
-/// The inverse of [`to_front`].
-fn from_front(dim: usize) -> [isize; 4] {
-    let order = to_front(dim);
-    let mut back = [0isize; 4];
-    for (position, &d) in order.iter().enumerate() {
-        back[d as usize] = position as isize;
-    }
-    back
 }
 
 /// Mirrors a map left-right.

@@ -69,9 +69,9 @@ pub struct RowLstm {
 
 /// The gate pre-activations `[o | f | i | g]` of one step turned into the new (cell, hidden).
 /// Eq. (3): c_i = f * c_{i-1} + i * g;  h_i = o * tanh(c_i); o, f, i sigmoid and g tanh.
-/// `dim` is the channel dimension (1 for `[batch, 4h, ..]`, 0 for channel-major maps).
-pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>, dim: usize) -> (Tensor<4>, Tensor<4>) {
-    let mut parts = gates.chunk(4, dim).into_iter();
+/// Channel-major maps, as the scans keep them: `gates` `[4h, ..]`, `cell` `[h, ..]`.
+pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let mut parts = gates.chunk(4, 0).into_iter();
     let mut next = || parts.next().expect("gates split into exactly 4 chunks");
     let (o, f, i, g) = (sigmoid(next()), sigmoid(next()), sigmoid(next()), next().tanh());
     let cell = f * cell + i * g;
@@ -101,7 +101,7 @@ impl RowLstm {
                 None => gates.clone().narrow(2, row, 1),
             }; // [4h, batch, 1, width]
             let gates = row_gates + state_to_state.forward_channel_major(hidden);
-            (cell, hidden) = lstm_update(gates, cell, 0);
+            (cell, hidden) = lstm_update(gates, cell);
             rows.push(hidden.clone());
         }
         Tensor::cat(rows, 2).swap_dims(0, 1) // [batch, h, height, width]
