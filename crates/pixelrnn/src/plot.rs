@@ -7,22 +7,8 @@ pub type Series<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
 pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
     let (w, h, m) = (640.0, 400.0, 50.0);
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).filter(|p| p.1.is_finite()).collect();
-    let (x0, x1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y0, y1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let (x0, x1) = if all.is_empty() {
-        (0.0, 1.0)
-    } else if x1 > x0 {
-        (x0, x1)
-    } else {
-        (x0 - 1.0, x1 + 1.0)
-    };
-    let (y0, y1) = if all.is_empty() {
-        (0.0, 1.0)
-    } else if y1 > y0 {
-        (y0, y1)
-    } else {
-        (y0 - 1.0, y1 + 1.0)
-    };
+    let (x0, x1) = axis_range(all.iter().map(|p| p.0));
+    let (y0, y1) = axis_range(all.iter().map(|p| p.1));
     let sx = |x: f64| m + (x - x0) / (x1 - x0) * (w - 2.0 * m);
     let sy = |y: f64| h - m - (y - y0) / (y1 - y0) * (h - 2.0 * m);
     let mut svg = format!(
@@ -52,4 +38,16 @@ pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
             &format!("<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label}</text>\n", w - m - 60.0, m + 15.0 * i as f64);
     }
     svg + "</svg>\n"
+}
+
+/// The span of `values` for an axis: (0, 1) when empty, widened by 1 each way when flat.
+fn axis_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if lo > hi {
+        (0.0, 1.0)
+    } else if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 1.0, hi + 1.0)
+    }
 }
