@@ -53,13 +53,19 @@ fn model(arch: Architecture, image: ImageSpec, device: &Device, residual: bool, 
 
 /// A fixed pseudo-random image, raw values in 0..levels, `[channels * height * width]`.
 fn base_image(image: &ImageSpec) -> Vec<i64> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    (0..image.dims())
+    xorshift_values(image.dims(), image.levels, 0x2545_f491_4f6c_dd1d)
+}
+
+/// `count` pseudo-random raw values in `0..levels` from a xorshift generator seeded with `seed`
+/// (also used by `tests/gpu.rs`, which includes this file).
+pub(crate) fn xorshift_values(count: usize, levels: usize, seed: u64) -> Vec<i64> {
+    let mut state = seed;
+    (0..count)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            (state % image.levels as u64) as i64
+            (state % levels as u64) as i64
         })
         .collect()
 }

@@ -34,15 +34,7 @@ fn gpu() -> Option<Device> {
 }
 
 fn images(image: &ImageSpec, batch: usize, device: &Device) -> Tensor<4, Int> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let values: Vec<i64> = (0..batch * image.dims())
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % image.levels as u64) as i64
-        })
-        .collect();
+    let values = causality::xorshift_values(batch * image.dims(), image.levels, 0x9e37_79b9_7f4a_7c15);
     Tensor::from_data(TensorData::new(values, [batch, image.channels, image.height, image.width]), device)
 }
 
