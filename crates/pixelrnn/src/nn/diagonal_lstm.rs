@@ -7,9 +7,9 @@ use burn::prelude::*;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::init::InitRng;
+use crate::nn::lstm_cell::lstm_cell;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::ops::{skew, steps_along, unskew};
-use crate::nn::row_lstm::lstm_update;
 
 /// Configuration of a [`DiagonalLstm`].
 #[derive(Debug, Clone)]
@@ -68,25 +68,20 @@ impl DiagonalLstm {
         let gates = skew(self.input_to_state.forward(x)).swap_dims(0, 1); // [4h, batch, height, width + height - 1]
         let columns = width + height - 1;
         let device = gates.device();
-        let mut cell = Tensor::<4>::zeros([h, batch, height, 1], &device);
-        let mut hidden = Tensor::<4>::zeros([h, batch, height, 1], &device);
-        // 1 where a skewed position lies inside the image. States outside are held at zero, so
-        // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
-        // padding positions non-zero and leak a constant into column 0).
+        // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
+        let mut state = Tensor::<4>::zeros([2 * h, batch, height, 1], &device);
+        let mut hidden = state.clone().narrow(0, h, h); // [h, batch, height, 1]
+                                                        // 1 where a skewed position lies inside the image. States outside are held at zero, so
+                                                        // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
+                                                        // padding positions non-zero and leak a constant into column 0).
         let inside = skew(Tensor::<4>::ones([1, 1, height, width], &device)); // [1, 1, height, columns]
         let mut outputs = Vec::with_capacity(columns);
         let state_to_state = self.state_to_state.prepare();
-        let mut steps = device.is_autodiff().then(|| steps_along(gates.clone(), 3));
-        for column in 0..columns {
-            let column_gates = match steps.as_mut() {
-                Some(steps) => steps.next().expect("one step per column"),
-                None => gates.clone().narrow(3, column, 1),
-            }; // [4h, batch, height, 1]
-            let gates = column_gates + state_to_state.forward_channel_major(hidden); // [4h, batch, height, 1]
-            let (new_cell, new_hidden) = lstm_update(gates, cell);
-            let keep = inside.clone().narrow(3, column, 1); // [1, 1, height, 1]
-            cell = new_cell * keep.clone();
-            hidden = new_hidden * keep;
+        for (column, column_gates) in steps_along(gates, 3).enumerate() {
+            // column_gates: [4h, batch, height, 1]
+            let new_state = lstm_cell(column_gates, state_to_state.forward_channel_major(hidden), state); // [2h, batch, height, 1]
+            state = new_state * inside.clone().narrow(3, column, 1);
+            hidden = state.clone().narrow(0, h, h);
             outputs.push(hidden.clone());
         }
         unskew(Tensor::cat(outputs, 3).swap_dims(0, 1), width) // [batch, h, height, width]

@@ -1,8 +1,13 @@
 //! Layers: masked convolutions, the two PixelRNN LSTM layers, the geometric ops they use,
 //! and the output stack.
 
+mod contiguous;
 pub mod diagonal_lstm;
+mod fast_math;
 pub mod init;
+pub mod lstm_cell;
+mod lstm_cell_cpu;
+mod lstm_cell_op;
 pub mod masked_conv;
 pub mod ops;
 pub mod output;

@@ -3,6 +3,8 @@
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
+use crate::nn::contiguous::contiguous;
+
 /// Skews a map so that the diagonals become columns: row `r` is shifted right by `r`.
 ///
 /// # Shapes
@@ -45,26 +47,27 @@ pub fn shift_down(x: Tensor<4>) -> Tensor<4> {
 
 /// Every index of dimension `dim` as its own slice of size 1, in order.
 ///
-/// Why not `narrow` in the scan loop: under autodiff the backward of each `narrow` writes a
-/// full-size gradient of `x`, so n single-step slices cost n full copies of `x` (measured as the
-/// largest cost of the Diagonal BiLSTM's training step). Cutting `x` into about sqrt(n) blocks
-/// first, then each block into steps, costs about 2 sqrt(n) full copies instead. Without
-/// gradients, plain `narrow` in the loop is faster (measured): callers use this only under
-/// autodiff.
+/// `x` is first laid out step-major and contiguous (one copy), so that every step is a plain
+/// slice of memory: the fused LSTM cell reads it in place, and under autodiff each step's
+/// gradient is one contiguous write (measured: the strided writes were the largest cost of the
+/// Diagonal BiLSTM's backward pass). Why not `narrow` on `x` in the loop: under autodiff the
+/// backward of each `narrow` writes a full-size gradient of `x`, so n single-step slices cost n
+/// full copies of `x`. Cutting `x` into about sqrt(n) blocks first, then each block into steps,
+/// costs about 2 sqrt(n) full copies instead.
 ///
 /// # Shapes
 /// - `x`: `[d0, d1, d2, d3]` -> `x.dims()[dim]` tensors with that dimension of size 1, lazily
 pub fn steps_along(x: Tensor<4>, dim: usize) -> Box<dyn Iterator<Item = Tensor<4>>> {
-    let n = x.dims()[dim];
+    let mut step_shape = x.dims();
+    let n = step_shape[dim];
+    step_shape[dim] = 1;
     let block = ((n as f64).sqrt().ceil() as usize).max(1);
-    // The stepped dimension goes first (a view), so that each step's gradient is written into
-    // one contiguous run of the zero-filled block rather than scattered with a stride (measured:
-    // the strided writes were the largest cost of the Diagonal BiLSTM's backward pass).
-    let x = x.movedim(dim, 0);
+    let x = contiguous(x.movedim(dim, 0)); // [n, ..the other three dims in order]
     Box::new((0..n).step_by(block).flat_map(move |start| {
         let len = block.min(n - start);
         let chunk = x.clone().narrow(0, start, len);
-        (0..len).map(move |i| chunk.clone().narrow(0, i, 1).movedim(0, dim))
+        // Moving a dimension of size 1 does not move any value: a reshape says the same.
+        (0..len).map(move |i| chunk.clone().narrow(0, i, 1).reshape(step_shape))
     }))
 }
 

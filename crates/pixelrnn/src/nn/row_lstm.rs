@@ -4,10 +4,10 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::init::InitRng;
+use crate::nn::lstm_cell::lstm_cell;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::ops::steps_along;
 
@@ -67,18 +67,6 @@ pub struct RowLstm {
     pub hidden_channels: usize,
 }
 
-/// The gate pre-activations `[o | f | i | g]` of one step turned into the new (cell, hidden).
-/// Eq. (3): c_i = f * c_{i-1} + i * g;  h_i = o * tanh(c_i); o, f, i sigmoid and g tanh.
-/// Channel-major maps, as the scans keep them: `gates` `[4h, ..]`, `cell` `[h, ..]`.
-pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-    let mut parts = gates.chunk(4, 0).into_iter();
-    let mut next = || parts.next().expect("gates split into exactly 4 chunks");
-    let (o, f, i, g) = (sigmoid(next()), sigmoid(next()), sigmoid(next()), next().tanh());
-    let cell = f * cell + i * g;
-    let hidden = o * cell.clone().tanh();
-    (cell, hidden)
-}
-
 impl RowLstm {
     /// # Shapes
     /// - `x`: `[batch, input_channels, height, width]`
@@ -89,19 +77,17 @@ impl RowLstm {
         // The scan runs channel-major (`[channels, batch, 1, width]` per row), so each row's
         // state-to-state convolution is one matrix product over all batch * width positions.
         let gates = self.input_to_state.forward(x).swap_dims(0, 1); // [4h, batch, height, width]
-        let zeros = Tensor::<4>::zeros([h, batch, 1, width], &gates.device());
-        let mut cell = zeros.clone() + self.initial_cell.val().reshape([h, 1, 1, 1]);
-        let mut hidden = zeros + self.initial_hidden.val().reshape([h, 1, 1, 1]);
+                                                                    // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
+        let initial =
+            Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h, 1, 1, 1]);
+        let mut state = Tensor::<4>::zeros([2 * h, batch, 1, width], &gates.device()) + initial;
         let state_to_state = self.state_to_state.prepare();
+        let mut hidden = state.clone().narrow(0, h, h); // [h, batch, 1, width]
         let mut rows = Vec::with_capacity(height);
-        let mut steps = gates.device().is_autodiff().then(|| steps_along(gates.clone(), 2));
-        for row in 0..height {
-            let row_gates = match steps.as_mut() {
-                Some(steps) => steps.next().expect("one step per row"),
-                None => gates.clone().narrow(2, row, 1),
-            }; // [4h, batch, 1, width]
-            let gates = row_gates + state_to_state.forward_channel_major(hidden);
-            (cell, hidden) = lstm_update(gates, cell);
+        for row_gates in steps_along(gates, 2) {
+            // row_gates: [4h, batch, 1, width]
+            state = lstm_cell(row_gates, state_to_state.forward_channel_major(hidden), state); // [2h, batch, 1, width]
+            hidden = state.clone().narrow(0, h, h);
             rows.push(hidden.clone());
         }
         Tensor::cat(rows, 2).swap_dims(0, 1) // [batch, h, height, width]
