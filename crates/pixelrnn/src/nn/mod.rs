@@ -12,3 +12,4 @@ pub mod masked_conv;
 pub mod ops;
 pub mod output;
 pub mod row_lstm;
+mod strided_copy;
