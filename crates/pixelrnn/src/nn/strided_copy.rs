@@ -101,7 +101,7 @@ mod tests {
         let mut axes = [0, 1, 2, 3];
         // All 24 orders (Heap's algorithm).
         let mut c = [0usize; 4];
-        let mut check = |axes: &[usize; 4]| {
+        let check = |axes: &[usize; 4]| {
             let (shape, strides) = permuted(&shape, axes);
             assert_eq!(to_row_major(&source, &shape, &strides, 0), naive(&source, &shape, &strides, 0), "{axes:?}");
         };
