@@ -16,7 +16,24 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay`: its place in `mi_option_e` (mimalloc.h, v2.1 and v3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Tells mimalloc never to return freed pages to the kernel (unless `MIMALLOC_PURGE_DELAY` says
+/// otherwise). By default it returns them after 10 ms, and a training step, which frees and
+/// re-allocates the same large buffers, then spends up to a third of its time in the kernel
+/// zeroing them again (transparent huge pages: 2 MiB per fault). Measured in BENCHMARKS.md.
+/// The resident memory stays at the peak of a step, which it reaches every step anyway.
+fn keep_freed_pages() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists (mimalloc's
+        // options are not synchronised); the option index and value are mimalloc's own.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
+}
+
 fn main() {
+    keep_freed_pages();
     let cli = cli::Cli::parse();
     if let Err(err) = run(cli) {
         eprintln!("error: {err:#}");
@@ -33,5 +50,20 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Score(args) => sample_cmd::score(args),
         cli::Command::Bench(args) => bench_cmd::run(args),
         cli::Command::Data { command } => data_cmd::run(command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn freed_pages_are_kept() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            eprintln!("skipped: MIMALLOC_PURGE_DELAY is set, and wins");
+            return;
+        }
+        super::keep_freed_pages();
+        // SAFETY: reading an option.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(delay, -1);
     }
 }
