@@ -3,8 +3,6 @@
 //! fourteen element-wise ones (and their autodiff records) that Eq. (3) takes in plain tensor
 //! code; the loops are in `lstm_cell_cpu`.
 
-use std::borrow::Cow;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -12,8 +10,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Flex, TensorMetadata};
-use burn::tensor::TensorData;
 
+use crate::nn::flex_values::{from_values, values};
 use crate::nn::lstm_cell_cpu;
 
 /// Backends with a fused LSTM cell.
@@ -72,9 +70,9 @@ impl Backward<Flex, 3> for LstmCellDerivative {
             &values(&state_after),
             &values(&grad),
         );
-        let grad_gates = tensor(grad_gates, activations.shape());
+        let grad_gates = from_values(grad_gates, activations.shape());
         if let Some(node) = state_node {
-            grads.register::<Flex>(node.id, tensor(grad_state, state_before.shape()));
+            grads.register::<Flex>(node.id, from_values(grad_state, state_before.shape()));
         }
         // The two gate inputs are summed, so they receive the same gradient.
         if let Some(node) = state_gates_node {
@@ -95,20 +93,5 @@ fn forward(
 ) -> (FlexTensor, Option<FlexTensor>) {
     let (new_state, activations) =
         lstm_cell_cpu::forward(&values(input_gates), &values(state_gates), &values(state), keep_activations);
-    (tensor(new_state, state.shape()), activations.map(|a| tensor(a, input_gates.shape())))
-}
-
-/// The tensor's values in row-major order: borrowed when they already lie so in memory (the
-/// common case), copied otherwise (e.g. a transposed view).
-fn values(tensor: &FlexTensor) -> Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(values) => Cow::Borrowed(values),
-        None => {
-            Cow::Owned(tensor.clone().into_data().try_into_vec::<f32>().expect("the LSTM cell runs on f32 tensors"))
-        }
-    }
-}
-
-fn tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
+    (from_values(new_state, state.shape()), activations.map(|a| from_values(a, input_gates.shape())))
 }

@@ -8,6 +8,7 @@ use burn::tensor::ops::ConvOptions;
 
 use crate::masks::{allowed_f32, contiguous_groups, MaskType};
 use crate::nn::init::InitRng;
+use crate::nn::shifted_taps::{shifted_taps, TapGeometry};
 
 /// Configuration of a [`MaskedConv2d`].
 #[derive(Debug, Clone)]
@@ -134,20 +135,11 @@ impl PreparedConv<'_> {
     /// - `x`: `[d0, d1, height, width]` with the channels in `channel_dim` (0 or 1)
     fn stacked_taps(&self, x: Tensor<4>, channel_dim: usize) -> (Tensor<4>, [usize; 4]) {
         let conv = self.conv;
-        let [top, bottom, left, right] = conv.padding;
-        let [d0, d1, height, width] = x.dims();
         let [out, _, kh, kw] = conv.weight.val().dims();
-        let (oh, ow) = (height + top + bottom + 1 - kh, width + left + right + 1 - kw);
-        let padded = if conv.padding == [0; 4] {
-            x
-        } else {
-            x.pad((left, right, top, bottom), burn::tensor::ops::PadMode::Constant(0.0))
-        };
-        let mut shifted: Vec<Tensor<4>> =
-            conv.taps.iter().map(|&[dy, dx]| padded.clone().slice([0..d0, 0..d1, dy..dy + oh, dx..dx + ow])).collect();
-        let stacked = if shifted.len() == 1 { shifted.remove(0) } else { Tensor::cat(shifted, channel_dim) };
-        let channels = [d0, d1][channel_dim];
-        (stacked, [out, conv.taps.len() * channels, oh, ow])
+        let geometry = TapGeometry { taps: conv.taps.clone(), kernel: [kh, kw], padding: conv.padding, channel_dim };
+        let [d0, d1, oh, ow] = geometry.output_dims(x.dims());
+        let stacked = shifted_taps(x, &geometry); // [d0, d1, oh, ow], taps * channels in channel_dim
+        (stacked, [out, [d0, d1][channel_dim], oh, ow])
     }
 }
 

@@ -4,6 +4,7 @@
 mod contiguous;
 pub mod diagonal_lstm;
 mod fast_math;
+mod flex_values;
 pub mod init;
 pub mod lstm_cell;
 mod lstm_cell_cpu;
@@ -12,4 +13,5 @@ pub mod masked_conv;
 pub mod ops;
 pub mod output;
 pub mod row_lstm;
+pub mod shifted_taps;
 mod strided_copy;
