@@ -6,9 +6,10 @@
 //! `2 v / (levels - 1) - 1`. Targets are always the raw integer values.
 
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::relu;
 
 use crate::models::ImageSpec;
+use crate::nn::softmax_nll::softmax_nll;
 
 /// The network input for a batch of raw images.
 ///
@@ -49,9 +50,7 @@ pub fn nll_per_subpixel(spec: &ImageSpec, logits: Tensor<4>, images: Tensor<4, I
     } else {
         let levels = spec.levels;
         let logits = logits.reshape([batch, channels, levels, height, width]);
-        let log_probs = log_softmax(logits, 2); // [batch, channels, levels, height, width]
-        let index = images.reshape([batch, channels, 1, height, width]);
-        log_probs.gather(2, index).reshape([batch, channels, height, width]).neg()
+        softmax_nll(logits, images) // [batch, channels, height, width]
     }
 }
 

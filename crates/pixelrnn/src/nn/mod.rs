@@ -14,4 +14,5 @@ pub mod ops;
 pub mod output;
 pub mod row_lstm;
 pub mod shifted_taps;
+pub mod softmax_nll;
 mod strided_copy;
