@@ -6,19 +6,39 @@
 //! with the destination's last one, so both the reads and the writes stay within a few cache
 //! lines per block.
 
+use rayon::prelude::*;
+
 /// The values of the view (`shape`, `strides` in elements, `offset`) over `source`, in
 /// row-major order of `shape`.
 pub(crate) fn to_row_major(source: &[f32], shape: &[usize], strides: &[isize], offset: usize) -> Vec<f32> {
     let total: usize = shape.iter().product();
     let mut out = vec![0.0; total];
-    let dims = shape.len();
     if total == 0 {
         return out;
     }
-    if dims == 0 {
+    if shape.is_empty() {
         out[0] = source[offset];
         return out;
     }
+    // Large copies run in parallel over ranges of the first dimension, which are disjoint
+    // contiguous runs of the destination.
+    let per_index = total / shape[0];
+    let group = shape[0].div_ceil(PARALLEL_TASKS).max((1 << 16) / per_index.max(1)).max(1);
+    out.par_chunks_mut(group * per_index).enumerate().for_each(|(task, out)| {
+        let start = task * group;
+        let mut part = shape.to_vec();
+        part[0] = out.len() / per_index;
+        copy_into(out, source, &part, strides, (offset as isize + start as isize * strides[0]) as usize);
+    });
+    out
+}
+
+/// Tasks a large copy is split into (a few per core of a small machine).
+const PARALLEL_TASKS: usize = 8;
+
+/// [`to_row_major`] into `out` (of the view's size), on the calling thread.
+fn copy_into(out: &mut [f32], source: &[f32], shape: &[usize], strides: &[isize], offset: usize) {
+    let dims = shape.len();
     let last = dims - 1;
     // Row-major strides of the destination.
     let mut out_strides = vec![1usize; dims];
@@ -54,7 +74,7 @@ pub(crate) fn to_row_major(source: &[f32], shape: &[usize], strides: &[isize], o
         let mut k = outer.len();
         loop {
             if k == 0 {
-                return out;
+                return;
             }
             k -= 1;
             index[k] += 1;
@@ -122,6 +142,20 @@ mod tests {
                 i += 1;
             }
         }
+    }
+
+    #[test]
+    fn large_copies_split_across_threads_match_the_definition() {
+        // 180k values: split into several tasks over the first dimension.
+        let shape = [40, 3, 50, 30];
+        let source: Vec<f32> = (0..180_000).map(|v| v as f32).collect();
+        for axes in [[3, 1, 0, 2], [0, 2, 1, 3], [2, 3, 0, 1]] {
+            let (shape, strides) = permuted(&shape, &axes);
+            assert_eq!(to_row_major(&source, &shape, &strides, 0), naive(&source, &shape, &strides, 0), "{axes:?}");
+        }
+        // A flipped first dimension: the tasks' offsets step backwards.
+        let (shape, strides) = ([30usize, 6000], [-1isize, 30]);
+        assert_eq!(to_row_major(&source, &shape, &strides, 29), naive(&source, &shape, &strides, 29));
     }
 
     #[test]
