@@ -6,6 +6,7 @@
 use burn::prelude::*;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
+use crate::nn::contiguous::contiguous;
 use crate::nn::init::InitRng;
 use crate::nn::lstm_cell::lstm_cell;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
@@ -84,6 +85,10 @@ impl DiagonalLstm {
             hidden = state.clone().narrow(0, h, h);
             outputs.push(hidden.clone());
         }
-        unskew(Tensor::cat(outputs, 3).swap_dims(0, 1), width) // [batch, h, height, width]
+        // Stacked step-major (each column one contiguous copy), then laid out image-major in
+        // one blocked copy: concatenating along the width wrote one value per row per column.
+        let columns_first = Tensor::stack::<5>(outputs, 0).reshape([columns, h, batch, height]);
+        let skewed = contiguous(columns_first.permute([2, 1, 3, 0])); // [batch, h, height, columns]
+        unskew(skewed, width) // [batch, h, height, width]
     }
 }
