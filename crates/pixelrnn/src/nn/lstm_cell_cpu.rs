@@ -124,6 +124,7 @@ fn run_tasks<T: Send>(mut tasks: Vec<T>, work: impl Fn(T) + Sync + Send) {
 /// baseline), like Burn's own `x86-v4` kernels. The arithmetic is the same in every version.
 mod simd {
     use super::{sigmoid, tanh};
+    use crate::nn::fast_math::dispatched;
 
     #[inline(always)]
     fn forward_loop(
@@ -189,30 +190,6 @@ mod simd {
             d_g[j] = dc * i[j] * (1.0 - g[j] * g[j]);
             grad_cell_before[j] = dc * f[j];
         }
-    }
-
-    /// Defines `$name`, which runs `$body` compiled for the best instruction set available.
-    macro_rules! dispatched {
-        ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
-            pub(super) fn $name($($arg: $ty),*) {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    #[target_feature(enable = "avx512f")]
-                    fn avx512($($arg: $ty),*) { $body($($arg),*) }
-                    #[target_feature(enable = "avx2")]
-                    fn avx2($($arg: $ty),*) { $body($($arg),*) }
-                    if std::is_x86_feature_detected!("avx512f") {
-                        // SAFETY: the CPU has just been checked for AVX-512F.
-                        return unsafe { avx512($($arg),*) };
-                    }
-                    if std::is_x86_feature_detected!("avx2") {
-                        // SAFETY: the CPU has just been checked for AVX2.
-                        return unsafe { avx2($($arg),*) };
-                    }
-                }
-                $body($($arg),*)
-            }
-        };
     }
 
     dispatched!(forward, forward_loop, (

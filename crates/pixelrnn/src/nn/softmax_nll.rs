@@ -18,7 +18,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
-use crate::nn::fast_math::exp;
+use crate::nn::fast_math::{dispatched, exp};
 use crate::nn::flex_values::{from_values, values};
 
 /// Backends with a fused softmax negative log-likelihood.
@@ -118,28 +118,37 @@ mod kernels {
             .zip(targets.par_chunks(positions.max(1)))
             .enumerate()
             .for_each(|(group, ((nll, lse), targets))| {
-                let z = &logits[group * plane..][..plane];
-                let row = |l: usize| &z[l * positions..][..positions];
-                // Max over levels, then the sum of exponentials below it (no overflow).
-                lse.copy_from_slice(row(0));
-                for l in 1..levels {
-                    for (m, &v) in lse.iter_mut().zip(row(l)) {
-                        *m = m.max(v);
-                    }
-                }
-                let mut sum = vec![0.0f32; positions];
-                for l in 0..levels {
-                    for ((s, &v), &m) in sum.iter_mut().zip(row(l)).zip(lse.iter()) {
-                        *s += exp(v - m);
-                    }
-                }
-                for p in 0..positions {
-                    lse[p] += sum[p].ln();
-                    nll[p] = lse[p] - z[targets[p] * positions + p];
-                }
+                forward_group(&logits[group * plane..][..plane], targets, nll, lse);
             });
         (nll, log_normaliser)
     }
+
+    /// One group: `z` `[levels, positions]`; `targets`, `nll`, `lse` `[positions]`.
+    #[inline(always)]
+    fn forward_group_loops(z: &[f32], targets: &[usize], nll: &mut [f32], lse: &mut [f32]) {
+        let positions = lse.len();
+        let levels = z.len() / positions.max(1);
+        // Max over levels, then the sum of exponentials below it (no overflow).
+        lse.copy_from_slice(&z[..positions]);
+        for l in 1..levels {
+            for (m, &v) in lse.iter_mut().zip(&z[l * positions..][..positions]) {
+                *m = m.max(v);
+            }
+        }
+        let mut sum = vec![0.0f32; positions];
+        for l in 0..levels {
+            for ((s, &v), &m) in sum.iter_mut().zip(&z[l * positions..][..positions]).zip(lse.iter()) {
+                *s += exp(v - m);
+            }
+        }
+        for p in 0..positions {
+            lse[p] += sum[p].ln();
+            nll[p] = lse[p] - z[targets[p] * positions + p];
+        }
+    }
+    dispatched!(forward_group, forward_group_loops, (
+        z: &[f32], targets: &[usize], nll: &mut [f32], lse: &mut [f32]
+    ));
 
     /// d nll / d logits = grad * (softmax - one_hot(target)).
     pub(super) fn backward(
@@ -153,22 +162,35 @@ mod kernels {
         let plane = levels * positions;
         let mut grad_logits = vec![0.0; logits.len()];
         grad_logits.par_chunks_mut(plane.max(1)).enumerate().for_each(|(group, out)| {
-            let z = &logits[group * plane..][..plane];
             let at = group * positions;
-            let (lse, grad, targets) =
-                (&log_normaliser[at..][..positions], &grad[at..][..positions], &targets[at..][..positions]);
-            for l in 0..levels {
-                let (out, z) = (&mut out[l * positions..][..positions], &z[l * positions..][..positions]);
-                for p in 0..positions {
-                    out[p] = grad[p] * exp(z[p] - lse[p]);
-                }
-            }
-            for p in 0..positions {
-                out[targets[p] * positions + p] -= grad[p];
-            }
+            backward_group(
+                &logits[group * plane..][..plane],
+                &log_normaliser[at..][..positions],
+                &targets[at..][..positions],
+                &grad[at..][..positions],
+                out,
+            );
         });
         grad_logits
     }
+
+    /// One group: `z`, `out` `[levels, positions]`; `lse`, `targets`, `grad` `[positions]`.
+    #[inline(always)]
+    fn backward_group_loops(z: &[f32], lse: &[f32], targets: &[usize], grad: &[f32], out: &mut [f32]) {
+        let positions = lse.len();
+        let (grad, targets) = (&grad[..positions], &targets[..positions]);
+        for (out, z) in out.chunks_exact_mut(positions.max(1)).zip(z.chunks_exact(positions.max(1))) {
+            for p in 0..positions {
+                out[p] = grad[p] * exp(z[p] - lse[p]);
+            }
+        }
+        for p in 0..positions {
+            out[targets[p] * positions + p] -= grad[p];
+        }
+    }
+    dispatched!(backward_group, backward_group_loops, (
+        z: &[f32], lse: &[f32], targets: &[usize], grad: &[f32], out: &mut [f32]
+    ));
 }
 
 #[cfg(test)]
