@@ -7,6 +7,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
 use crate::masks::{allowed_f32, contiguous_groups, MaskType};
+use crate::nn::conv_product::conv_product;
 use crate::nn::init::InitRng;
 use crate::nn::shifted_taps::{shifted_taps, TapGeometry};
 
@@ -110,7 +111,7 @@ impl PreparedConv<'_> {
         let [batch, _, _, _] = x.dims();
         let (stacked, [out, k, oh, ow]) = self.stacked_taps(x, 1);
         let columns = stacked.reshape([batch, k, oh * ow]); // [batch, taps*in, h*w]
-        let y = self.weight.clone().matmul(columns) + self.bias.clone();
+        let y = conv_product(self.weight.clone().reshape([out, k]), columns, self.bias.clone().reshape([out]));
         y.reshape([batch, out, oh, ow])
     }
 
@@ -202,9 +203,9 @@ impl MaskedConv2d {
     /// no im2col copy, and the most common layer of every model.
     fn forward_pointwise(&self, x: Tensor<4>, out: usize) -> Tensor<4> {
         let [batch, channels, height, width] = x.dims();
-        let weight = self.effective_weight().reshape([1, out, channels]); // [1, out, in]
+        let weight = self.effective_weight().reshape([out, channels]); // [out, in]
         let x = x.reshape([batch, channels, height * width]); // [batch, in, h*w]
-        let y = weight.matmul(x) + self.bias.val().reshape([1, out, 1]); // [batch, out, h*w]
+        let y = conv_product(weight, x, self.bias.val()); // [batch, out, h*w]
         y.reshape([batch, out, height, width])
     }
 }

@@ -1,9 +1,10 @@
 //! Layers: masked convolutions, the two PixelRNN LSTM layers, the geometric ops they use,
 //! and the output stack; and the CPU kernels behind them (`lstm_cell`, `shifted_taps`,
-//! `softmax_nll`, `contiguous`: Burn backend extensions on the `flex` backend, each with a
+//! `softmax_nll`, `conv_product`, `contiguous`: Burn backend extensions on the `flex` backend, each with a
 //! hand-written derivative and a composed-of-Burn-ops equivalent that other backends run).
 
 mod contiguous;
+pub mod conv_product;
 pub mod diagonal_lstm;
 mod fast_math;
 mod flex_values;
