@@ -6,6 +6,7 @@
 
 use burn::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
+use pixelrnn::nn::conv_product::{conv_product, conv_product_composed};
 use pixelrnn::nn::lstm_cell::{lstm_cell, lstm_cell_composed};
 use pixelrnn::nn::shifted_taps::{shifted_taps, shifted_taps_composed, TapGeometry};
 use pixelrnn::nn::softmax_nll::{softmax_nll, softmax_nll_composed};
@@ -28,6 +29,7 @@ fn tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 type Cell = fn(Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>;
 type Taps = fn(Tensor<4>, &TapGeometry) -> Tensor<4>;
 type Nll = fn(Tensor<5>, Tensor<4, Int>) -> Tensor<4>;
+type Product = fn(Tensor<2>, Tensor<3>, Tensor<1>) -> Tensor<3>;
 
 fn kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernels");
@@ -64,6 +66,21 @@ fn kernels(c: &mut Criterion) {
             group.bench_function(format!("shifted_taps/3x3_mask_b_h32_b32_28x28/{kind}/{name}"), |b| {
                 b.iter(|| {
                     let out = taps(tracked(x.clone()), &geometry);
+                    if autodiff {
+                        drop(out.sum().backward());
+                    } else {
+                        drop(out.into_data());
+                    }
+                })
+            });
+        }
+        // The product of the same convolution: [32, 5 taps x 32] x [32 images, 160, 784] + bias.
+        for (kind, product) in [("fused", conv_product as Product), ("composed", conv_product_composed as Product)] {
+            let (weight, columns, bias) =
+                (values([32, 160], &device), values([32, 160, 784], &device), values([32], &device));
+            group.bench_function(format!("conv_product/3x3_mask_b_h32_b32_28x28/{kind}/{name}"), |b| {
+                b.iter(|| {
+                    let out = product(tracked(weight.clone()), columns.clone(), tracked(bias.clone()));
                     if autodiff {
                         drop(out.sum().backward());
                     } else {
