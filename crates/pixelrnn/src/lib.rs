@@ -7,7 +7,7 @@
 //! Module map:
 //! - [`masks`]: mask A / B visibility with R->G->B colour groups, as pure data;
 //! - [`nn`]: masked convolution, Row LSTM and Diagonal LSTM layers, skew/unskew, output stack,
-//!   and the CPU kernels (fused LSTM cell, tap stacking, softmax NLL) behind them;
+//!   and the CPU kernels (fused LSTM cell, tap stacking, convolution product, softmax NLL);
 //! - [`models`]: the three architectures behind [`models::PixelRnn`], their config and presets;
 //! - [`device`]: the CPU (`flex`) or a GPU (Vulkan / wgpu features), chosen at run time;
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
