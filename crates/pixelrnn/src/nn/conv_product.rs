@@ -202,60 +202,62 @@ mod kernels {
         let Sizes { batch, out, k, positions } = s;
         assert!(weight.len() == out * k && columns.len() == batch * k * positions && bias.len() == out);
         let mut output = vec![0.0; batch * out * positions];
-        let (per_task, parallelism) = split(batch);
-        let plane = out * positions;
-        output.par_chunks_mut(per_task * plane.max(1)).enumerate().for_each(|(task, chunk)| {
-            for (i, y) in chunk.chunks_mut(plane.max(1)).enumerate() {
-                let b = task * per_task + i;
-                // The bias is the product's starting value.
-                for (row, &value) in y.chunks_mut(positions.max(1)).zip(bias) {
-                    row.fill(value);
-                }
-                let x = &columns[b * k * positions..][..k * positions];
-                let (w_cs, w_rs) = row_major(k);
-                let (x_cs, x_rs) = row_major(positions);
-                // SAFETY: weight is out x k, x is k x positions, y is out x positions, all
-                // row-major within their slices; y is a distinct buffer.
-                unsafe {
-                    product(
-                        [out, positions, k],
-                        y,
-                        true,
-                        (weight.as_ptr(), w_cs, w_rs),
-                        (x.as_ptr(), x_cs, x_rs),
-                        parallelism,
-                    )
-                };
+        per_image(&mut output, batch, |b, y, parallelism| {
+            // The bias is the product's starting value.
+            for (row, &value) in y.chunks_mut(positions.max(1)).zip(bias) {
+                row.fill(value);
             }
+            let x = &columns[b * k * positions..][..k * positions];
+            let (w_cs, w_rs) = row_major(k);
+            let (x_cs, x_rs) = row_major(positions);
+            // SAFETY: weight is out x k, x is k x positions, y is out x positions, all
+            // row-major within their slices; y is a distinct buffer.
+            unsafe {
+                product(
+                    [out, positions, k],
+                    y,
+                    true,
+                    (weight.as_ptr(), w_cs, w_rs),
+                    (x.as_ptr(), x_cs, x_rs),
+                    parallelism,
+                )
+            };
         });
         output
+    }
+
+    /// Runs `each(b, block, parallelism)` on every image's block of `output` (`batch` equal
+    /// blocks), in rayon tasks of [`split`]'s size.
+    fn per_image(output: &mut [f32], batch: usize, each: impl Fn(usize, &mut [f32], Parallelism) + Sync) {
+        let block = output.len() / batch.max(1);
+        let (per_task, parallelism) = split(batch);
+        output.par_chunks_mut((per_task * block).max(1)).enumerate().for_each(|(task, chunk)| {
+            for (i, image) in chunk.chunks_mut(block.max(1)).enumerate() {
+                each(task * per_task + i, image, parallelism);
+            }
+        });
     }
 
     /// d/d columns: `weight^T grad_b` for every image.
     pub(super) fn grad_columns(weight: &[f32], grad: &[f32], s: Sizes) -> Vec<f32> {
         let Sizes { batch, out, k, positions } = s;
         let mut grad_columns = vec![0.0; batch * k * positions];
-        let (per_task, parallelism) = split(batch);
-        let plane = k * positions;
-        grad_columns.par_chunks_mut(per_task * plane.max(1)).enumerate().for_each(|(task, chunk)| {
-            for (i, dx) in chunk.chunks_mut(plane.max(1)).enumerate() {
-                let b = task * per_task + i;
-                let g = &grad[b * out * positions..][..out * positions];
-                let (wt_cs, wt_rs) = transposed(k);
-                let (g_cs, g_rs) = row_major(positions);
-                // SAFETY: weight^T is k x out (weight row-major out x k, read transposed), g is
-                // out x positions, dx is k x positions; dx is a distinct buffer.
-                unsafe {
-                    product(
-                        [k, positions, out],
-                        dx,
-                        false,
-                        (weight.as_ptr(), wt_cs, wt_rs),
-                        (g.as_ptr(), g_cs, g_rs),
-                        parallelism,
-                    )
-                };
-            }
+        per_image(&mut grad_columns, batch, |b, dx, parallelism| {
+            let g = &grad[b * out * positions..][..out * positions];
+            let (wt_cs, wt_rs) = transposed(k);
+            let (g_cs, g_rs) = row_major(positions);
+            // SAFETY: weight^T is k x out (weight row-major out x k, read transposed), g is
+            // out x positions, dx is k x positions; dx is a distinct buffer.
+            unsafe {
+                product(
+                    [k, positions, out],
+                    dx,
+                    false,
+                    (weight.as_ptr(), wt_cs, wt_rs),
+                    (g.as_ptr(), g_cs, g_rs),
+                    parallelism,
+                )
+            };
         });
         grad_columns
     }
