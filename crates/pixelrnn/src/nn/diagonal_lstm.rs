@@ -11,6 +11,7 @@ use crate::nn::init::InitRng;
 use crate::nn::lstm_cell::lstm_cell;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::ops::{skew, steps_along, unskew};
+use crate::nn::rows::take_rows;
 
 /// Configuration of a [`DiagonalLstm`].
 #[derive(Debug, Clone)]
@@ -71,10 +72,10 @@ impl DiagonalLstm {
         let device = gates.device();
         // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
         let mut state = Tensor::<4>::zeros([2 * h, batch, height, 1], &device);
-        let mut hidden = state.clone().narrow(0, h, h); // [h, batch, height, 1]
-                                                        // 1 where a skewed position lies inside the image. States outside are held at zero, so
-                                                        // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
-                                                        // padding positions non-zero and leak a constant into column 0).
+        let mut hidden = take_rows(state.clone(), h, h); // [h, batch, height, 1]
+                                                         // 1 where a skewed position lies inside the image. States outside are held at zero, so
+                                                         // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
+                                                         // padding positions non-zero and leak a constant into column 0).
         let inside = skew(Tensor::<4>::ones([1, 1, height, width], &device)); // [1, 1, height, columns]
         let mut outputs = Vec::with_capacity(columns);
         let state_to_state = self.state_to_state.prepare();
@@ -82,7 +83,7 @@ impl DiagonalLstm {
             // column_gates: [4h, batch, height, 1]
             let new_state = lstm_cell(column_gates, state_to_state.forward_channel_major(hidden), state); // [2h, batch, height, 1]
             state = new_state * inside.clone().narrow(3, column, 1);
-            hidden = state.clone().narrow(0, h, h);
+            hidden = take_rows(state.clone(), h, h);
             outputs.push(hidden.clone());
         }
         // Stacked step-major (each column one contiguous copy), then laid out image-major in

@@ -4,6 +4,7 @@ use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
 use crate::nn::contiguous::contiguous;
+use crate::nn::rows::take_rows;
 
 /// Skews a map so that the diagonals become columns: row `r` is shifted right by `r`.
 ///
@@ -65,9 +66,9 @@ pub fn steps_along(x: Tensor<4>, dim: usize) -> Box<dyn Iterator<Item = Tensor<4
     let x = contiguous(x.movedim(dim, 0)); // [n, ..the other three dims in order]
     Box::new((0..n).step_by(block).flat_map(move |start| {
         let len = block.min(n - start);
-        let chunk = x.clone().narrow(0, start, len);
+        let chunk = take_rows(x.clone(), start, len);
         // Moving a dimension of size 1 does not move any value: a reshape says the same.
-        (0..len).map(move |i| chunk.clone().narrow(0, i, 1).reshape(step_shape))
+        (0..len).map(move |i| take_rows(chunk.clone(), i, 1).reshape(step_shape))
     }))
 }
 

@@ -10,6 +10,7 @@ use crate::nn::init::InitRng;
 use crate::nn::lstm_cell::lstm_cell;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::ops::steps_along;
+use crate::nn::rows::take_rows;
 
 /// Configuration of a [`RowLstm`].
 #[derive(Debug, Clone)]
@@ -82,12 +83,12 @@ impl RowLstm {
             Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h, 1, 1, 1]);
         let mut state = Tensor::<4>::zeros([2 * h, batch, 1, width], &gates.device()) + initial;
         let state_to_state = self.state_to_state.prepare();
-        let mut hidden = state.clone().narrow(0, h, h); // [h, batch, 1, width]
+        let mut hidden = take_rows(state.clone(), h, h); // [h, batch, 1, width]
         let mut rows = Vec::with_capacity(height);
         for row_gates in steps_along(gates, 2) {
             // row_gates: [4h, batch, 1, width]
             state = lstm_cell(row_gates, state_to_state.forward_channel_major(hidden), state); // [2h, batch, 1, width]
-            hidden = state.clone().narrow(0, h, h);
+            hidden = take_rows(state.clone(), h, h);
             rows.push(hidden.clone());
         }
         Tensor::cat(rows, 2).swap_dims(0, 1) // [batch, h, height, width]
