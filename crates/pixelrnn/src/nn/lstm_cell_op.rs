@@ -1,6 +1,6 @@
 //! The fused LSTM cell as a Burn backend extension on the CPU (`flex`) backend, with its
 //! hand-written derivative under autodiff. One operation per scan step in place of the
-//! fourteen element-wise ones (and their autodiff records) that Eq. (3) takes in plain tensor
+//! fifteen or so tensor operations (and their autodiff records) that Eq. (3) takes in plain tensor
 //! code; the loops are in `lstm_cell_cpu`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
