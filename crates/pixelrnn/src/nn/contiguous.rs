@@ -16,6 +16,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use crate::nn::flex_values::runs_cpu_kernels;
 use crate::nn::strided_copy::to_row_major;
 
 /// Backends whose tensors can be made contiguous on request.
@@ -71,13 +72,13 @@ impl Backward<Flex, 1> for Identity {
     }
 }
 
-/// `x` with its values contiguous in memory on the CPU backend; `x` itself elsewhere (where
-/// the backend decides layouts).
+/// `x` with its values contiguous in memory on the CPU backend (f32); `x` itself elsewhere
+/// (where the backend decides layouts).
 ///
 /// # Shapes
 /// - `x`: any -> same
 pub fn contiguous<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if x.device().inner() != Device::flex() {
+    if !runs_cpu_kernels(&x) {
         return x;
     }
     Tensor::from_dispatch(<Dispatch as ContiguousBackend>::contiguous(x.into_dispatch()))

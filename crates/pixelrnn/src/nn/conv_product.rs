@@ -17,10 +17,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
-use burn::tensor::DType;
 use rayon::prelude::*;
 
-use crate::nn::flex_values::{from_values, values};
+use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
 
 /// Backends with a fused convolution product.
 #[backend_extension(Flex, Autodiff)]
@@ -106,7 +105,7 @@ fn forward(weight: &FlexTensor, columns: &FlexTensor, bias: &FlexTensor) -> Flex
 /// - `bias`: `[out]`
 /// - returns `[batch, out, positions]`
 pub fn conv_product(weight: Tensor<2>, columns: Tensor<3>, bias: Tensor<1>) -> Tensor<3> {
-    if columns.device().inner() != Device::flex() || columns.dtype() != DType::F32 {
+    if !runs_cpu_kernels(&columns) {
         return conv_product_composed(weight, columns, bias);
     }
     Tensor::from_dispatch(<Dispatch as ConvProductBackend>::conv_product(

@@ -1,10 +1,17 @@
 //! Moving values between `flex` tensors and plain slices, for the CPU kernels of the backend
-//! extensions (`lstm_cell_op`, `shifted_taps`).
+//! extensions, and the test of whether a tensor goes to those kernels at all.
 
 use std::borrow::Cow;
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, TensorData};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+/// Whether `x` goes to the CPU kernels: f32 on the `flex` backend, with or without autodiff.
+/// Elsewhere (GPU backends, other float types) each operation takes its composed path.
+pub(crate) fn runs_cpu_kernels<const D: usize>(x: &Tensor<D>) -> bool {
+    x.device().inner() == Device::flex() && x.dtype() == DType::F32
+}
 
 /// The tensor's values in row-major order: borrowed when they already lie so in memory (the
 /// common case), copied otherwise (e.g. a transposed view).

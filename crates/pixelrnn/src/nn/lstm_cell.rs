@@ -9,8 +9,8 @@
 use burn::backend::Dispatch;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::DType;
 
+use crate::nn::flex_values::runs_cpu_kernels;
 use crate::nn::lstm_cell_op::LstmCellBackend;
 
 /// One step of Eq. (3) on channel-major maps.
@@ -21,7 +21,7 @@ use crate::nn::lstm_cell_op::LstmCellBackend;
 /// - `state`: `[2h, ..]`, the previous cell then the previous hidden state
 /// - returns the new state `[2h, ..]`, cell then hidden
 pub fn lstm_cell(input_gates: Tensor<4>, state_gates: Tensor<4>, state: Tensor<4>) -> Tensor<4> {
-    if !runs_fused(&state) {
+    if !runs_cpu_kernels(&state) {
         return lstm_cell_composed(input_gates, state_gates, state);
     }
     Tensor::from_dispatch(<Dispatch as LstmCellBackend>::lstm_cell(
@@ -29,12 +29,6 @@ pub fn lstm_cell(input_gates: Tensor<4>, state_gates: Tensor<4>, state: Tensor<4
         state_gates.into_dispatch(),
         state.into_dispatch(),
     ))
-}
-
-/// Whether [`lstm_cell`] takes the fused operation for this tensor: f32 on the CPU backend,
-/// with or without autodiff.
-fn runs_fused(state: &Tensor<4>) -> bool {
-    state.device().inner() == Device::flex() && state.dtype() == DType::F32
 }
 
 /// [`lstm_cell`] composed of Burn tensor operations: runs on every backend.
@@ -83,7 +77,7 @@ mod tests {
         let x = random([4 * h, rest[0], rest[1], rest[2]], 1, &device);
         let s = random([4 * h, rest[0], rest[1], rest[2]], 2, &device);
         let state = random([2 * h, rest[0], rest[1], rest[2]], 3, &device);
-        assert!(runs_fused(&state), "the CPU backend takes the fused path");
+        assert!(runs_cpu_kernels(&state), "the CPU backend takes the fused path");
         let fused = lstm_cell(x.clone(), s.clone(), state.clone());
         assert_close(fused, lstm_cell_composed(x, s, state), "new state");
     }
@@ -93,7 +87,10 @@ mod tests {
     #[test]
     fn fused_gradients_equal_composed_gradients() {
         let device = Device::flex().autodiff();
-        assert!(runs_fused(&Tensor::zeros([1, 1, 1, 1], &device)), "autodiff on the CPU backend takes the fused path");
+        assert!(
+            runs_cpu_kernels(&Tensor::<4>::zeros([1, 1, 1, 1], &device)),
+            "autodiff on the CPU backend takes the fused path"
+        );
         let h = 2;
         let run = |cell: fn(Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>| {
             let x = random([2, 4 * h, 3, 5], 4, &device).require_grad();

@@ -17,7 +17,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
 
-use crate::nn::flex_values::{from_values, values};
+use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
 
 /// Backends with a cheap first-dimension slice.
 #[backend_extension(Flex, Autodiff)]
@@ -62,12 +62,12 @@ impl Backward<Flex, 1> for TakeRowsDerivative {
     }
 }
 
-/// Indices `start..start + len` of `x`'s first dimension.
+/// Indices `start..start + len` of `x`'s first dimension (`narrow` off the CPU kernels' path).
 ///
 /// # Shapes
 /// - `x`: `[d0, ..]` -> `[len, ..]`
 pub fn take_rows<const D: usize>(x: Tensor<D>, start: usize, len: usize) -> Tensor<D> {
-    if x.device().inner() != Device::flex() {
+    if !runs_cpu_kernels(&x) {
         return x.narrow(0, start, len);
     }
     Tensor::from_dispatch(<Dispatch as RowsBackend>::take_rows(x.into_dispatch(), start, len))

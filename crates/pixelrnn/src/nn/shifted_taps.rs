@@ -17,10 +17,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
-use burn::tensor::DType;
 use rayon::prelude::*;
 
-use crate::nn::flex_values::{from_values, values};
+use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
 
 /// Which shifted copies to stack, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +111,7 @@ fn forward(x: &FlexTensor, geometry: &TapGeometry) -> FlexTensor {
 /// - returns `geometry.output_dims(x.dims())`: e.g. `[batch, taps * channels, out_height,
 ///   out_width]` for `channel_dim == 1`
 pub fn shifted_taps(x: Tensor<4>, geometry: &TapGeometry) -> Tensor<4> {
-    if x.device().inner() != Device::flex() || x.dtype() != DType::F32 {
+    if !runs_cpu_kernels(&x) {
         return shifted_taps_composed(x, geometry);
     }
     Tensor::from_dispatch(<Dispatch as ShiftedTapsBackend>::shifted_taps(x.into_dispatch(), geometry.clone()))

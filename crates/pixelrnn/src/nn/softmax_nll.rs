@@ -15,11 +15,10 @@ use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::DType;
 use rayon::prelude::*;
 
 use crate::nn::fast_math::{dispatched, exp};
-use crate::nn::flex_values::{from_values, values};
+use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
 
 /// Backends with a fused softmax negative log-likelihood.
 #[backend_extension(Flex, Autodiff)]
@@ -89,7 +88,7 @@ fn forward(logits: &FlexTensor, targets: &FlexTensor) -> (FlexTensor, Vec<f32>, 
 /// - `targets`: `[batch, channels, height, width]`, integers in `0..levels`
 /// - returns `[batch, channels, height, width]`, in nats
 pub fn softmax_nll(logits: Tensor<5>, targets: Tensor<4, Int>) -> Tensor<4> {
-    if logits.device().inner() != Device::flex() || logits.dtype() != DType::F32 {
+    if !runs_cpu_kernels(&logits) {
         return softmax_nll_composed(logits, targets);
     }
     Tensor::from_dispatch(<Dispatch as SoftmaxNllBackend>::softmax_nll(logits.into_dispatch(), targets.into_dispatch()))
