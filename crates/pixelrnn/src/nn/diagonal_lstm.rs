@@ -73,9 +73,10 @@ impl DiagonalLstm {
         // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
         let mut state = Tensor::<4>::zeros([2 * h, batch, height, 1], &device);
         let mut hidden = take_rows(state.clone(), h, h); // [h, batch, height, 1]
-                                                         // 1 where a skewed position lies inside the image. States outside are held at zero, so
-                                                         // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
-                                                         // padding positions non-zero and leak a constant into column 0).
+
+        // 1 where a skewed position lies inside the image. States outside are held at zero, so
+        // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
+        // padding positions non-zero and leak a constant into column 0).
         let inside = skew(Tensor::<4>::ones([1, 1, height, width], &device)); // [1, 1, height, columns]
         let mut outputs = Vec::with_capacity(columns);
         let state_to_state = self.state_to_state.prepare();

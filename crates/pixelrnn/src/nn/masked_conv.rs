@@ -95,10 +95,10 @@ pub struct MaskedConv2d {
 /// A [`MaskedConv2d`] whose visible taps' weights are gathered (see [`MaskedConv2d::prepare`]).
 pub struct PreparedConv<'a> {
     conv: &'a MaskedConv2d,
-    /// `[1, out, taps * in]`
-    weight: Tensor<3>,
-    /// `[1, out, 1]`
-    bias: Tensor<3>,
+    /// `[out, taps * in]`
+    weight: Tensor<2>,
+    /// `[out]`
+    bias: Tensor<1>,
 }
 
 impl PreparedConv<'_> {
@@ -111,7 +111,7 @@ impl PreparedConv<'_> {
         let [batch, _, _, _] = x.dims();
         let (stacked, [out, k, oh, ow]) = self.stacked_taps(x, 1);
         let columns = stacked.reshape([batch, k, oh * ow]); // [batch, taps*in, h*w]
-        let y = conv_product(self.weight.clone().reshape([out, k]), columns, self.bias.clone().reshape([out]));
+        let y = conv_product(self.weight.clone(), columns, self.bias.clone());
         y.reshape([batch, out, oh, ow])
     }
 
@@ -125,7 +125,7 @@ impl PreparedConv<'_> {
         let [_, batch, _, _] = x.dims();
         let (stacked, [out, k, oh, ow]) = self.stacked_taps(x, 0);
         let columns = stacked.reshape([k, batch * oh * ow]); // [taps*in, batch*h*w]
-        let y = self.weight.clone().reshape([out, k]).matmul(columns) + self.bias.clone().reshape([out, 1]);
+        let y = self.weight.clone().matmul(columns) + self.bias.clone().reshape([out, 1]);
         y.reshape([out, batch, oh, ow])
     }
 
@@ -195,8 +195,8 @@ impl MaskedConv2d {
             .permute([0, 2, 3, 1])
             .reshape([out, kh * kw, channels])
             .select(1, index)
-            .reshape([1, out, k]); // [1, out, taps*in], tap-major like the shifted input
-        PreparedConv { conv: self, weight, bias: self.bias.val().reshape([1, out, 1]) }
+            .reshape([out, k]); // [out, taps*in], tap-major like the shifted input
+        PreparedConv { conv: self, weight, bias: self.bias.val() }
     }
 
     /// A 1x1 convolution as one batched matrix product, `W [1, out, in] x X [batch, in, h*w]`:

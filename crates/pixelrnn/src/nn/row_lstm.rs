@@ -78,7 +78,8 @@ impl RowLstm {
         // The scan runs channel-major (`[channels, batch, 1, width]` per row), so each row's
         // state-to-state convolution is one matrix product over all batch * width positions.
         let gates = self.input_to_state.forward(x).swap_dims(0, 1); // [4h, batch, height, width]
-                                                                    // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
+
+        // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
         let initial =
             Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h, 1, 1, 1]);
         let mut state = Tensor::<4>::zeros([2 * h, batch, 1, width], &gates.device()) + initial;
