@@ -47,18 +47,8 @@ pub fn lstm_cell_composed(input_gates: Tensor<4>, state_gates: Tensor<4>, state:
 mod tests {
     use super::*;
 
-    /// Values in [-3, 3) from a fixed xorshift sequence (not the backend's generator, which the
-    /// tests running in parallel share).
     fn random(shape: [usize; 4], seed: u32, device: &Device) -> Tensor<4> {
-        let mut state = seed.wrapping_mul(2_654_435_761).max(1);
-        let values: Vec<f32> = (0..shape.iter().product::<usize>())
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 6.0 - 3.0
-            })
-            .collect();
+        let values = crate::nn::lstm_cell_cpu::test_values(shape.iter().product(), seed);
         Tensor::from_data(TensorData::new(values, shape), device)
     }
 

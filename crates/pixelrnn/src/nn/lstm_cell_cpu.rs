@@ -202,21 +202,24 @@ mod simd {
     ));
 }
 
+/// `n` values in [-3, 3) from a xorshift sequence seeded with `seed`, for the LSTM cell's tests
+/// (not the backend's generator, which the tests running in parallel share).
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32) * 6.0 - 3.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 6.0 - 3.0
-            })
-            .collect()
-    }
 
     /// Eq. (3) written out in f64 with std's functions, one position at a time.
     fn reference(x: &[f32], s: &[f32], state: &[f32]) -> Vec<f64> {
@@ -236,7 +239,7 @@ mod tests {
     fn forward_matches_eq_3_across_chunk_boundaries() {
         // 2 chunks and a remainder, so both the threaded and the tail paths run.
         for hn in [1, 7, 2 * CHUNK + 5] {
-            let (x, s, state) = (values(4 * hn, 1), values(4 * hn, 2), values(2 * hn, 3));
+            let (x, s, state) = (test_values(4 * hn, 1), test_values(4 * hn, 2), test_values(2 * hn, 3));
             let (out, activations) = forward(&x, &s, &state, true);
             let (out_again, none) = forward(&x, &s, &state, false);
             assert_eq!(out, out_again, "keeping activations changes nothing");
@@ -251,8 +254,8 @@ mod tests {
     #[test]
     fn backward_matches_finite_differences() {
         let hn = 5;
-        let (x, s, state) = (values(4 * hn, 4), values(4 * hn, 5), values(2 * hn, 6));
-        let weights = values(2 * hn, 7); // loss = sum(weights * new_state)
+        let (x, s, state) = (test_values(4 * hn, 4), test_values(4 * hn, 5), test_values(2 * hn, 6));
+        let weights = test_values(2 * hn, 7); // loss = sum(weights * new_state)
         let (out, activations) = forward(&x, &s, &state, true);
         let (grad_gates, grad_state) = backward(&activations.expect("kept"), &state, &out, &weights);
         let loss = |x: &[f32], state: &[f32]| -> f64 {
