@@ -36,6 +36,11 @@ pub enum Command {
     },
 }
 
+/// Parses a count that must be at least 1 (clap reports anything else as a usage error).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
 /// The three architectures.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ModelArg {
@@ -206,7 +211,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one())]
     pub batch_size: usize,
     /// Read the data from here instead of the folder recorded in the run.
     #[arg(long)]
@@ -247,10 +252,10 @@ pub struct SampleArgs {
     #[arg(long)]
     pub each: Option<PathBuf>,
     /// Images per grid row.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one())]
     pub columns: usize,
     /// Pixel upscaling of the grid.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = at_least_one())]
     pub scale: usize,
     /// Use the naive sampler (one full forward pass per sub-pixel) instead of the fast one.
     #[arg(long)]
@@ -289,7 +294,7 @@ pub struct CompleteArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Pixel upscaling of the grid.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = at_least_one())]
     pub scale: usize,
     /// Use the naive sampler.
     #[arg(long)]
@@ -377,5 +382,17 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn grid_and_batch_sizes_must_be_positive() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        for flag in ["--columns", "--scale"] {
+            assert!(parse(&["pixelrnn", "sample", "--run", "r", "--out", "s.png", flag, "0"]).is_err(), "{flag} 0");
+            assert!(parse(&["pixelrnn", "sample", "--run", "r", "--out", "s.png", flag, "2"]).is_ok(), "{flag} 2");
+        }
+        assert!(parse(&["pixelrnn", "complete", "--run", "r", "--out", "c.png", "--scale", "0"]).is_err());
+        assert!(parse(&["pixelrnn", "eval", "--run", "r", "--batch-size", "0"]).is_err());
+        assert!(parse(&["pixelrnn", "eval", "--run", "r", "--batch-size", "3"]).is_ok());
     }
 }

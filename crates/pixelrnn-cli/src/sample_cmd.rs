@@ -53,9 +53,9 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut cells = cells.into_iter().peekable();
     while cells.peek().is_some() {
-        rows.push(cells.by_ref().take(args.columns.max(1)).collect::<Vec<_>>());
+        rows.push(cells.by_ref().take(args.columns).collect::<Vec<_>>());
     }
-    write(&args.out, &grid_png(&spec, &rows, args.scale.max(1)))?;
+    write(&args.out, &grid_png(&spec, &rows, args.scale))?;
     if let Some(dir) = &args.each {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (i, pixels) in images.chunks(spec.dims()).enumerate() {
@@ -120,7 +120,7 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
             row
         })
         .collect();
-    write(&args.out, &grid_png(&spec, &rows, args.scale.max(1)))?;
+    write(&args.out, &grid_png(&spec, &rows, args.scale))?;
     eprintln!(
         "{} image(s) x {m} completion(s), top {observed} rows observed -> {}",
         originals.len(),

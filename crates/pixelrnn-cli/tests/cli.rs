@@ -225,6 +225,13 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     // Missing dataset files.
     let err = stderr_of(bin().args(train_args(&tmp.path().join("nowhere"), &tmp.path().join("r2"), "pixel-cnn", 1)));
     assert!(err.contains("nowhere"), "{err}");
+
+    // A learning rate that could only diverge is refused before the first step.
+    let mut args = train_args(&data, &tmp.path().join("nan-lr"), "pixel-cnn", 1);
+    args.extend(["--lr".into(), "nan".into()]);
+    let err = stderr_of(bin().args(args));
+    assert!(err.contains("learning rate must be a positive number, got NaN"), "{err}");
+    assert!(!tmp.path().join("nan-lr").join("config.json").exists());
 }
 
 #[test]

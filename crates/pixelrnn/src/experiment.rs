@@ -32,6 +32,24 @@ pub struct OptimizerConfig {
     pub grad_clip_norm: Option<f32>,
 }
 
+impl OptimizerConfig {
+    /// Refuses settings that would train nothing or diverge at once: the learning rate and its
+    /// decay must be positive finite numbers, the clipping norm (if set) too.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(self.learning_rate) {
+            return Err(Error::Config(format!("learning rate must be a positive number, got {}", self.learning_rate)));
+        }
+        if !positive(self.lr_decay) {
+            return Err(Error::Config(format!("learning-rate decay must be a positive number, got {}", self.lr_decay)));
+        }
+        if let Some(norm) = self.grad_clip_norm.filter(|&n| !positive(f64::from(n))) {
+            return Err(Error::Config(format!("gradient clipping norm must be a positive number, got {norm}")));
+        }
+        Ok(())
+    }
+}
+
 /// Where the data comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataConfig {
@@ -114,6 +132,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn optimizer_settings_are_checked() {
+        let good = OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            lr_decay: 1.0,
+            grad_clip_norm: Some(1.0),
+        };
+        good.validate().unwrap();
+        let bad = [
+            OptimizerConfig { learning_rate: f64::NAN, ..good.clone() },
+            OptimizerConfig { learning_rate: 0.0, ..good.clone() },
+            OptimizerConfig { learning_rate: f64::INFINITY, ..good.clone() },
+            OptimizerConfig { lr_decay: 0.0, ..good.clone() },
+            OptimizerConfig { lr_decay: -0.5, ..good.clone() },
+            OptimizerConfig { grad_clip_norm: Some(-1.0), ..good.clone() },
+            OptimizerConfig { grad_clip_norm: Some(f32::NAN), ..good.clone() },
+        ];
+        for config in bad {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("must be a positive number"), "{config:?}: {err}");
+        }
+    }
 
     #[test]
     fn a_failed_write_keeps_the_previous_file() {

@@ -98,6 +98,7 @@ pub fn train(
     observer: &mut dyn FnMut(&TrainEvent),
 ) -> Result<TrainOutcome> {
     config.model.validate()?;
+    config.optimizer.validate()?;
     if data.train.spec() != config.model.image {
         return Err(Error::Config(format!(
             "the model is built for {:?} but the dataset has {:?}",
