@@ -133,6 +133,7 @@ struct Sizes {
 /// with one single-threaded product each; a single image's product is parallel itself.
 mod kernels {
     use super::*;
+    use crate::nn::par_blocks::par_blocks;
     use gemm::{gemm, Parallelism};
 
     /// Strides (column, row) of a row-major matrix with `columns` columns, and of its transpose.
@@ -200,8 +201,7 @@ mod kernels {
     pub(super) fn forward(weight: &[f32], columns: &[f32], bias: &[f32], s: Sizes) -> Vec<f32> {
         let Sizes { batch, out, k, positions } = s;
         assert!(weight.len() == out * k && columns.len() == batch * k * positions && bias.len() == out);
-        let mut output = vec![0.0; batch * out * positions];
-        per_image(&mut output, batch, |b, y, parallelism| {
+        per_image(batch * out * positions, batch, |b, y, parallelism| {
             // The bias is the product's starting value.
             for (row, &value) in y.chunks_mut(positions.max(1)).zip(bias) {
                 row.fill(value);
@@ -221,27 +221,26 @@ mod kernels {
                     parallelism,
                 )
             };
-        });
-        output
+        })
     }
 
-    /// Runs `each(b, block, parallelism)` on every image's block of `output` (`batch` equal
-    /// blocks), in rayon tasks of [`split`]'s size.
-    fn per_image(output: &mut [f32], batch: usize, each: impl Fn(usize, &mut [f32], Parallelism) + Sync) {
-        let block = output.len() / batch.max(1);
+    /// A new buffer of `len` values in `batch` equal blocks, one per image: runs
+    /// `each(b, block, parallelism)` on every image's (zeroed) block, in rayon tasks of
+    /// [`split`]'s size.
+    fn per_image(len: usize, batch: usize, each: impl Fn(usize, &mut [f32], Parallelism) + Sync) -> Vec<f32> {
+        let block = len / batch.max(1);
         let (per_task, parallelism) = split(batch);
-        output.par_chunks_mut((per_task * block).max(1)).enumerate().for_each(|(task, chunk)| {
+        par_blocks(len, per_task * block, 1, |task, chunk| {
             for (i, image) in chunk.chunks_mut(block.max(1)).enumerate() {
                 each(task * per_task + i, image, parallelism);
             }
-        });
+        })
     }
 
     /// d/d columns: `weight^T grad_b` for every image.
     pub(super) fn grad_columns(weight: &[f32], grad: &[f32], s: Sizes) -> Vec<f32> {
         let Sizes { batch, out, k, positions } = s;
-        let mut grad_columns = vec![0.0; batch * k * positions];
-        per_image(&mut grad_columns, batch, |b, dx, parallelism| {
+        per_image(batch * k * positions, batch, |b, dx, parallelism| {
             let g = &grad[b * out * positions..][..out * positions];
             let (wt_cs, wt_rs) = transposed(k);
             let (g_cs, g_rs) = row_major(positions);
@@ -257,8 +256,7 @@ mod kernels {
                     parallelism,
                 )
             };
-        });
-        grad_columns
+        })
     }
 
     /// d/d weight: `sum_b grad_b columns_b^T`; d/d bias: `sum_b sum_p grad_b`. Each task sums

@@ -15,6 +15,7 @@ mod lstm_cell_op;
 pub mod masked_conv;
 pub mod ops;
 pub mod output;
+mod par_blocks;
 pub mod row_lstm;
 mod rows;
 pub mod shifted_taps;

@@ -17,7 +17,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
-use rayon::prelude::*;
 
 use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
 
@@ -137,6 +136,7 @@ pub fn shifted_taps_composed(x: Tensor<4>, geometry: &TapGeometry) -> Tensor<4> 
 /// image) are independent, so both directions run in parallel over planes.
 mod kernels {
     use super::*;
+    use crate::nn::par_blocks::par_blocks;
 
     /// Planes per rayon task: at least 16k values, so that the small maps of the LSTM scans
     /// (one column: `height x 1`) are not split into tasks that cost more to hand out than to
@@ -199,11 +199,10 @@ mod kernels {
         let [d0, d1, height, width] = dims;
         let out_dims = geometry.output_dims(dims);
         let [_, _, oh, ow] = out_dims;
-        let mut out = vec![0.0; out_dims.iter().product()];
         let taps = geometry.taps.len();
         let plane = height * width;
         // Output planes in order: decode which input plane and tap each one copies.
-        out.par_chunks_mut(oh * ow).with_min_len(planes_per_task(oh * ow)).enumerate().for_each(|(q, out_plane)| {
+        par_blocks(out_dims.iter().product(), oh * ow, planes_per_task(oh * ow), |q, out_plane| {
             let (i0, t, i1) = if geometry.channel_dim == 0 {
                 let (t, rest) = (q / (d0 * d1), q % (d0 * d1));
                 (rest / d1, t, rest % d1)
@@ -222,40 +221,35 @@ mod kernels {
                     out_plane[y * ow..][columns].copy_from_slice(&input[row * width + from..][..len]);
                 }
             }
-        });
-        out
+        })
     }
 
     pub(super) fn backward(grad: &[f32], dims: [usize; 4], geometry: &TapGeometry) -> Vec<f32> {
         let [d0, d1, height, width] = dims;
         let [_, _, oh, ow] = geometry.output_dims(dims);
-        let mut grad_input = vec![0.0; dims.iter().product()];
-        grad_input.par_chunks_mut(height * width).with_min_len(planes_per_task(height * width)).enumerate().for_each(
-            |(p, grad_plane)| {
-                let (i0, i1) = (p / d1, p % d1);
-                for (t, &tap) in geometry.taps.iter().enumerate() {
-                    let out_plane = &grad[output_plane(geometry, [d0, d1], i0, i1, t) * oh * ow..][..oh * ow];
-                    if let Some((rows, first_row)) = whole_rows(tap, geometry, [height, width], ow) {
-                        let len = rows.len() * width;
-                        let target = &mut grad_plane[first_row * width..][..len];
-                        for (g, &o) in target.iter_mut().zip(&out_plane[rows.start * ow..][..len]) {
-                            *g += o;
-                        }
-                        continue;
+        par_blocks(dims.iter().product(), height * width, planes_per_task(height * width), |p, grad_plane| {
+            let (i0, i1) = (p / d1, p % d1);
+            for (t, &tap) in geometry.taps.iter().enumerate() {
+                let out_plane = &grad[output_plane(geometry, [d0, d1], i0, i1, t) * oh * ow..][..oh * ow];
+                if let Some((rows, first_row)) = whole_rows(tap, geometry, [height, width], ow) {
+                    let len = rows.len() * width;
+                    let target = &mut grad_plane[first_row * width..][..len];
+                    for (g, &o) in target.iter_mut().zip(&out_plane[rows.start * ow..][..len]) {
+                        *g += o;
                     }
-                    for y in 0..oh {
-                        if let Some((row, columns, from)) = overlap(y, tap, geometry, [height, width], ow) {
-                            let len = columns.len();
-                            let target = &mut grad_plane[row * width + from..][..len];
-                            for (g, &o) in target.iter_mut().zip(&out_plane[y * ow..][columns]) {
-                                *g += o;
-                            }
+                    continue;
+                }
+                for y in 0..oh {
+                    if let Some((row, columns, from)) = overlap(y, tap, geometry, [height, width], ow) {
+                        let len = columns.len();
+                        let target = &mut grad_plane[row * width + from..][..len];
+                        for (g, &o) in target.iter_mut().zip(&out_plane[y * ow..][columns]) {
+                            *g += o;
                         }
                     }
                 }
-            },
-        );
-        grad_input
+            }
+        })
     }
 }
 

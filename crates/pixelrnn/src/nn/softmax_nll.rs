@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use crate::nn::fast_math::{dispatched, exp};
 use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
+use crate::nn::par_blocks::par_blocks;
 
 /// Backends with a fused softmax negative log-likelihood.
 #[backend_extension(Flex, Autodiff)]
@@ -159,8 +160,7 @@ mod kernels {
         positions: usize,
     ) -> Vec<f32> {
         let plane = levels * positions;
-        let mut grad_logits = vec![0.0; logits.len()];
-        grad_logits.par_chunks_mut(plane.max(1)).enumerate().for_each(|(group, out)| {
+        par_blocks(logits.len(), plane, 1, |group, out| {
             let at = group * positions;
             backward_group(
                 &logits[group * plane..][..plane],
@@ -169,8 +169,7 @@ mod kernels {
                 &grad[at..][..positions],
                 out,
             );
-        });
-        grad_logits
+        })
     }
 
     /// One group: `z`, `out` `[levels, positions]`; `lse`, `targets`, `grad` `[positions]`.

@@ -6,31 +6,28 @@
 //! with the destination's last one, so both the reads and the writes stay within a few cache
 //! lines per block.
 
-use rayon::prelude::*;
+use crate::nn::par_blocks::par_blocks;
 
 /// The values of the view (`shape`, `strides` in elements, `offset`) over `source`, in
 /// row-major order of `shape`.
 pub(crate) fn to_row_major(source: &[f32], shape: &[usize], strides: &[isize], offset: usize) -> Vec<f32> {
     let total: usize = shape.iter().product();
-    let mut out = vec![0.0; total];
     if total == 0 {
-        return out;
+        return Vec::new();
     }
     if shape.is_empty() {
-        out[0] = source[offset];
-        return out;
+        return vec![source[offset]];
     }
     // Large copies run in parallel over ranges of the first dimension, which are disjoint
     // contiguous runs of the destination.
     let per_index = total / shape[0];
     let group = shape[0].div_ceil(PARALLEL_TASKS).max((1 << 16) / per_index.max(1)).max(1);
-    out.par_chunks_mut(group * per_index).enumerate().for_each(|(task, out)| {
+    par_blocks(total, group * per_index, 1, |task, out| {
         let start = task * group;
         let mut part = shape.to_vec();
         part[0] = out.len() / per_index;
         copy_into(out, source, &part, strides, (offset as isize + start as isize * strides[0]) as usize);
-    });
-    out
+    })
 }
 
 /// Tasks a large copy is split into (a few per core of a small machine).
