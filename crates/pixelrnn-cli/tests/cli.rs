@@ -230,7 +230,7 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     let mut args = train_args(&data, &tmp.path().join("nan-lr"), "pixel-cnn", 1);
     args.extend(["--lr".into(), "nan".into()]);
     let err = stderr_of(bin().args(args));
-    assert!(err.contains("learning rate must be a positive number, got NaN"), "{err}");
+    assert!(err.contains("learning rate must be a non-negative number, got NaN"), "{err}");
     assert!(!tmp.path().join("nan-lr").join("config.json").exists());
 }
 

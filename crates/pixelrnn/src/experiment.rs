@@ -33,12 +33,16 @@ pub struct OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    /// Refuses settings that would train nothing or diverge at once: the learning rate and its
-    /// decay must be positive finite numbers, the clipping norm (if set) too.
+    /// Refuses settings that could only diverge or mean nothing: the learning rate must be a
+    /// finite number >= 0 (0 keeps the initial weights: how the untrained model's NLL is
+    /// measured), its decay and the clipping norm (if set) finite numbers > 0.
     pub fn validate(&self) -> Result<()> {
         let positive = |x: f64| x.is_finite() && x > 0.0;
-        if !positive(self.learning_rate) {
-            return Err(Error::Config(format!("learning rate must be a positive number, got {}", self.learning_rate)));
+        if !(self.learning_rate.is_finite() && self.learning_rate >= 0.0) {
+            return Err(Error::Config(format!(
+                "learning rate must be a non-negative number, got {}",
+                self.learning_rate
+            )));
         }
         if !positive(self.lr_decay) {
             return Err(Error::Config(format!("learning-rate decay must be a positive number, got {}", self.lr_decay)));
@@ -142,9 +146,10 @@ mod tests {
             grad_clip_norm: Some(1.0),
         };
         good.validate().unwrap();
+        OptimizerConfig { learning_rate: 0.0, ..good.clone() }.validate().unwrap();
         let bad = [
             OptimizerConfig { learning_rate: f64::NAN, ..good.clone() },
-            OptimizerConfig { learning_rate: 0.0, ..good.clone() },
+            OptimizerConfig { learning_rate: -1e-3, ..good.clone() },
             OptimizerConfig { learning_rate: f64::INFINITY, ..good.clone() },
             OptimizerConfig { lr_decay: 0.0, ..good.clone() },
             OptimizerConfig { lr_decay: -0.5, ..good.clone() },
@@ -153,7 +158,10 @@ mod tests {
         ];
         for config in bad {
             let err = config.validate().unwrap_err().to_string();
-            assert!(err.contains("must be a positive number"), "{config:?}: {err}");
+            assert!(
+                err.contains("must be a positive number") || err.contains("must be a non-negative number"),
+                "{config:?}: {err}"
+            );
         }
     }
 
