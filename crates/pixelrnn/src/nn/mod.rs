@@ -1,6 +1,6 @@
 //! Layers: masked convolutions, the two PixelRNN LSTM layers, the geometric ops they use,
 //! and the output stack; and the CPU kernels behind them (`lstm_cell`, `shifted_taps`,
-//! `softmax_nll`, `conv_product`, `contiguous`, `rows`: Burn backend extensions on the `flex` backend, each with a
+//! `softmax_nll`, `conv_product`, `contiguous`, `rows`, `shear`: Burn backend extensions on the `flex` backend, each with a
 //! hand-written derivative and a composed-of-Burn-ops equivalent that other backends run).
 
 mod contiguous;
@@ -18,6 +18,7 @@ pub mod output;
 mod par_blocks;
 pub mod row_lstm;
 mod rows;
+mod shear;
 pub mod shifted_taps;
 pub mod softmax_nll;
 mod strided_copy;

@@ -5,6 +5,7 @@ use burn::tensor::ops::PadMode;
 
 use crate::nn::contiguous::contiguous;
 use crate::nn::rows::take_rows;
+use crate::nn::shear::{shear, Shear};
 
 /// Skews a map so that the diagonals become columns: row `r` is shifted right by `r`.
 ///
@@ -12,6 +13,12 @@ use crate::nn::rows::take_rows;
 /// - `x`: `[batch, channels, height, width]`
 /// - returns `[batch, channels, height, width + height - 1]`
 pub fn skew(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    shear(x, Shear { right: true, out_width: width + height - 1 }, skew_composed)
+}
+
+/// [`skew`] composed of Burn tensor operations: runs on every backend.
+pub fn skew_composed(x: Tensor<4>) -> Tensor<4> {
     let [batch, channels, height, width] = x.dims();
     let skewed_width = width + height - 1;
     // Pad each row with `height` zeros, flatten, and re-cut the rows one element shorter:
@@ -28,6 +35,13 @@ pub fn skew(x: Tensor<4>) -> Tensor<4> {
 /// - `x`: `[batch, channels, height, width + height - 1]`
 /// - returns `[batch, channels, height, width]`
 pub fn unskew(x: Tensor<4>, width: usize) -> Tensor<4> {
+    let [_, _, height, skewed_width] = x.dims();
+    assert_eq!(skewed_width, width + height - 1, "unskew: map is not a skewed {height}x{width} map");
+    shear(x, Shear { right: false, out_width: width }, |x| unskew_composed(x, width))
+}
+
+/// [`unskew`] composed of Burn tensor operations: runs on every backend.
+pub fn unskew_composed(x: Tensor<4>, width: usize) -> Tensor<4> {
     let [batch, channels, height, skewed_width] = x.dims();
     assert_eq!(skewed_width, width + height - 1, "unskew: map is not a skewed {height}x{width} map");
     x.reshape([batch, channels, height * skewed_width])
@@ -109,6 +123,35 @@ mod tests {
             let x = map(h, w);
             let back = unskew(skew(x.clone()), w);
             assert_eq!(back.into_data(), x.into_data(), "{h}x{w}");
+        }
+    }
+
+    #[test]
+    fn skew_and_unskew_equal_their_composed_forms_in_values_and_gradients() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            for (h, w) in [(3, 3), (5, 7), (7, 5), (1, 4), (4, 1)] {
+                let input: Vec<f32> = (0..2 * 3 * h * w).map(|v| (v * 7 % 13) as f32 - 6.0).collect();
+                let run = |skew: fn(Tensor<4>) -> Tensor<4>, unskew: fn(Tensor<4>, usize) -> Tensor<4>| {
+                    let x = Tensor::<4>::from_data(TensorData::new(input.clone(), [2, 3, h, w]), &device);
+                    let x = if device.is_autodiff() { x.require_grad() } else { x };
+                    let skewed = skew(x.clone());
+                    // Weigh every place differently, so that a value moved to the wrong place
+                    // changes the gradient; square it, so that the gradient depends on values.
+                    let n = skewed.shape().num_elements();
+                    let weights = Tensor::<4>::from_data(
+                        TensorData::new((0..n).map(|v| (v % 11) as f32 / 5.0).collect(), skewed.dims()),
+                        &device,
+                    );
+                    let moved = skewed.clone() * weights;
+                    let back = unskew(moved.clone() * moved, w);
+                    let grad = device.is_autodiff().then(|| {
+                        let grads = back.clone().sum().backward();
+                        x.grad(&grads).expect("tracked").into_data()
+                    });
+                    (skewed.into_data(), back.into_data(), grad)
+                };
+                assert_eq!(run(skew, unskew), run(skew_composed, unskew_composed), "{h}x{w}");
+            }
         }
     }
 

@@ -136,14 +136,7 @@ pub fn shifted_taps_composed(x: Tensor<4>, geometry: &TapGeometry) -> Tensor<4> 
 /// image) are independent, so both directions run in parallel over planes.
 mod kernels {
     use super::*;
-    use crate::nn::par_blocks::par_blocks;
-
-    /// Planes per rayon task: at least 16k values, so that the small maps of the LSTM scans
-    /// (one column: `height x 1`) are not split into tasks that cost more to hand out than to
-    /// run (measured: thread switches were a quarter of the Diagonal BiLSTM's inference).
-    fn planes_per_task(plane: usize) -> usize {
-        (16 * 1024 / plane.max(1)).max(1)
-    }
+    use crate::nn::par_blocks::{blocks_per_task, par_blocks};
 
     /// Output plane of (input plane (i0, i1), tap t) in the stacked layout.
     fn output_plane(geometry: &TapGeometry, [d0, d1]: [usize; 2], i0: usize, i1: usize, t: usize) -> usize {
@@ -202,7 +195,7 @@ mod kernels {
         let taps = geometry.taps.len();
         let plane = height * width;
         // Output planes in order: decode which input plane and tap each one copies.
-        par_blocks(out_dims.iter().product(), oh * ow, planes_per_task(oh * ow), |q, out_plane| {
+        par_blocks(out_dims.iter().product(), oh * ow, blocks_per_task(oh * ow), |q, out_plane| {
             let (i0, t, i1) = if geometry.channel_dim == 0 {
                 let (t, rest) = (q / (d0 * d1), q % (d0 * d1));
                 (rest / d1, t, rest % d1)
@@ -227,7 +220,7 @@ mod kernels {
     pub(super) fn backward(grad: &[f32], dims: [usize; 4], geometry: &TapGeometry) -> Vec<f32> {
         let [d0, d1, height, width] = dims;
         let [_, _, oh, ow] = geometry.output_dims(dims);
-        par_blocks(dims.iter().product(), height * width, planes_per_task(height * width), |p, grad_plane| {
+        par_blocks(dims.iter().product(), height * width, blocks_per_task(height * width), |p, grad_plane| {
             let (i0, i1) = (p / d1, p % d1);
             for (t, &tap) in geometry.taps.iter().enumerate() {
                 let out_plane = &grad[output_plane(geometry, [d0, d1], i0, i1, t) * oh * ow..][..oh * ow];
