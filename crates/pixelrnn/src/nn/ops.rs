@@ -156,6 +156,26 @@ mod tests {
     }
 
     #[test]
+    fn skew_reads_strided_views_in_row_major_order() {
+        // The CPU kernels copy a strided view to row-major order themselves (permuted, sliced,
+        // flipped: negative strides): the same values as the composed form.
+        let x = Tensor::<4>::from_data(
+            TensorData::new((0..2 * 3 * 4 * 5).map(|v| v as f32).collect(), [2, 3, 4, 5]),
+            &Device::flex(),
+        );
+        let views = [
+            x.clone().swap_dims(2, 3),
+            x.clone().permute([3, 0, 2, 1]),
+            x.clone().narrow(2, 1, 2),
+            x.clone().flip([3]),
+            x.clone().flip([0, 2]).swap_dims(0, 3).narrow(1, 1, 2),
+        ];
+        for (i, view) in views.into_iter().enumerate() {
+            assert_eq!(skew(view.clone()).into_data(), skew_composed(view).into_data(), "view {i}");
+        }
+    }
+
+    #[test]
     fn steps_along_returns_every_index_in_order() {
         let x = map(3, 7);
         let steps: Vec<_> = steps_along(x.clone(), 3).collect();
