@@ -8,6 +8,7 @@ use burn::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use pixelrnn::nn::conv_product::{conv_product, conv_product_composed};
 use pixelrnn::nn::lstm_cell::{lstm_cell, lstm_cell_composed};
+use pixelrnn::nn::ops::{skew, skew_composed, unskew, unskew_composed};
 use pixelrnn::nn::shifted_taps::{shifted_taps, shifted_taps_composed, TapGeometry};
 use pixelrnn::nn::softmax_nll::{softmax_nll, softmax_nll_composed};
 
@@ -30,6 +31,8 @@ type Cell = fn(Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>;
 type Taps = fn(Tensor<4>, &TapGeometry) -> Tensor<4>;
 type Nll = fn(Tensor<5>, Tensor<4, Int>) -> Tensor<4>;
 type Product = fn(Tensor<2>, Tensor<3>, Tensor<1>) -> Tensor<3>;
+type Skew = fn(Tensor<4>) -> Tensor<4>;
+type Unskew = fn(Tensor<4>, usize) -> Tensor<4>;
 
 fn kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernels");
@@ -103,6 +106,22 @@ fn kernels(c: &mut Criterion) {
                         drop(out.sum().backward());
                     } else {
                         drop(out.into_data());
+                    }
+                })
+            });
+        }
+        // The Diagonal BiLSTM's skew of M4's gate map and unskew of its hidden map (h = 32,
+        // batch 32, 28x28), one after the other.
+        let skews = [("fused", skew as Skew, unskew as Unskew), ("composed", skew_composed, unskew_composed)];
+        for (kind, skew, unskew) in skews {
+            let (gates, hidden) = (values([32, 128, 28, 28], &device), values([32, 32, 28, 55], &device));
+            group.bench_function(format!("skew_unskew/h32_b32_28x28/{kind}/{name}"), |b| {
+                b.iter(|| {
+                    let (skewed, unskewed) = (skew(tracked(gates.clone())), unskew(tracked(hidden.clone()), 28));
+                    if autodiff {
+                        drop((skewed.sum() + unskewed.sum()).backward());
+                    } else {
+                        drop((skewed.into_data(), unskewed.into_data()));
                     }
                 })
             });
