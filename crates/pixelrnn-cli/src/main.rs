@@ -32,7 +32,20 @@ fn keep_freed_pages() {
     }
 }
 
+/// Restores the default action of SIGPIPE, so that `pixelrnn ... | head` ends quietly when the
+/// reader goes away, as other command-line tools do (Rust ignores SIGPIPE, and `println!` then
+/// panics on the broken pipe).
+fn quiet_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a valid
+    // action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    quiet_on_closed_stdout();
     keep_freed_pages();
     let cli = cli::Cli::parse();
     if let Err(err) = run(cli) {

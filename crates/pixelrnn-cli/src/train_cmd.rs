@@ -25,6 +25,9 @@ fn default_batch_size(preset: &str) -> usize {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let dataset: DatasetName = args.data.dataset.parse()?;
     let data_dir = args.data.data_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
+    // Recorded in config.json: absolute, so that eval, sample and complete find the data from
+    // any working directory.
+    let data_dir = std::path::absolute(&data_dir).with_context(|| format!("--data-dir {}", data_dir.display()))?;
     let options = LoadOptions { valid_size: args.data.valid_size, mirror: args.data.mirror.clone() };
     if args.resume && !args.out.join("checkpoint-last.bin").is_file() {
         bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());

@@ -235,6 +235,39 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
 }
 
 #[test]
+fn a_relative_data_dir_is_recorded_absolute() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_mnist(tmp.path());
+    // Trained from inside tmp with `--data-dir mnist`, evaluated from elsewhere.
+    let mut args = train_args(Path::new("mnist"), Path::new("run"), "pixel-cnn", 1);
+    args.retain(|a| a != "--quiet");
+    bin().current_dir(tmp.path()).args(args).assert().success();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/config.json")).unwrap()).unwrap();
+    let recorded = PathBuf::from(config["data"]["data_dir"].as_str().unwrap());
+    assert!(recorded.is_absolute(), "{}", recorded.display());
+    let report = eval_json(&tmp.path().join("run"), &["--limit", "3"]);
+    assert_eq!(report["images"], 3);
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    // `pixelrnn data info ... | head -0`: the reader is gone before the first line is written.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let mut child = bin()
+        .args(["data", "info", "mnist", "--data-dir", data.to_str().unwrap(), "--valid-size", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn divergence_stops_with_the_last_good_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_mnist(tmp.path());
