@@ -133,58 +133,8 @@ struct Sizes {
 /// with one single-threaded product each; a single image's product is parallel itself.
 mod kernels {
     use super::*;
+    use crate::nn::matrix::{product, row_major, transposed, Parallelism};
     use crate::nn::par_blocks::par_blocks;
-    use gemm::{gemm, Parallelism};
-
-    /// Strides (column, row) of a row-major matrix with `columns` columns, and of its transpose.
-    fn row_major(columns: usize) -> (isize, isize) {
-        (1, columns as isize)
-    }
-    fn transposed(columns: usize) -> (isize, isize) {
-        (columns as isize, 1)
-    }
-
-    /// `dst (m x n) = [dst +] lhs (m x k) rhs (k x n)`, each given as (pointer, column stride,
-    /// row stride).
-    ///
-    /// # Safety
-    /// The pointers and strides must describe matrices of these sizes within live slices, and
-    /// `dst` must not overlap `lhs` or `rhs`.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn product(
-        [m, n, k]: [usize; 3],
-        dst: &mut [f32],
-        accumulate: bool,
-        (lhs, lhs_cs, lhs_rs): (*const f32, isize, isize),
-        (rhs, rhs_cs, rhs_rs): (*const f32, isize, isize),
-        parallelism: Parallelism,
-    ) {
-        debug_assert!(dst.len() >= m * n);
-        // SAFETY: as the caller promises; `dst` is a row-major m x n block of a live slice.
-        unsafe {
-            gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                n as isize,
-                accumulate,
-                lhs,
-                lhs_cs,
-                lhs_rs,
-                rhs,
-                rhs_cs,
-                rhs_rs,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            )
-        }
-    }
 
     /// Images per rayon task, and the parallelism inside each product. Fixed, not derived from
     /// the thread count, so that the weight gradient's sum over tasks is added in the same

@@ -7,6 +7,8 @@ use burn::prelude::*;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::contiguous::contiguous;
+use crate::nn::diagonal_scan::{diagonal_scan, ScanShape};
+use crate::nn::flex_values::runs_cpu_kernels;
 use crate::nn::init::InitRng;
 use crate::nn::lstm_cell::lstm_cell;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
@@ -63,6 +65,38 @@ impl DiagonalLstm {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, _, height, width] = x.dims();
         let h = self.hidden_channels;
+        let state_to_state = self.state_to_state.prepare();
+        let (weight, bias, taps, padding) = state_to_state.parts();
+        // The scan as one operation on the CPU kernels (`diagonal_scan`), for K^ss as built by
+        // `DiagonalLstmConfig` (both taps of the 2x1 kernel, one zero row on top).
+        if runs_cpu_kernels(&x)
+            && taps == [[0, 0], [1, 0]]
+            && padding == [1, 0, 0, 0]
+            && weight.dims() == [4 * h, 2 * h]
+        {
+            let columns = width + height - 1;
+            // Step-major: [columns, 4h, batch, height].
+            let gates = contiguous(skew(self.input_to_state.forward(x)).permute([3, 1, 0, 2]));
+            let inside = (0..columns)
+                .flat_map(|t| (0..height).map(move |r| if t >= r && t - r < width { 1.0 } else { 0.0 }))
+                .collect();
+            let shape = ScanShape { hidden: h, batch, height, columns, inside: std::sync::Arc::new(inside) };
+            let hidden = diagonal_scan(gates, weight, bias, shape); // [columns, h, batch, height]
+            let skewed = contiguous(hidden.permute([2, 1, 3, 0])); // [batch, h, height, columns]
+            return unskew(skewed, width);
+        }
+        self.forward_stepwise(x)
+    }
+
+    /// [`Self::forward`] column by column in tensor operations (every backend; the reference
+    /// the one-operation scan is tested against).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input_channels, height, width]`
+    /// - returns the hidden states `[batch, h, height, width]`
+    pub fn forward_stepwise(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, _, height, width] = x.dims();
+        let h = self.hidden_channels;
         // The 1x1 input-to-state commutes with the skew; applying it first avoids computing it
         // on the padding.
         // The scan runs channel-major (`[channels, batch, height, 1]` per column), so each
@@ -92,5 +126,71 @@ impl DiagonalLstm {
         let columns_first = Tensor::stack::<5>(outputs, 0).reshape([columns, h, batch, height]);
         let skewed = contiguous(columns_first.permute([2, 1, 3, 0])); // [batch, h, height, columns]
         unskew(skewed, width) // [batch, h, height, width]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    fn assert_close(a: Vec<f32>, b: Vec<f32>, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: one-op {x} vs stepwise {y}");
+        }
+    }
+
+    #[test]
+    fn the_one_operation_scan_equals_the_stepwise_scan_in_values_and_gradients() {
+        // Binary and RGB groups; square, wide and tall maps; one image, several, and more than
+        // one task of images (9 = 4 + 4 + 1).
+        for (batch, channels, hidden, groups, height, width) in
+            [(1, 4, 2, 1, 3, 3), (3, 6, 3, 3, 4, 6), (2, 4, 4, 1, 7, 2), (4, 2, 1, 1, 1, 5), (9, 2, 2, 1, 3, 4)]
+        {
+            let config =
+                DiagonalLstmConfig { input_channels: channels, hidden_channels: hidden, colour_groups: groups };
+            for device in [Device::flex(), Device::flex().autodiff()] {
+                let run = |stepwise: bool| {
+                    let layer = config.init(&device, &mut InitRng::new(11));
+                    let n = batch * channels * height * width;
+                    let x = Tensor::<4>::from_data(
+                        TensorData::new(
+                            (0..n).map(|v| ((v * 37) % 19) as f32 / 9.0 - 1.0).collect(),
+                            [batch, channels, height, width],
+                        ),
+                        &device,
+                    );
+                    let x = if device.is_autodiff() { x.require_grad() } else { x };
+                    let y = if stepwise { layer.forward_stepwise(x.clone()) } else { layer.forward(x.clone()) };
+                    let m = y.shape().num_elements();
+                    let weights = Tensor::<4>::from_data(
+                        TensorData::new((0..m).map(|v| ((v * 13) % 7) as f32 / 3.0 - 1.0).collect(), y.dims()),
+                        &device,
+                    );
+                    let mut out = vec![data(y.clone())];
+                    if device.is_autodiff() {
+                        let grads = (y.clone() * y * weights).sum().backward();
+                        out.push(data(x.grad(&grads).unwrap()));
+                        out.push(data(layer.input_to_state.weight.grad(&grads).unwrap()));
+                        out.push(data(layer.state_to_state.weight.grad(&grads).unwrap()));
+                        out.push(data(layer.state_to_state.bias.grad(&grads).unwrap()));
+                    }
+                    out
+                };
+                let (one, stepwise) = (run(false), run(true));
+                for (i, (a, b)) in one.into_iter().zip(stepwise).enumerate() {
+                    let what = ["output", "d x", "d K^is", "d K^ss", "d K^ss bias"][i];
+                    assert_close(
+                        a,
+                        b,
+                        &format!("{what} ({batch}x{channels}x{height}x{width}, h {hidden}, g {groups})"),
+                    );
+                }
+            }
+        }
     }
 }

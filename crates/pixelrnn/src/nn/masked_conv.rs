@@ -129,6 +129,12 @@ impl PreparedConv<'_> {
         y.reshape([out, batch, oh, ow])
     }
 
+    /// The gathered weight `[out, taps * in]` (tap-major), the bias `[out]`, the taps and the
+    /// padding, for a kernel that runs the products itself (`diagonal_scan`).
+    pub(crate) fn parts(&self) -> (Tensor<2>, Tensor<1>, &[[usize; 2]], [usize; 4]) {
+        (self.weight.clone(), self.bias.clone(), &self.conv.taps, self.conv.padding)
+    }
+
     /// The input padded, shifted once per visible tap and stacked tap-major along
     /// `channel_dim`; also returns `[out, taps * in, output height, output width]`.
     ///

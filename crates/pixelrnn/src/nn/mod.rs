@@ -6,6 +6,7 @@
 mod contiguous;
 pub mod conv_product;
 pub mod diagonal_lstm;
+mod diagonal_scan;
 mod fast_math;
 mod flex_values;
 pub mod init;
@@ -13,6 +14,7 @@ pub mod lstm_cell;
 mod lstm_cell_cpu;
 mod lstm_cell_op;
 pub mod masked_conv;
+mod matrix;
 pub mod ops;
 pub mod output;
 mod par_blocks;
