@@ -7,10 +7,10 @@ use burn::prelude::*;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::contiguous::contiguous;
-use crate::nn::diagonal_scan::{diagonal_scan, ScanShape};
 use crate::nn::flex_values::runs_cpu_kernels;
 use crate::nn::init::InitRng;
 use crate::nn::lstm_cell::lstm_cell;
+use crate::nn::lstm_scan::{lstm_scan, ScanShape};
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::ops::{skew, steps_along, unskew};
 use crate::nn::rows::take_rows;
@@ -67,21 +67,26 @@ impl DiagonalLstm {
         let h = self.hidden_channels;
         let state_to_state = self.state_to_state.prepare();
         let (weight, bias, taps, padding) = state_to_state.parts();
-        // The scan as one operation on the CPU kernels (`diagonal_scan`), for K^ss as built by
-        // `DiagonalLstmConfig` (both taps of the 2x1 kernel, one zero row on top).
-        if runs_cpu_kernels(&x)
-            && taps == [[0, 0], [1, 0]]
-            && padding == [1, 0, 0, 0]
-            && weight.dims() == [4 * h, 2 * h]
-        {
+        // The scan as one operation on the CPU kernels (`lstm_scan`), for K^ss as built by
+        // `DiagonalLstmConfig`: both taps of the 2x1 kernel with one zero row on top, so tap 0
+        // reads row r - 1 and tap 1 row r.
+        if runs_cpu_kernels(&x) && taps == [[0, 0], [1, 0]] && padding == [1, 0, 0, 0] {
             let columns = width + height - 1;
             // Step-major: [columns, 4h, batch, height].
             let gates = contiguous(skew(self.input_to_state.forward(x)).permute([3, 1, 0, 2]));
             let inside = (0..columns)
                 .flat_map(|t| (0..height).map(move |r| if t >= r && t - r < width { 1.0 } else { 0.0 }))
                 .collect();
-            let shape = ScanShape { hidden: h, batch, height, columns, inside: std::sync::Arc::new(inside) };
-            let hidden = diagonal_scan(gates, weight, bias, shape); // [columns, h, batch, height]
+            let shape = ScanShape {
+                hidden: h,
+                batch,
+                length: height,
+                steps: columns,
+                offsets: vec![-1, 0],
+                inside: Some(std::sync::Arc::new(inside)),
+            };
+            let initial = Tensor::<1>::zeros([2 * h], &gates.device());
+            let hidden = lstm_scan(gates, weight, bias, initial, shape); // [columns, h, batch, height]
             let skewed = contiguous(hidden.permute([2, 1, 3, 0])); // [batch, h, height, columns]
             return unskew(skewed, width);
         }

@@ -6,8 +6,11 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
+use crate::nn::contiguous::contiguous;
+use crate::nn::flex_values::runs_cpu_kernels;
 use crate::nn::init::InitRng;
 use crate::nn::lstm_cell::lstm_cell;
+use crate::nn::lstm_scan::{lstm_scan, ScanShape};
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::ops::steps_along;
 use crate::nn::rows::take_rows;
@@ -75,6 +78,31 @@ impl RowLstm {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, _, height, width] = x.dims();
         let h = self.hidden_channels;
+        let state_to_state = self.state_to_state.prepare();
+        let (weight, bias, taps, [top, bottom, left, _]) = state_to_state.parts();
+        // The scan as one operation on the CPU kernels (`lstm_scan`), for K^ss along the row
+        // (1 x k): tap [0, dx] reads column x + dx - left of the row above.
+        if runs_cpu_kernels(&x) && top == 0 && bottom == 0 && taps.iter().all(|&[dy, _]| dy == 0) {
+            let offsets = taps.iter().map(|&[_, dx]| dx as isize - left as isize).collect();
+            // Step-major: [height, 4h, batch, width].
+            let gates = contiguous(self.input_to_state.forward(x).permute([2, 1, 0, 3]));
+            let shape = ScanShape { hidden: h, batch, length: width, steps: height, offsets, inside: None };
+            let initial = Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h]);
+            let hidden = lstm_scan(gates, weight, bias, initial, shape); // [height, h, batch, width]
+            return contiguous(hidden.permute([2, 1, 0, 3])); // [batch, h, height, width]
+        }
+        self.forward_stepwise(x)
+    }
+
+    /// [`Self::forward`] row by row in tensor operations (every backend; the reference the
+    /// one-operation scan is tested against).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input_channels, height, width]`
+    /// - returns the hidden states `[batch, h, height, width]`
+    pub fn forward_stepwise(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, _, height, width] = x.dims();
+        let h = self.hidden_channels;
         // The scan runs channel-major (`[channels, batch, 1, width]` per row), so each row's
         // state-to-state convolution is one matrix product over all batch * width positions.
         let gates = self.input_to_state.forward(x).swap_dims(0, 1); // [4h, batch, height, width]
@@ -93,5 +121,81 @@ impl RowLstm {
             rows.push(hidden.clone());
         }
         Tensor::cat(rows, 2).swap_dims(0, 1) // [batch, h, height, width]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    fn assert_close(a: Vec<f32>, b: Vec<f32>, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: one-op {x} vs stepwise {y}");
+        }
+    }
+
+    #[test]
+    fn the_one_operation_scan_equals_the_stepwise_scan_in_values_and_gradients() {
+        // Kernel widths 3 and 5, binary and RGB groups, several shapes, more than one task of
+        // images (9 = 4 + 4 + 1).
+        for (batch, channels, hidden, k, groups, height, width) in
+            [(1, 4, 2, 3, 1, 3, 3), (3, 6, 3, 3, 3, 4, 6), (2, 4, 4, 5, 1, 5, 2), (9, 2, 2, 3, 1, 3, 4)]
+        {
+            let config = RowLstmConfig {
+                input_channels: channels,
+                hidden_channels: hidden,
+                kernel_width: k,
+                colour_groups: groups,
+            };
+            for device in [Device::flex(), Device::flex().autodiff()] {
+                let run = |stepwise: bool| {
+                    let mut layer = config.init(&device, &mut InitRng::new(5));
+                    // Non-zero learned initial states, so that their gradients are tested too.
+                    let init = |v: f32| Param::from_tensor(Tensor::<4>::full([1, hidden, 1, 1], v, &device));
+                    layer.initial_hidden = init(0.3);
+                    layer.initial_cell = init(-0.2);
+                    let n = batch * channels * height * width;
+                    let x = Tensor::<4>::from_data(
+                        TensorData::new(
+                            (0..n).map(|v| ((v * 37) % 19) as f32 / 9.0 - 1.0).collect(),
+                            [batch, channels, height, width],
+                        ),
+                        &device,
+                    );
+                    let x = if device.is_autodiff() { x.require_grad() } else { x };
+                    let y = if stepwise { layer.forward_stepwise(x.clone()) } else { layer.forward(x.clone()) };
+                    let m = y.shape().num_elements();
+                    let weights = Tensor::<4>::from_data(
+                        TensorData::new((0..m).map(|v| ((v * 13) % 7) as f32 / 3.0 - 1.0).collect(), y.dims()),
+                        &device,
+                    );
+                    let mut out = vec![data(y.clone())];
+                    if device.is_autodiff() {
+                        let grads = (y.clone() * y * weights).sum().backward();
+                        out.push(data(x.grad(&grads).unwrap()));
+                        out.push(data(layer.input_to_state.weight.grad(&grads).unwrap()));
+                        out.push(data(layer.state_to_state.weight.grad(&grads).unwrap()));
+                        out.push(data(layer.state_to_state.bias.grad(&grads).unwrap()));
+                        out.push(data(layer.initial_hidden.grad(&grads).unwrap()));
+                        out.push(data(layer.initial_cell.grad(&grads).unwrap()));
+                    }
+                    out
+                };
+                let (one, stepwise) = (run(false), run(true));
+                for (i, (a, b)) in one.into_iter().zip(stepwise).enumerate() {
+                    let what = ["output", "d x", "d K^is", "d K^ss", "d K^ss bias", "d h_0", "d c_0"][i];
+                    assert_close(
+                        a,
+                        b,
+                        &format!("{what} ({batch}x{channels}x{height}x{width}, h {hidden}, k {k}, g {groups})"),
+                    );
+                }
+            }
+        }
     }
 }
