@@ -137,17 +137,7 @@ impl DiagonalLstm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn assert_close(a: Vec<f32>, b: Vec<f32>, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: one-op {x} vs stepwise {y}");
-        }
-    }
+    use crate::nn::lstm_scan::test_support::{assert_all_close, data, output_and_gradients};
 
     #[test]
     fn the_one_operation_scan_equals_the_stepwise_scan_in_values_and_gradients() {
@@ -161,40 +151,18 @@ mod tests {
             for device in [Device::flex(), Device::flex().autodiff()] {
                 let run = |stepwise: bool| {
                     let layer = config.init(&device, &mut InitRng::new(11));
-                    let n = batch * channels * height * width;
-                    let x = Tensor::<4>::from_data(
-                        TensorData::new(
-                            (0..n).map(|v| ((v * 37) % 19) as f32 / 9.0 - 1.0).collect(),
-                            [batch, channels, height, width],
-                        ),
-                        &device,
-                    );
-                    let x = if device.is_autodiff() { x.require_grad() } else { x };
-                    let y = if stepwise { layer.forward_stepwise(x.clone()) } else { layer.forward(x.clone()) };
-                    let m = y.shape().num_elements();
-                    let weights = Tensor::<4>::from_data(
-                        TensorData::new((0..m).map(|v| ((v * 13) % 7) as f32 / 3.0 - 1.0).collect(), y.dims()),
-                        &device,
-                    );
-                    let mut out = vec![data(y.clone())];
-                    if device.is_autodiff() {
-                        let grads = (y.clone() * y * weights).sum().backward();
-                        out.push(data(x.grad(&grads).unwrap()));
-                        out.push(data(layer.input_to_state.weight.grad(&grads).unwrap()));
-                        out.push(data(layer.state_to_state.weight.grad(&grads).unwrap()));
-                        out.push(data(layer.state_to_state.bias.grad(&grads).unwrap()));
-                    }
-                    out
+                    let forward = |x| if stepwise { layer.forward_stepwise(x) } else { layer.forward(x) };
+                    output_and_gradients([batch, channels, height, width], &device, forward, |grads| {
+                        vec![
+                            data(layer.input_to_state.weight.grad(grads).unwrap()),
+                            data(layer.state_to_state.weight.grad(grads).unwrap()),
+                            data(layer.state_to_state.bias.grad(grads).unwrap()),
+                        ]
+                    })
                 };
-                let (one, stepwise) = (run(false), run(true));
-                for (i, (a, b)) in one.into_iter().zip(stepwise).enumerate() {
-                    let what = ["output", "d x", "d K^is", "d K^ss", "d K^ss bias"][i];
-                    assert_close(
-                        a,
-                        b,
-                        &format!("{what} ({batch}x{channels}x{height}x{width}, h {hidden}, g {groups})"),
-                    );
-                }
+                let names = ["output", "d x", "d K^is", "d K^ss", "d K^ss bias"];
+                let case = format!("{batch}x{channels}x{height}x{width}, h {hidden}, g {groups}");
+                assert_all_close(run(false), run(true), &names, &case);
             }
         }
     }

@@ -428,3 +428,70 @@ mod kernels {
         total
     }
 }
+
+/// What the LSTM layers' tests share: they compare the one-operation scan with the stepwise
+/// one on a fixed input, in values and gradients.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use burn::prelude::*;
+
+    /// A fixed input `[batch, channels, height, width]`, tracked for gradients under autodiff.
+    fn input(dims: [usize; 4], device: &Device) -> Tensor<4> {
+        let n = dims.iter().product();
+        let x = Tensor::<4>::from_data(
+            TensorData::new((0..n).map(|v| ((v * 37) % 19) as f32 / 9.0 - 1.0).collect(), dims),
+            device,
+        );
+        if device.is_autodiff() {
+            x.require_grad()
+        } else {
+            x
+        }
+    }
+
+    /// `sum(y^2 w)` with fixed weights `w`: a loss whose gradient depends on every output value
+    /// and its place.
+    fn loss(y: Tensor<4>) -> Tensor<1> {
+        let m = y.shape().num_elements();
+        let weights = Tensor::<4>::from_data(
+            TensorData::new((0..m).map(|v| ((v * 13) % 7) as f32 / 3.0 - 1.0).collect(), y.dims()),
+            &y.device(),
+        );
+        (y.clone() * y * weights).sum()
+    }
+
+    /// `forward`'s output on the fixed input and, under autodiff, the gradients of [`loss`]
+    /// for the input and for what `parameters` picks from the gradients.
+    pub(crate) fn output_and_gradients(
+        dims: [usize; 4],
+        device: &Device,
+        forward: impl Fn(Tensor<4>) -> Tensor<4>,
+        parameters: impl Fn(&burn::tensor::Gradients) -> Vec<Vec<f32>>,
+    ) -> Vec<Vec<f32>> {
+        let x = input(dims, device);
+        let y = forward(x.clone());
+        let mut out = vec![data(y.clone())];
+        if device.is_autodiff() {
+            let grads = loss(y).backward();
+            out.push(data(x.grad(&grads).unwrap()));
+            out.extend(parameters(&grads));
+        }
+        out
+    }
+
+    pub(crate) fn data<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Each of `one` equals the same entry of `stepwise` (named by `names`) within 1e-4
+    /// relative.
+    pub(crate) fn assert_all_close(one: Vec<Vec<f32>>, stepwise: Vec<Vec<f32>>, names: &[&str], case: &str) {
+        assert_eq!(one.len(), stepwise.len(), "{case}");
+        for ((a, b), name) in one.into_iter().zip(stepwise).zip(names) {
+            assert_eq!(a.len(), b.len(), "{name} ({case})");
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{name}[{i}] ({case}): one-op {x} vs stepwise {y}");
+            }
+        }
+    }
+}

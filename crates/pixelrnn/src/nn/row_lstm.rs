@@ -127,17 +127,7 @@ impl RowLstm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn assert_close(a: Vec<f32>, b: Vec<f32>, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: one-op {x} vs stepwise {y}");
-        }
-    }
+    use crate::nn::lstm_scan::test_support::{assert_all_close, data, output_and_gradients};
 
     #[test]
     fn the_one_operation_scan_equals_the_stepwise_scan_in_values_and_gradients() {
@@ -159,42 +149,20 @@ mod tests {
                     let init = |v: f32| Param::from_tensor(Tensor::<4>::full([1, hidden, 1, 1], v, &device));
                     layer.initial_hidden = init(0.3);
                     layer.initial_cell = init(-0.2);
-                    let n = batch * channels * height * width;
-                    let x = Tensor::<4>::from_data(
-                        TensorData::new(
-                            (0..n).map(|v| ((v * 37) % 19) as f32 / 9.0 - 1.0).collect(),
-                            [batch, channels, height, width],
-                        ),
-                        &device,
-                    );
-                    let x = if device.is_autodiff() { x.require_grad() } else { x };
-                    let y = if stepwise { layer.forward_stepwise(x.clone()) } else { layer.forward(x.clone()) };
-                    let m = y.shape().num_elements();
-                    let weights = Tensor::<4>::from_data(
-                        TensorData::new((0..m).map(|v| ((v * 13) % 7) as f32 / 3.0 - 1.0).collect(), y.dims()),
-                        &device,
-                    );
-                    let mut out = vec![data(y.clone())];
-                    if device.is_autodiff() {
-                        let grads = (y.clone() * y * weights).sum().backward();
-                        out.push(data(x.grad(&grads).unwrap()));
-                        out.push(data(layer.input_to_state.weight.grad(&grads).unwrap()));
-                        out.push(data(layer.state_to_state.weight.grad(&grads).unwrap()));
-                        out.push(data(layer.state_to_state.bias.grad(&grads).unwrap()));
-                        out.push(data(layer.initial_hidden.grad(&grads).unwrap()));
-                        out.push(data(layer.initial_cell.grad(&grads).unwrap()));
-                    }
-                    out
+                    let forward = |x| if stepwise { layer.forward_stepwise(x) } else { layer.forward(x) };
+                    output_and_gradients([batch, channels, height, width], &device, forward, |grads| {
+                        vec![
+                            data(layer.input_to_state.weight.grad(grads).unwrap()),
+                            data(layer.state_to_state.weight.grad(grads).unwrap()),
+                            data(layer.state_to_state.bias.grad(grads).unwrap()),
+                            data(layer.initial_hidden.grad(grads).unwrap()),
+                            data(layer.initial_cell.grad(grads).unwrap()),
+                        ]
+                    })
                 };
-                let (one, stepwise) = (run(false), run(true));
-                for (i, (a, b)) in one.into_iter().zip(stepwise).enumerate() {
-                    let what = ["output", "d x", "d K^is", "d K^ss", "d K^ss bias", "d h_0", "d c_0"][i];
-                    assert_close(
-                        a,
-                        b,
-                        &format!("{what} ({batch}x{channels}x{height}x{width}, h {hidden}, k {k}, g {groups})"),
-                    );
-                }
+                let names = ["output", "d x", "d K^is", "d K^ss", "d K^ss bias", "d h_0", "d c_0"];
+                let case = format!("{batch}x{channels}x{height}x{width}, h {hidden}, k {k}, g {groups}");
+                assert_all_close(run(false), run(true), &names, &case);
             }
         }
     }
