@@ -65,30 +65,26 @@ impl DiagonalLstm {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, _, height, width] = x.dims();
         let h = self.hidden_channels;
-        let state_to_state = self.state_to_state.prepare();
-        let (weight, bias, taps, padding) = state_to_state.parts();
-        // The scan as one operation on the CPU kernels (`lstm_scan`), for K^ss as built by
-        // `DiagonalLstmConfig`: both taps of the 2x1 kernel with one zero row on top, so tap 0
-        // reads row r - 1 and tap 1 row r.
-        if runs_cpu_kernels(&x) && taps == [[0, 0], [1, 0]] && padding == [1, 0, 0, 0] {
+        if runs_cpu_kernels(&x) {
+            // The scan as one operation on the CPU kernels (`lstm_scan`): the skewed columns as
+            // steps, each image's column a `height x 1` map that K^ss (2x1, one zero row on top)
+            // maps onto itself.
             let columns = width + height - 1;
-            // Step-major: [columns, 4h, batch, height].
-            let gates = contiguous(skew(self.input_to_state.forward(x)).permute([3, 1, 0, 2]));
             let inside = (0..columns)
                 .flat_map(|t| (0..height).map(move |r| if t >= r && t - r < width { 1.0 } else { 0.0 }))
                 .collect();
-            let shape = ScanShape {
-                hidden: h,
-                batch,
-                length: height,
-                steps: columns,
-                offsets: vec![-1, 0],
-                inside: Some(std::sync::Arc::new(inside)),
-            };
-            let initial = Tensor::<1>::zeros([2 * h], &gates.device());
-            let hidden = lstm_scan(gates, weight, bias, initial, shape); // [columns, h, batch, height]
-            let skewed = contiguous(hidden.permute([2, 1, 3, 0])); // [batch, h, height, columns]
-            return unskew(skewed, width);
+            let geometry = self.state_to_state.tap_geometry(0);
+            if let Some(shape) =
+                ScanShape::new(h, batch, [height, 1], columns, geometry, Some(std::sync::Arc::new(inside)))
+            {
+                // Step-major: [columns, 4h, batch, height].
+                let gates = contiguous(skew(self.input_to_state.forward(x)).permute([3, 1, 0, 2]));
+                let (weight, bias) = self.state_to_state.prepare().parts();
+                let initial = Tensor::<1>::zeros([2 * h], &gates.device());
+                let hidden = lstm_scan(gates, weight, bias, initial, shape); // [columns, h, batch, height]
+                let skewed = contiguous(hidden.permute([2, 1, 3, 0])); // [batch, h, height, columns]
+                return unskew(skewed, width);
+            }
         }
         self.forward_stepwise(x)
     }

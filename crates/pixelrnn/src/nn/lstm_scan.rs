@@ -9,12 +9,12 @@
 //! gradients are written straight into one buffer, and each task of images runs its whole scan
 //! on one thread.
 //!
-//! Layout: a step is a row (Row LSTM) or a skewed column (Diagonal LSTM); along it every image
-//! has `length` positions (width or height), and a channel has `n = batch * length` positions,
-//! position `b * length + p`.
+//! Layout: a step is a row (Row LSTM, each image's step a `1 x width` map) or a skewed column
+//! (Diagonal LSTM, `height x 1`); with `length` positions per image's step, a channel has
+//! `n = batch * length` positions, position `b * length + p`.
 //! - gates `[steps, 4h, batch, length]`: input-to-state pre-activations (o f i g), step-major;
-//! - weight `[4h, taps * h]`: K^ss tap-major; tap `j` reads position `p + offsets[j]` of the
-//!   previous step's hidden state (zero outside the image);
+//! - weight `[4h, taps * h]`: K^ss's visible taps, tap-major, applied to the previous step's
+//!   hidden state as the layer's own `TapGeometry` stacks it (`shifted_taps`' kernels);
 //! - bias `[4h]`; initial state `[2h]` (cell, hidden), the same at every position;
 //! - output: the hidden states `[steps, h, batch, length]`.
 
@@ -32,28 +32,57 @@ use burn::prelude::*;
 use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
 use crate::nn::lstm_cell_cpu;
 use crate::nn::matrix::{product, row_major, transposed, Parallelism};
+use crate::nn::shifted_taps::kernels::{backward as stack_taps_backward, forward as stack_taps};
+use crate::nn::shifted_taps::TapGeometry;
 
 /// Sizes of a scan, K^ss's taps, and where the state is held at zero.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanShape {
     /// Hidden channels h.
-    pub hidden: usize,
+    hidden: usize,
     /// Images.
-    pub batch: usize,
-    /// Positions of one image along a step.
-    pub length: usize,
+    batch: usize,
+    /// One image's step as a map `[height, width]` (`[1, width]` or `[height, 1]`).
+    plane: [usize; 2],
     /// Steps.
-    pub steps: usize,
-    /// Per tap of K^ss (in the weight's order): the offset along the step it reads.
-    pub offsets: Vec<isize>,
+    steps: usize,
+    /// K^ss's taps on a channel-major step `[h, images, plane]`.
+    geometry: TapGeometry,
     /// `[steps, length]`: 1 where the state is computed, 0 where it is held at zero (the
     /// Diagonal LSTM's skewed positions outside the image); `None`: everywhere.
-    pub inside: Option<Arc<Vec<f32>>>,
+    inside: Option<Arc<Vec<f32>>>,
 }
 
 impl ScanShape {
+    /// The scan of `steps` steps of `plane` maps, or `None` when K^ss (`geometry`, channels in
+    /// dimension 0) does not map a step's plane onto itself; then the caller scans step by
+    /// step.
+    pub fn new(
+        hidden: usize,
+        batch: usize,
+        plane: [usize; 2],
+        steps: usize,
+        geometry: TapGeometry,
+        inside: Option<Arc<Vec<f32>>>,
+    ) -> Option<Self> {
+        let [height, width] = plane;
+        let dims = [hidden, batch, height, width];
+        let same = geometry.channel_dim == 0
+            && geometry.output_dims(dims) == [geometry.taps.len() * hidden, batch, height, width];
+        same.then_some(Self { hidden, batch, plane, steps, geometry, inside })
+    }
+
+    /// Positions of one image's step.
+    fn length(&self) -> usize {
+        self.plane[0] * self.plane[1]
+    }
+
     fn positions(&self) -> usize {
-        self.batch * self.length
+        self.batch * self.length()
+    }
+
+    fn taps(&self) -> usize {
+        self.geometry.taps.len()
     }
 }
 
@@ -111,7 +140,7 @@ impl<C: CheckpointStrategy> LstmScanBackend for Autodiff<Flex, C> {
 }
 
 fn output(hidden: Vec<f32>, shape: &ScanShape) -> FlexTensor {
-    from_values(hidden, Shape::new([shape.steps, shape.hidden, shape.batch, shape.length]))
+    from_values(hidden, Shape::new([shape.steps, shape.hidden, shape.batch, shape.length()]))
 }
 
 /// What the derivative reads: the forward pass's per-step values and the weight.
@@ -133,10 +162,10 @@ impl Backward<Flex, 4> for ScanDerivative {
         let [gates_node, weight_node, bias_node, initial_node] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let Saved { scan, weight, shape } = ops.state;
-        let (h, taps) = (shape.hidden, shape.offsets.len());
+        let (h, taps) = (shape.hidden, shape.taps());
         let back = kernels::backward(&scan, &weight, &values(&grad), &shape);
         let results = [
-            (gates_node, back.gates, vec![shape.steps, 4 * h, shape.batch, shape.length]),
+            (gates_node, back.gates, vec![shape.steps, 4 * h, shape.batch, shape.length()]),
             (weight_node, back.weight, vec![4 * h, taps * h]),
             (bias_node, back.bias, vec![4 * h]),
             (initial_node, back.initial, vec![2 * h]),
@@ -227,43 +256,15 @@ mod kernels {
 
     /// The task ranges of positions: `(first, len)` per task.
     fn tasks(shape: &ScanShape) -> Vec<(usize, usize)> {
-        let per_task = IMAGES_PER_TASK * shape.length;
+        let per_task = IMAGES_PER_TASK * shape.length();
         let n = shape.positions();
         (0..n.div_ceil(per_task.max(1))).map(|k| (k * per_task, per_task.min(n - k * per_task))).collect()
     }
 
-    /// For offset `d`, the pairs of ranges (destination, source) within one image's `length`
-    /// positions: destination `p` reads source `p + d` where that lies inside.
-    fn shifted(d: isize, length: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-        let d_abs = d.unsigned_abs().min(length);
-        if d >= 0 {
-            (0..length - d_abs, d_abs..length)
-        } else {
-            (d_abs..length, 0..length - d_abs)
-        }
-    }
-
-    /// K^ss's input: per tap `j`, the hidden state `[h, m]` read at `p + offsets[j]` within each
-    /// image (0 outside), stacked tap-major `[taps * h, m]`.
-    fn taps(hidden: &[f32], offsets: &[isize], length: usize) -> Vec<f32> {
-        let mut taps = vec![0.0; offsets.len() * hidden.len()];
-        for (block, &d) in taps.chunks_mut(hidden.len().max(1)).zip(offsets) {
-            let (to, from) = shifted(d, length);
-            for (out, image) in block.chunks_mut(length.max(1)).zip(hidden.chunks(length.max(1))) {
-                out[to.clone()].copy_from_slice(&image[from.clone()]);
-            }
-        }
-        taps
-    }
-
-    /// The derivative of [`taps`]: adds each tap's gradient back where it was read.
-    fn add_taps_gradient(grad_taps: &[f32], offsets: &[isize], length: usize, grad_hidden: &mut [f32]) {
-        for (block, &d) in grad_taps.chunks(grad_hidden.len().max(1)).zip(offsets) {
-            let (to, from) = shifted(d, length);
-            for (image, g) in grad_hidden.chunks_mut(length.max(1)).zip(block.chunks(length.max(1))) {
-                image[from.clone()].iter_mut().zip(&g[to.clone()]).for_each(|(a, &v)| *a += v);
-            }
-        }
+    /// A task's step `[h, m]` as the `[h, images, height, width]` map K^ss reads.
+    fn step_dims(shape: &ScanShape, m: usize) -> [usize; 4] {
+        let [height, width] = shape.plane;
+        [shape.hidden, m / shape.length().max(1), height, width]
     }
 
     /// Multiplies every image's positions of a `[channels, m]` map by the step's mask
@@ -278,13 +279,13 @@ mod kernels {
 
     /// Step `t`'s mask `[length]`, if any.
     fn inside_at(shape: &ScanShape, t: usize) -> Option<&[f32]> {
-        shape.inside.as_ref().map(|inside| &inside[t * shape.length..][..shape.length])
+        shape.inside.as_ref().map(|inside| &inside[t * shape.length()..][..shape.length()])
     }
 
     /// `inputs`: gates, weight, bias, initial state (see the module's layout).
     pub(super) fn forward(inputs: [&[f32]; 4], shape: &ScanShape, keep: bool) -> Scan {
         let [gates, weight, bias, initial] = inputs;
-        let (h, n, steps, taps_n) = (shape.hidden, shape.positions(), shape.steps, shape.offsets.len());
+        let (h, n, steps, taps_n) = (shape.hidden, shape.positions(), shape.steps, shape.taps());
         assert!(
             gates.len() == steps * 4 * h * n
                 && weight.len() == 4 * h * taps_n * h
@@ -302,7 +303,7 @@ mod kernels {
                 let mut saved = TaskScan::default();
                 for t in 0..steps {
                     // K^ss * previous hidden + bias: [4h, m] = [4h, taps h] x [taps h, m].
-                    let taps = taps(&state[h * m..], &shape.offsets, shape.length);
+                    let taps = stack_taps(&state[h * m..], step_dims(shape, m), &shape.geometry);
                     let mut state_gates = vec![0.0; 4 * h * m];
                     for (row, &b) in state_gates.chunks_mut(m.max(1)).zip(bias) {
                         row.fill(b);
@@ -351,7 +352,7 @@ mod kernels {
     /// Back-propagation through the steps, last to first, per task; the tasks' weight, bias
     /// and initial-state gradients are then added in task order.
     pub(super) fn backward(scan: &Scan, weight: &[f32], grad: &[f32], shape: &ScanShape) -> Gradients {
-        let (h, n, steps, taps_n) = (shape.hidden, shape.positions(), shape.steps, shape.offsets.len());
+        let (h, n, steps, taps_n) = (shape.hidden, shape.positions(), shape.steps, shape.taps());
         let ranges = tasks(shape);
         let results: Vec<Gradients> = ranges
             .par_iter()
@@ -374,7 +375,7 @@ mod kernels {
                     for (sum, row) in out.bias.iter_mut().zip(grad_gates.chunks(m.max(1))) {
                         *sum += row.iter().sum::<f32>();
                     }
-                    let taps = taps(&saved.before[t][h * m..], &shape.offsets, shape.length);
+                    let taps = stack_taps(&saved.before[t][h * m..], step_dims(shape, m), &shape.geometry);
                     let mut grad_taps = vec![0.0; taps_n * h * m];
                     // SAFETY: grad_gates is 4h x m, taps^T m x taps h (taps row-major, read
                     // transposed), the weight gradient 4h x taps h; weight^T taps h x 4h,
@@ -400,7 +401,8 @@ mod kernels {
                     out.gates[t * 4 * h * m..][..4 * h * m].copy_from_slice(&grad_gates);
                     // The previous state: its cell through the update, its hidden through the taps.
                     grad_state = grad_before;
-                    add_taps_gradient(&grad_taps, &shape.offsets, shape.length, &mut grad_state[h * m..]);
+                    let grad_hidden = stack_taps_backward(&grad_taps, step_dims(shape, m), &shape.geometry);
+                    grad_state[h * m..].iter_mut().zip(&grad_hidden).for_each(|(g, &v)| *g += v);
                 }
                 // The initial state is the same at every position: its gradient is their sum.
                 for (sum, row) in out.initial.iter_mut().zip(grad_state.chunks(m.max(1))) {

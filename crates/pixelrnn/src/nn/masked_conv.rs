@@ -129,10 +129,11 @@ impl PreparedConv<'_> {
         y.reshape([out, batch, oh, ow])
     }
 
-    /// The gathered weight `[out, taps * in]` (tap-major), the bias `[out]`, the taps and the
-    /// padding, for a kernel that runs the products itself (`diagonal_scan`).
-    pub(crate) fn parts(&self) -> (Tensor<2>, Tensor<1>, &[[usize; 2]], [usize; 4]) {
-        (self.weight.clone(), self.bias.clone(), &self.conv.taps, self.conv.padding)
+    /// The gathered weight `[out, taps * in]` (tap-major, the taps of
+    /// [`MaskedConv2d::tap_geometry`]) and the bias `[out]`, for a kernel that runs the products
+    /// itself (`lstm_scan`).
+    pub(crate) fn parts(&self) -> (Tensor<2>, Tensor<1>) {
+        (self.weight.clone(), self.bias.clone())
     }
 
     /// The input padded, shifted once per visible tap and stacked tap-major along
@@ -141,9 +142,8 @@ impl PreparedConv<'_> {
     /// # Shapes
     /// - `x`: `[d0, d1, height, width]` with the channels in `channel_dim` (0 or 1)
     fn stacked_taps(&self, x: Tensor<4>, channel_dim: usize) -> (Tensor<4>, [usize; 4]) {
-        let conv = self.conv;
-        let [out, _, kh, kw] = conv.weight.val().dims();
-        let geometry = TapGeometry { taps: conv.taps.clone(), kernel: [kh, kw], padding: conv.padding, channel_dim };
+        let [out, _, _, _] = self.conv.weight.val().dims();
+        let geometry = self.conv.tap_geometry(channel_dim);
         let [d0, d1, oh, ow] = geometry.output_dims(x.dims());
         let stacked = shifted_taps(x, &geometry); // [d0, d1, oh, ow], taps * channels in channel_dim
         (stacked, [out, [d0, d1][channel_dim], oh, ow])
@@ -151,6 +151,13 @@ impl PreparedConv<'_> {
 }
 
 impl MaskedConv2d {
+    /// Which shifted copies of the input the visible taps read (kernel, padding, taps in the
+    /// gathered weight's order), for a map with its channels in `channel_dim` (0 or 1).
+    pub fn tap_geometry(&self, channel_dim: usize) -> TapGeometry {
+        let [_, _, kh, kw] = self.weight.val().dims();
+        TapGeometry { taps: self.taps.clone(), kernel: [kh, kw], padding: self.padding, channel_dim }
+    }
+
     /// The kernel actually applied: weights times the visibility mask.
     pub fn effective_weight(&self) -> Tensor<4> {
         self.weight.val() * self.allowed.clone()

@@ -78,18 +78,18 @@ impl RowLstm {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, _, height, width] = x.dims();
         let h = self.hidden_channels;
-        let state_to_state = self.state_to_state.prepare();
-        let (weight, bias, taps, [top, bottom, left, _]) = state_to_state.parts();
-        // The scan as one operation on the CPU kernels (`lstm_scan`), for K^ss along the row
-        // (1 x k): tap [0, dx] reads column x + dx - left of the row above.
-        if runs_cpu_kernels(&x) && top == 0 && bottom == 0 && taps.iter().all(|&[dy, _]| dy == 0) {
-            let offsets = taps.iter().map(|&[_, dx]| dx as isize - left as isize).collect();
-            // Step-major: [height, 4h, batch, width].
-            let gates = contiguous(self.input_to_state.forward(x).permute([2, 1, 0, 3]));
-            let shape = ScanShape { hidden: h, batch, length: width, steps: height, offsets, inside: None };
-            let initial = Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h]);
-            let hidden = lstm_scan(gates, weight, bias, initial, shape); // [height, h, batch, width]
-            return contiguous(hidden.permute([2, 1, 0, 3])); // [batch, h, height, width]
+        if runs_cpu_kernels(&x) {
+            // The scan as one operation on the CPU kernels (`lstm_scan`): the rows as steps,
+            // each image's row a `1 x width` map that K^ss (1 x k, same padding) maps onto itself.
+            let geometry = self.state_to_state.tap_geometry(0);
+            if let Some(shape) = ScanShape::new(h, batch, [1, width], height, geometry, None) {
+                // Step-major: [height, 4h, batch, width].
+                let gates = contiguous(self.input_to_state.forward(x).permute([2, 1, 0, 3]));
+                let (weight, bias) = self.state_to_state.prepare().parts();
+                let initial = Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h]);
+                let hidden = lstm_scan(gates, weight, bias, initial, shape); // [height, h, batch, width]
+                return contiguous(hidden.permute([2, 1, 0, 3])); // [batch, h, height, width]
+            }
         }
         self.forward_stepwise(x)
     }

@@ -134,7 +134,7 @@ pub fn shifted_taps_composed(x: Tensor<4>, geometry: &TapGeometry) -> Tensor<4> 
 
 /// The loops, over row-major f32 slices. Planes (one `height x width` map of one channel of one
 /// image) are independent, so both directions run in parallel over planes.
-mod kernels {
+pub(crate) mod kernels {
     use super::*;
     use crate::nn::par_blocks::{blocks_per_task, par_blocks};
 
@@ -188,7 +188,8 @@ mod kernels {
         Some((first..last, first + dy - top))
     }
 
-    pub(super) fn forward(x: &[f32], dims: [usize; 4], geometry: &TapGeometry) -> Vec<f32> {
+    /// [`super::shifted_taps`] on row-major values `dims` -> `geometry.output_dims(dims)`.
+    pub(crate) fn forward(x: &[f32], dims: [usize; 4], geometry: &TapGeometry) -> Vec<f32> {
         let [d0, d1, height, width] = dims;
         let out_dims = geometry.output_dims(dims);
         let [_, _, oh, ow] = out_dims;
@@ -217,7 +218,8 @@ mod kernels {
         })
     }
 
-    pub(super) fn backward(grad: &[f32], dims: [usize; 4], geometry: &TapGeometry) -> Vec<f32> {
+    /// The derivative of [`forward`]: each tap's gradient added back where it was read, `dims`.
+    pub(crate) fn backward(grad: &[f32], dims: [usize; 4], geometry: &TapGeometry) -> Vec<f32> {
         let [d0, d1, height, width] = dims;
         let [_, _, oh, ow] = geometry.output_dims(dims);
         par_blocks(dims.iter().product(), height * width, blocks_per_task(height * width), |p, grad_plane| {
