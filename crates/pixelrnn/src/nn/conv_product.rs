@@ -133,7 +133,7 @@ struct Sizes {
 /// with one single-threaded product each; a single image's product is parallel itself.
 mod kernels {
     use super::*;
-    use crate::nn::matrix::{product, row_major, transposed, Parallelism};
+    use crate::nn::matrix::{add_row_sums, product, row_major, transposed, Parallelism};
     use crate::nn::par_blocks::par_blocks;
 
     /// Images per rayon task, and the parallelism inside each product. Fixed, not derived from
@@ -238,9 +238,7 @@ mod kernels {
                             parallelism,
                         )
                     };
-                    for (sum, row) in grad_bias.iter_mut().zip(g.chunks(positions.max(1))) {
-                        *sum += row.iter().sum::<f32>();
-                    }
+                    add_row_sums(&mut grad_bias, g, positions);
                 }
                 (grad_weight, grad_bias)
             })

@@ -31,7 +31,7 @@ use burn::prelude::*;
 
 use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
 use crate::nn::lstm_cell_cpu;
-use crate::nn::matrix::{product, row_major, transposed, Parallelism};
+use crate::nn::matrix::{add_row_sums, product, row_major, transposed, Parallelism};
 use crate::nn::shifted_taps::kernels::{backward as stack_taps_backward, forward as stack_taps};
 use crate::nn::shifted_taps::TapGeometry;
 
@@ -131,8 +131,7 @@ impl<C: CheckpointStrategy> LstmScanBackend for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let scan = kernels::forward(inputs, &shape, true);
                 let hidden = output(scan.hidden.clone(), &shape);
-                let weight = Arc::new(w.to_vec());
-                prep.finish(Saved { scan: Arc::new(scan), weight, shape }, hidden)
+                prep.finish(Saved { scan: Arc::new(scan), weight: weight.clone(), shape }, hidden)
             }
             OpsKind::UnTracked(prep) => prep.finish(output(kernels::forward(inputs, &shape, false).hidden, &shape)),
         }
@@ -147,7 +146,7 @@ fn output(hidden: Vec<f32>, shape: &ScanShape) -> FlexTensor {
 #[derive(Debug, Clone)]
 struct Saved {
     scan: Arc<kernels::Scan>,
-    weight: Arc<Vec<f32>>,
+    weight: FlexTensor,
     shape: ScanShape,
 }
 
@@ -163,7 +162,7 @@ impl Backward<Flex, 4> for ScanDerivative {
         let grad = grads.consume::<Flex>(&ops.node);
         let Saved { scan, weight, shape } = ops.state;
         let (h, taps) = (shape.hidden, shape.taps());
-        let back = kernels::backward(&scan, &weight, &values(&grad), &shape);
+        let back = kernels::backward(&scan, &values(&weight), &values(&grad), &shape);
         let results = [
             (gates_node, back.gates, vec![shape.steps, 4 * h, shape.batch, shape.length()]),
             (weight_node, back.weight, vec![4 * h, taps * h]),
@@ -372,9 +371,7 @@ mod kernels {
                     mask(&mut grad_state, inside_at(shape, t));
                     let (grad_gates, grad_before) =
                         lstm_cell_cpu::backward(&saved.activations[t], &saved.before[t], &saved.after[t], &grad_state);
-                    for (sum, row) in out.bias.iter_mut().zip(grad_gates.chunks(m.max(1))) {
-                        *sum += row.iter().sum::<f32>();
-                    }
+                    add_row_sums(&mut out.bias, &grad_gates, m);
                     let taps = stack_taps(&saved.before[t][h * m..], step_dims(shape, m), &shape.geometry);
                     let mut grad_taps = vec![0.0; taps_n * h * m];
                     // SAFETY: grad_gates is 4h x m, taps^T m x taps h (taps row-major, read
@@ -405,9 +402,7 @@ mod kernels {
                     grad_state[h * m..].iter_mut().zip(&grad_hidden).for_each(|(g, &v)| *g += v);
                 }
                 // The initial state is the same at every position: its gradient is their sum.
-                for (sum, row) in out.initial.iter_mut().zip(grad_state.chunks(m.max(1))) {
-                    *sum += row.iter().sum::<f32>();
-                }
+                add_row_sums(&mut out.initial, &grad_state, m);
                 out
             })
             .collect();

@@ -1,5 +1,5 @@
 //! Matrix products on row-major f32 slices through `gemm` (the crate and version `flex` uses),
-//! for the CPU kernels that call it directly.
+//! and row sums, for the CPU kernels that call them directly.
 
 use gemm::gemm;
 pub(crate) use gemm::Parallelism;
@@ -12,6 +12,13 @@ pub(crate) fn row_major(columns: usize) -> (isize, isize) {
 /// Strides (column, row) of the transpose of a row-major matrix with `columns` columns.
 pub(crate) fn transposed(columns: usize) -> (isize, isize) {
     (columns as isize, 1)
+}
+
+/// Adds each row's sum of a row-major matrix with `columns` columns to `sums` (one per row).
+pub(crate) fn add_row_sums(sums: &mut [f32], matrix: &[f32], columns: usize) {
+    for (sum, row) in sums.iter_mut().zip(matrix.chunks(columns.max(1))) {
+        *sum += row.iter().sum::<f32>();
+    }
 }
 
 /// `dst (m x n) = [dst +] lhs (m x k) rhs (k x n)`, each given as (pointer, column stride,
