@@ -157,8 +157,8 @@ mod tests {
 
     #[test]
     fn skew_reads_strided_views_in_row_major_order() {
-        // The CPU kernels copy a strided view to row-major order themselves (permuted, sliced,
-        // flipped: negative strides): the same values as the composed form.
+        // The CPU kernel reads a strided view (permuted, sliced, flipped: negative strides) in
+        // row-major order (`flex_values::values`): the same values as the composed form.
         let x = Tensor::<4>::from_data(
             TensorData::new((0..2 * 3 * 4 * 5).map(|v| v as f32).collect(), [2, 3, 4, 5]),
             &Device::flex(),
