@@ -2,7 +2,7 @@
 # Builds, on this (CPU) machine, what scripts/gpu-check.sh needs on a GPU machine that has no
 # Rust toolchain and no network, into two ignored folders to carry there:
 #   .gpu/  pixelrnn.gz (release CLI, --features vulkan), pixelrnn-gpu-tests.gz (the test
-#          executable of crates/pixelrnn/tests/gpu.rs, which also holds the causality tests),
+#          executable of crates/pixelrnn/tests/library/ (causality and GPU tests)),
 #          torch_ref.py (the PyTorch reference, copied from ../shared/bench);
 #   .gl/   Debian's Vulkan loader (libvulkan1 .deb), for machines without one.
 # Both are stripped and gzipped to stay under the device tool's 64 MiB carry limit.
@@ -18,11 +18,11 @@ profile=${PROFILE:-release}
 dir=$([[ $profile == dev ]] && echo debug || echo "$profile")
 cargo build --profile "$profile" -q -p pixelrnn-cli --features vulkan
 strip -o .gpu/pixelrnn "target/$dir/pixelrnn"
-tests=$(cargo test --profile "$profile" -q -p pixelrnn --features vulkan --test gpu --no-run --message-format=json \
+tests=$(cargo test --profile "$profile" -q -p pixelrnn --features vulkan --test library --no-run --message-format=json \
   | python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "library":
         print(m["executable"])')
 [[ -n $tests ]] || { echo "gpu-pack: the gpu test executable was not built" >&2; exit 1; }
 strip -o .gpu/pixelrnn-gpu-tests "$tests"

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pixelrnn::bench::{Mode, Spec};
+use pixelrnn::data::DatasetName;
+use pixelrnn::models::{Architecture, Preset};
 
 /// PixelRNN / PixelCNN: autoregressive image models with exact log-likelihood
 /// (van den Oord et al., ICML 2016).
@@ -27,7 +30,7 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Exact NLL of one PNG image and of each of its sub-pixels.
     Score(ScoreArgs),
-    /// Time the benchmark models M1-M4 (../shared/bench/README.md); one JSON line per run.
+    /// Time the benchmark models M1-M4 (docs/bench-specs.md); one JSON line per run.
     Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
     Data {
@@ -41,18 +44,22 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
-/// The three architectures.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ModelArg {
-    PixelCnn,
-    RowLstm,
-    DiagonalBilstm,
-}
-
+/// The optimizer.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OptimizerArg {
+    /// RMSProp, as in the paper (§5.2).
     Rmsprop,
+    /// Adam (the default).
     Adam,
+}
+
+impl From<OptimizerArg> for pixelrnn::experiment::OptimizerKind {
+    fn from(arg: OptimizerArg) -> Self {
+        match arg {
+            OptimizerArg::Adam => Self::Adam,
+            OptimizerArg::Rmsprop => Self::Rmsprop,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -78,9 +85,9 @@ impl From<DeviceArg> for pixelrnn::device::Backend {
 /// Where the data is.
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// binarized-mnist, mnist, fashion-mnist, cifar10, imagenet32, imagenet64 or folder.
-    #[arg(long, default_value = "binarized-mnist")]
-    pub dataset: String,
+    /// The dataset.
+    #[arg(long, value_enum, default_value = "binarized-mnist")]
+    pub dataset: DatasetName,
     /// Folder with the dataset's files as distributed (default: the user cache, fetched on
     /// first use; Fashion-MNIST: /usr/share/datasets/fashion-mnist).
     #[arg(long)]
@@ -98,11 +105,11 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Architecture.
-    #[arg(long)]
-    pub model: ModelArg,
-    /// tiny, small, mnist, cifar10, imagenet32, imagenet64 (default: the dataset's paper setting).
-    #[arg(long)]
-    pub preset: Option<String>,
+    #[arg(long, value_enum)]
+    pub model: Architecture,
+    /// Model size (default: the dataset's paper setting).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
     /// Number of layers L (overrides the preset).
     #[arg(long)]
     pub layers: Option<usize>,
@@ -165,16 +172,23 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// A split of the dataset.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SplitArg {
+    /// The test set.
     Test,
+    /// The validation set (held out of the training set where the data has none).
     Valid,
+    /// The training set.
     Train,
 }
 
+/// A checkpoint of a run.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum CheckpointArg {
+    /// The best validation NLL (the last checkpoint if the run never validated).
     Best,
+    /// The most recent.
     Last,
 }
 
@@ -188,7 +202,7 @@ impl From<SplitArg> for pixelrnn::data::Split {
     }
 }
 
-impl From<CheckpointArg> for pixelrnn::eval::Which {
+impl From<CheckpointArg> for pixelrnn::run::Which {
     fn from(arg: CheckpointArg) -> Self {
         match arg {
             CheckpointArg::Best => Self::Best,
@@ -322,12 +336,12 @@ pub struct ScoreArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// m1 (PixelCNN binary), m2 (PixelCNN RGB), m3 (Row LSTM), m4 (Diagonal BiLSTM).
-    #[arg(long)]
-    pub spec: String,
-    /// train, infer or sample.
-    #[arg(long, default_value = "train")]
-    pub mode: String,
+    /// The benchmark model.
+    #[arg(long, value_enum)]
+    pub spec: Spec,
+    /// What is timed.
+    #[arg(long, value_enum, default_value = "train")]
+    pub mode: Mode,
     /// Timed steps.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
@@ -337,9 +351,9 @@ pub struct BenchArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Override the spec's batch size.
-    #[arg(long)]
-    pub batch: Option<usize>,
+    /// Override the spec's batch size (`--batch` is the older spelling).
+    #[arg(long, alias = "batch", value_parser = at_least_one())]
+    pub batch_size: Option<usize>,
     /// Print the JSON line only.
     #[arg(long)]
     pub json: bool,
@@ -352,8 +366,9 @@ pub struct BenchArgs {
 pub enum DataCommand {
     /// Download a dataset (verified with SHA-256, resumable).
     Fetch {
-        /// Dataset name.
-        name: String,
+        /// The dataset.
+        #[arg(value_enum)]
+        name: DatasetName,
         /// Destination folder (default: the user cache).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -363,8 +378,9 @@ pub enum DataCommand {
     },
     /// Show the files, counts, image shape, classes and checksums of a dataset on disk.
     Info {
-        /// Dataset name.
-        name: String,
+        /// The dataset.
+        #[arg(value_enum)]
+        name: DatasetName,
         /// Folder with the files (default: where `fetch` puts them).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -394,5 +410,33 @@ mod tests {
         assert!(parse(&["pixelrnn", "complete", "--run", "r", "--out", "c.png", "--scale", "0"]).is_err());
         assert!(parse(&["pixelrnn", "eval", "--run", "r", "--batch-size", "0"]).is_err());
         assert!(parse(&["pixelrnn", "eval", "--run", "r", "--batch-size", "3"]).is_ok());
+        assert!(parse(&["pixelrnn", "bench", "--spec", "m1", "--batch-size", "0"]).is_err());
+    }
+
+    #[test]
+    fn closed_sets_are_checked_by_the_parser_and_old_spellings_still_work() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let usage = |args: &[&str]| parse(args).unwrap_err().kind();
+        use clap::error::ErrorKind::InvalidValue;
+        assert_eq!(usage(&["pixelrnn", "bench", "--spec", "m7"]), InvalidValue);
+        assert_eq!(usage(&["pixelrnn", "bench", "--spec", "m1", "--mode", "fly"]), InvalidValue);
+        assert_eq!(usage(&["pixelrnn", "data", "info", "svhn"]), InvalidValue);
+        let train = ["pixelrnn", "train", "--model", "row-lstm", "--out", "r"];
+        assert_eq!(usage(&[&train[..], &["--preset", "huge"]].concat()), InvalidValue);
+        assert_eq!(usage(&[&train[..], &["--dataset", "svhn"]].concat()), InvalidValue);
+        let Command::Bench(bench) = parse(&["pixelrnn", "bench", "--spec", "m4", "--batch", "4"]).unwrap().command
+        else {
+            panic!("bench")
+        };
+        assert_eq!((bench.spec, bench.mode, bench.batch_size), (Spec::M4, Mode::Train, Some(4)));
+        let Command::Train(args) =
+            parse(&[&train[..], &["--preset", "tiny", "--dataset", "cifar10"]].concat()).unwrap().command
+        else {
+            panic!("train")
+        };
+        assert_eq!(
+            (args.model, args.preset, args.data.dataset),
+            (Architecture::RowLstm, Some(Preset::Tiny), DatasetName::Cifar10)
+        );
     }
 }

@@ -13,7 +13,6 @@ use crate::cli::DataCommand;
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Fetch { name, data_dir, mirror } => {
-            let name: DatasetName = name.parse()?;
             let dir = data_dir.unwrap_or_else(|| default_data_dir(name));
             let options = LoadOptions { valid_size: None, mirror };
             fetch(name, &dir, &options)?;
@@ -21,7 +20,6 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DataCommand::Info { name, data_dir, valid_size } => {
-            let name: DatasetName = name.parse()?;
             let dir = data_dir.unwrap_or_else(|| default_data_dir(name));
             info(name, &dir, valid_size)
         }

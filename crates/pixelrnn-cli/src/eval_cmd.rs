@@ -6,7 +6,7 @@ use pixelrnn::eval::evaluate;
 
 use crate::cli::EvalArgs;
 use crate::data_cmd::fetch_and_load;
-use crate::sample_cmd::load_run;
+use crate::run_args::load_run;
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (config, model, device, ckpt) = load_run(&args.run)?;

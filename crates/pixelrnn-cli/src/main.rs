@@ -6,8 +6,12 @@ mod cli;
 mod data_cmd;
 mod device;
 mod eval_cmd;
+mod run_args;
 mod sample_cmd;
+mod score_cmd;
 mod train_cmd;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
@@ -44,25 +48,31 @@ fn quiet_on_closed_stdout() {
     }
 }
 
-fn main() {
+/// Exit codes: 0 success, 1 an error (printed as one line with its causes), 2 a usage error
+/// (clap), 130 training stopped by Ctrl-C after saving its checkpoint.
+fn main() -> ExitCode {
     quiet_on_closed_stdout();
     keep_freed_pages();
     let cli = cli::Cli::parse();
-    if let Err(err) = run(cli) {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn run(cli: cli::Cli) -> anyhow::Result<()> {
+fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli.command {
         cli::Command::Train(args) => train_cmd::run(args),
-        cli::Command::Eval(args) => eval_cmd::run(args),
-        cli::Command::Sample(args) => sample_cmd::sample(args),
-        cli::Command::Complete(args) => sample_cmd::complete(args),
-        cli::Command::Score(args) => sample_cmd::score(args),
-        cli::Command::Bench(args) => bench_cmd::run(args),
-        cli::Command::Data { command } => data_cmd::run(command),
+        cli::Command::Eval(args) => done(eval_cmd::run(args)),
+        cli::Command::Sample(args) => done(sample_cmd::sample(args)),
+        cli::Command::Complete(args) => done(sample_cmd::complete(args)),
+        cli::Command::Score(args) => done(score_cmd::run(args)),
+        cli::Command::Bench(args) => done(bench_cmd::run(args)),
+        cli::Command::Data { command } => done(data_cmd::run(command)),
     }
 }
 

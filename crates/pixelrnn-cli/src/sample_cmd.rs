@@ -1,31 +1,16 @@
-//! `pixelrnn sample`, `complete` and `score`.
-
-use std::path::{Path, PathBuf};
+//! `pixelrnn sample` and `complete`.
 
 use anyhow::{bail, Context};
 use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::data::{LoadOptions, Split};
-use pixelrnn::eval::load_run_model;
-use pixelrnn::experiment::ExperimentConfig;
-use pixelrnn::images::{grid_png, heatmap_png, image_png, read_png_for, Cell};
+use pixelrnn::images::{grid_png, image_png, read_png_for, Cell};
 use pixelrnn::models::PixelRnn;
 use pixelrnn::sample::{generate, Generation, Sampler};
 
-use crate::cli::{CompleteArgs, RunArgs, SampleArgs, ScoreArgs};
+use crate::cli::{CompleteArgs, SampleArgs};
 use crate::data_cmd::fetch_and_load;
-
-/// Rebuilds a run's model on the chosen device; also returns the checkpoint's path.
-pub fn load_run(run: &RunArgs) -> anyhow::Result<(ExperimentConfig, PixelRnn, Device, PathBuf)> {
-    let device = crate::device::select(run.device)?;
-    let (config, model, path) = load_run_model(&run.run, run.checkpoint.into(), &device)
-        .with_context(|| format!("loading the run in {}", run.run.display()))?;
-    Ok((config, model, device, path))
-}
-
-fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
-}
+use crate::run_args::{load_run, write};
 
 fn run_generation(model: &PixelRnn, request: &Generation, naive: bool, device: &Device) -> anyhow::Result<Vec<u8>> {
     let bar = ProgressBar::new(0);
@@ -46,7 +31,7 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
         bail!("--count must be at least 1");
     }
     let (_, model, device, _) = load_run(&args.run)?;
-    let spec = model.image;
+    let spec = model.image();
     let request = Generation::samples(&spec, args.count, args.seed, args.temperature);
     let images = run_generation(&model, &request, args.naive, &device)?;
     let cells: Vec<Cell> = images.chunks(spec.dims()).map(|pixels| Cell::Image { pixels, hidden_from: None }).collect();
@@ -68,7 +53,7 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
 
 pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     let (config, model, device, _) = load_run(&args.run)?;
-    let spec = model.image;
+    let spec = model.image();
     let observed = args.observed_rows.unwrap_or(spec.height / 2);
     if observed >= spec.height {
         bail!("--observed-rows must be below the image height {} (got {observed})", spec.height);
@@ -126,20 +111,5 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         originals.len(),
         args.out.display()
     );
-    Ok(())
-}
-
-pub fn score(args: ScoreArgs) -> anyhow::Result<()> {
-    let (_, model, device, _) = load_run(&args.run)?;
-    let image = read_png_for(&args.image, &model.image)?;
-    let s = pixelrnn::score::score(&model, &image, &device)?;
-    if let Some(path) = &args.heatmap {
-        write(path, &heatmap_png(&s.per_pixel(), s.height, s.width, 8))?;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string(&s)?);
-    } else {
-        println!("{}: NLL {:.3} nats, {:.4} bits/dim", args.image.display(), s.nll_nats, s.bits_per_dim);
-    }
     Ok(())
 }

@@ -1,45 +1,42 @@
-//! `pixelrnn train`: resolve the flags into an ExperimentConfig, then run the library's loop
-//! with a progress bar and Ctrl-C handling.
+//! `pixelrnn train`: check and resolve the flags into an ExperimentConfig, then run the
+//! library's loop with a progress bar and Ctrl-C handling.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::process::ExitCode;
+
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use pixelrnn::data::{default_data_dir, DatasetName, LoadOptions, ShuffledBatches};
-use pixelrnn::experiment::{DataConfig, ExperimentConfig, OptimizerConfig, OptimizerKind, TrainingConfig};
-use pixelrnn::models::{Architecture, ModelConfig};
+use pixelrnn::data::{default_data_dir, LoadOptions, ShuffledBatches, Splits};
+use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, OptimizerConfig, TrainingConfig};
+use pixelrnn::models::ModelConfig;
+use pixelrnn::run::{RunDir, Which};
 use pixelrnn::train::{train, TrainEvent};
 
-use crate::cli::{ModelArg, OptimizerArg, TrainArgs};
+use crate::cli::TrainArgs;
 use crate::data_cmd::fetch_and_load;
 
-fn default_batch_size(preset: &str) -> usize {
-    match preset {
-        "tiny" => 8,
-        "small" => 32,
-        _ => 16,
-    }
-}
-
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let dataset: DatasetName = args.data.dataset.parse()?;
+/// The flags checked and resolved into the run's config: everything that can be refused is
+/// refused here, before any tensor work.
+fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
+    let dataset = args.data.dataset;
     let data_dir = args.data.data_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
     // Recorded in config.json: absolute, so that eval, sample and complete find the data from
     // any working directory.
     let data_dir = std::path::absolute(&data_dir).with_context(|| format!("--data-dir {}", data_dir.display()))?;
-    let options = LoadOptions { valid_size: args.data.valid_size, mirror: args.data.mirror.clone() };
-    if args.resume && !args.out.join("checkpoint-last.bin").is_file() {
+    let run = RunDir::new(&args.out);
+    let has_checkpoint = run.checkpoint_path(Which::Last).is_file();
+    if args.resume && !has_checkpoint {
         bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
     }
+    if !args.resume && has_checkpoint {
+        bail!("{} already holds a run; pass --resume to continue it or choose another --out", args.out.display());
+    }
+    let options = LoadOptions { valid_size: args.data.valid_size, mirror: args.data.mirror.clone() };
     let data = fetch_and_load(dataset, &data_dir, &options)?;
-    let architecture = match args.model {
-        ModelArg::PixelCnn => Architecture::PixelCnn,
-        ModelArg::RowLstm => Architecture::RowLstm,
-        ModelArg::DiagonalBilstm => Architecture::DiagonalBilstm,
-    };
-    let preset = args.preset.clone().unwrap_or_else(|| dataset.paper_preset().to_string());
-    let mut model = ModelConfig::preset(&preset, architecture, data.train.spec())?;
+    let preset = args.preset.unwrap_or_else(|| paper_preset(dataset));
+    let mut model = ModelConfig::preset(preset, args.model, data.train.spec()).context("--preset")?;
     if let Some(l) = args.layers {
         model.num_layers = l;
     }
@@ -51,8 +48,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     model.residual &= !args.no_residual;
     model.skip &= !args.no_skip;
-    model.validate()?;
-    let batch_size = args.batch_size.unwrap_or_else(|| default_batch_size(&preset));
+    model.validate().context("--layers/--hidden/--output-hidden")?;
+    let batch_size = args.batch_size.unwrap_or_else(|| preset.default_batch_size());
     if batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
@@ -65,18 +62,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if steps == 0 {
         bail!("nothing to train: --steps/--epochs must be at least 1");
     }
+    let optimizer = OptimizerConfig {
+        kind: args.optimizer.into(),
+        learning_rate: args.lr,
+        lr_decay: args.lr_decay,
+        grad_clip_norm: args.grad_clip,
+    };
+    optimizer.validate().context("--lr/--lr-decay/--grad-clip")?;
     let config = ExperimentConfig {
         model,
-        data: DataConfig { dataset, data_dir: data_dir.clone(), valid_size: args.data.valid_size },
-        optimizer: OptimizerConfig {
-            kind: match args.optimizer {
-                OptimizerArg::Adam => OptimizerKind::Adam,
-                OptimizerArg::Rmsprop => OptimizerKind::Rmsprop,
-            },
-            learning_rate: args.lr,
-            lr_decay: args.lr_decay,
-            grad_clip_norm: args.grad_clip,
-        },
+        data: DataConfig { dataset, data_dir, valid_size: args.data.valid_size },
+        optimizer,
         training: TrainingConfig {
             batch_size,
             steps,
@@ -86,6 +82,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             checkpoint_every: args.checkpoint_every,
         },
     };
+    Ok((config, data))
+}
+
+/// Trains; exits 130 when stopped by Ctrl-C (after saving a checkpoint).
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let (config, data) = resolve(&args)?;
+    let (dataset, steps, batch_size) = (config.data.dataset, config.training.steps, config.training.batch_size);
     let device = crate::device::select(args.device)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -120,12 +123,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         TrainEvent::Checkpoint { .. } => {}
     };
     let outcome = train(&config, &data, &args.out, args.resume, &device, &stop, &mut observer)
-        .with_context(|| format!("training in {}", args.out.display()))?;
+        .with_context(|| format!("training in --out {}", args.out.display()))?;
     bar.finish_and_clear();
     if outcome.interrupted {
         eprintln!("interrupted at step {}; checkpoint saved, continue with --resume", outcome.step);
-        std::process::exit(130);
+        return Ok(ExitCode::from(130));
     }
     eprintln!("done: {} steps, run in {}", outcome.step, args.out.display());
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

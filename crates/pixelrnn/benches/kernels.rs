@@ -1,16 +1,16 @@
 //! The CPU kernels (Burn backend extensions on `flex`) against the same computation composed of
 //! Burn ops, forward alone and forward + backward, at the shapes of the benchmark specs of
-//! ../shared/bench/README.md (batch as there).
+//! docs/bench-specs.md (batch as there).
 //!
 //! `cargo bench -p pixelrnn --bench kernels`. Names: `op/shape/{fused,composed}/{forward,forward_backward}`.
 
 use burn::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
-use pixelrnn::nn::conv_product::{conv_product, conv_product_composed};
-use pixelrnn::nn::lstm_cell::{lstm_cell, lstm_cell_composed};
-use pixelrnn::nn::ops::{skew, skew_composed, unskew, unskew_composed};
-use pixelrnn::nn::shifted_taps::{shifted_taps, shifted_taps_composed, TapGeometry};
-use pixelrnn::nn::softmax_nll::{softmax_nll, softmax_nll_composed};
+use pixelrnn::kernels::conv_product::{conv_product, conv_product_composed};
+use pixelrnn::kernels::lstm_cell::{lstm_cell, lstm_cell_composed};
+use pixelrnn::kernels::shifted_taps::{shifted_taps, shifted_taps_composed, TapGeometry};
+use pixelrnn::kernels::softmax_nll::{softmax_nll, softmax_nll_composed};
+use pixelrnn::nn::skew::{skew, skew_composed, unskew, unskew_composed};
 
 fn values<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
     let n: usize = dims.iter().product();

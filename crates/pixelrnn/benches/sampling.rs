@@ -4,12 +4,13 @@
 //! `cargo bench -p pixelrnn --bench sampling`. The naive figure is the time of one full forward
 //! pass (what the naive sampler spends per sub-pixel); the fast figure is the time to generate
 //! a whole image, to be divided by its H*W*C sub-pixels. Models follow the benchmark specs of
-//! ../shared/bench/README.md: PixelCNN 7 blocks (h = 32 binary, h = 64 RGB), Row LSTM 1 layer
+//! docs/bench-specs.md: PixelCNN 7 blocks (h = 32 binary, h = 64 RGB), Row LSTM 1 layer
 //! h = 32, Diagonal BiLSTM 1 layer h = 16; output width d = 2h, no skip connections.
 
 use burn::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
-use pixelrnn::models::{Architecture, ImageSpec, ModelConfig, PixelRnn};
+use pixelrnn::image_spec::ImageSpec;
+use pixelrnn::models::{Architecture, ModelConfig, PixelRnn, Preset};
 use pixelrnn::sample::{generate, Generation, Sampler};
 
 fn spec_model(arch: Architecture, image: ImageSpec) -> PixelRnn {
@@ -19,7 +20,7 @@ fn spec_model(arch: Architecture, image: ImageSpec) -> PixelRnn {
         Architecture::RowLstm => (1, 32),
         Architecture::DiagonalBilstm => (1, 16),
     };
-    let mut config = ModelConfig::preset("tiny", arch, image).unwrap();
+    let mut config = ModelConfig::preset(Preset::Tiny, arch, image).unwrap();
     config.num_layers = layers;
     config.hidden_channels = h;
     config.output_hidden_channels = 2 * h;

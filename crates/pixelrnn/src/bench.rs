@@ -1,5 +1,5 @@
-//! The benchmark models of `../shared/bench/README.md` (M1-M4), built with this crate's own
-//! model code, and timed the way `../shared/bench/torch_ref.py` times its PyTorch twins, so the
+//! The benchmark models M1-M4 (`docs/bench-specs.md`), built with this crate's own
+//! model code, and timed the way the PyTorch reference (`torch_ref.py`) times its twins, so the
 //! two can be compared line by line.
 
 use std::time::Instant;
@@ -13,11 +13,13 @@ use serde::Serialize;
 
 use crate::device::{describe, open, Backend};
 use crate::error::{Error, Result};
-use crate::models::{Architecture, ImageSpec, ModelConfig};
+use crate::image_spec::ImageSpec;
+use crate::models::{Architecture, ModelConfig};
 use crate::sample::{generate, Generation, Sampler};
 
-/// One of the four benchmark specs.
+/// One of the four benchmark specs (docs/bench-specs.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Spec {
     /// PixelCNN, binary 1x28x28, h = 32, 7 blocks, batch 32.
     M1,
@@ -30,17 +32,6 @@ pub enum Spec {
 }
 
 impl Spec {
-    /// Parses `m1`..`m4`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "m1" => Ok(Spec::M1),
-            "m2" => Ok(Spec::M2),
-            "m3" => Ok(Spec::M3),
-            "m4" => Ok(Spec::M4),
-            other => Err(Error::Config(format!("unknown benchmark spec '{other}' (expected m1, m2, m3 or m4)"))),
-        }
-    }
-
     /// `m1`..`m4`.
     pub fn name(self) -> &'static str {
         match self {
@@ -86,6 +77,7 @@ impl Spec {
 
 /// What is timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Mode {
     /// Forward + loss + backward + Adam(lr 1e-3) update.
     Train,
@@ -96,17 +88,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Parses `train`, `infer`, `sample`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "train" => Ok(Mode::Train),
-            "infer" => Ok(Mode::Infer),
-            "sample" => Ok(Mode::Sample),
-            other => Err(Error::Config(format!("unknown benchmark mode '{other}' (expected train, infer or sample)"))),
-        }
-    }
-
-    fn name(self) -> &'static str {
+    /// `train`, `infer` or `sample`.
+    pub fn name(self) -> &'static str {
         match self {
             Mode::Train => "train",
             Mode::Infer => "infer",
@@ -175,7 +158,7 @@ pub fn run(
 ) -> Result<Measurement> {
     let device = &open(backend)?;
     if steps == 0 {
-        return Err(Error::Config("--steps must be at least 1".into()));
+        return Err(Error::Config("the number of timed steps must be at least 1".into()));
     }
     let batch = batch.unwrap_or(spec.batch());
     let config = spec.model_config();
@@ -275,6 +258,5 @@ mod tests {
             + (2 * h * 2 * h + 2 * h)
             + (2 * h + 1);
         assert_eq!(p, expected);
-        assert!(Spec::parse("m9").is_err() && Mode::parse("fly").is_err());
     }
 }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetName;
 use crate::error::{Error, Result};
-use crate::experiment::write_atomic;
 use crate::models::{ModelConfig, PixelRnn};
+use crate::run::write_atomic;
 
 const MAGIC: &[u8; 8] = b"PIXRNNCK";
 const VERSION: u32 = 1;

@@ -1,15 +1,11 @@
 //! Exact test log-likelihood (§5.1): the NLL of every image of a split, nothing dropped.
 
-use std::path::{Path, PathBuf};
-
 use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::checkpoint;
 use crate::data::ImageSet;
 use crate::error::{Error, Result};
-use crate::experiment::ExperimentConfig;
 use crate::likelihood::bits_per_dim;
 use crate::models::PixelRnn;
 
@@ -40,10 +36,10 @@ pub fn per_image_nll(
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<f64>> {
-    if set.spec() != model.image {
+    if set.spec() != model.image() {
         return Err(Error::Shape {
             op: "eval",
-            expected: format!("{:?}", model.image),
+            expected: format!("{:?}", model.image()),
             got: format!("{:?}", set.spec()),
         });
     }
@@ -66,40 +62,6 @@ pub fn summarize(nats: &[f64], dims: usize) -> (f64, f64, f64) {
     (mean, bits_per_dim(mean, dims), bits_per_dim(var.sqrt() / n.sqrt(), dims))
 }
 
-/// Which checkpoint of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
-    /// The one with the best validation NLL.
-    Best,
-    /// The most recent.
-    Last,
-}
-
-/// Path of a run's checkpoint.
-pub fn checkpoint_path(run_dir: &Path, which: Which) -> PathBuf {
-    run_dir.join(match which {
-        Which::Best => "checkpoint-best.bin",
-        Which::Last => "checkpoint-last.bin",
-    })
-}
-
-/// Rebuilds a run's model from `config.json` and loads the chosen checkpoint (falling back
-/// from `best` to `last` when the run never validated).
-pub fn load_run_model(run_dir: &Path, which: Which, device: &Device) -> Result<(ExperimentConfig, PixelRnn, PathBuf)> {
-    let config = ExperimentConfig::load(run_dir)?;
-    let mut path = checkpoint_path(run_dir, which);
-    if which == Which::Best && !path.is_file() {
-        path = checkpoint_path(run_dir, Which::Last);
-    }
-    if !path.is_file() {
-        return Err(Error::Checkpoint { path, reason: "missing (has this run saved a checkpoint yet?)".into() });
-    }
-    let ckpt = checkpoint::load(&path)?;
-    let model = config.model.init(device, config.training.seed)?;
-    let model = ckpt.apply(&path, &config.model, config.data.dataset, model)?;
-    Ok((config, model, path))
-}
-
 /// Evaluates `model` on `set` and summarizes.
 pub fn evaluate(
     model: &PixelRnn,
@@ -111,7 +73,7 @@ pub fn evaluate(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport> {
     let nats = per_image_nll(&model.valid(), set, limit, batch_size, device, progress)?;
-    let (nll_nats, bpd, stderr) = summarize(&nats, model.image.dims());
+    let (nll_nats, bpd, stderr) = summarize(&nats, model.image().dims());
     Ok(EvalReport {
         dataset: dataset.to_string(),
         split: split.to_string(),

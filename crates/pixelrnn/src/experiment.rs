@@ -1,13 +1,24 @@
 //! The one serializable config tree of a run, written to `RUN_DIR/config.json` before the
-//! first step; `eval` (and later `sample`, `complete`) rebuild everything from it.
+//! first step (see [`crate::run`]); `eval`, `sample` and `complete` rebuild everything from it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetName;
 use crate::error::{Error, Result};
-use crate::models::ModelConfig;
+use crate::models::{ModelConfig, Preset};
+
+/// The preset of `dataset`'s paper setting, the default model size for it: where the data
+/// and the models meet (neither knows the other).
+pub fn paper_preset(dataset: DatasetName) -> Preset {
+    match dataset {
+        DatasetName::BinarizedMnist | DatasetName::Mnist | DatasetName::FashionMnist => Preset::Mnist,
+        DatasetName::Cifar10 | DatasetName::Folder => Preset::Cifar10,
+        DatasetName::Imagenet32 => Preset::Imagenet32,
+        DatasetName::Imagenet64 => Preset::Imagenet64,
+    }
+}
 
 /// Which optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,7 +26,7 @@ use crate::models::ModelConfig;
 pub enum OptimizerKind {
     /// RMSProp, as in the paper (§5.2).
     Rmsprop,
-    /// Adam.
+    /// Adam (Kingma & Ba 2015), the default.
     Adam,
 }
 
@@ -95,47 +106,18 @@ pub struct ExperimentConfig {
     pub training: TrainingConfig,
 }
 
-/// File name of the resolved config in a run directory.
-pub const CONFIG_FILE: &str = "config.json";
-
-impl ExperimentConfig {
-    /// Reads `RUN_DIR/config.json`.
-    pub fn load(run_dir: &Path) -> Result<Self> {
-        let path = run_dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: not a pixelrnn run config: {e}", path.display())))
-    }
-
-    /// Writes `RUN_DIR/config.json` atomically.
-    pub fn save(&self, run_dir: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).expect("config serializes");
-        write_atomic(&run_dir.join(CONFIG_FILE), json.as_bytes())
-    }
-}
-
-/// Writes `bytes` to `path` through `path.tmp`, fsync and rename: a crash leaves either the old
-/// file or the new one, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut tmp_name = path.file_name().expect("a file path").to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_dataset_defaults_to_its_paper_setting() {
+        assert_eq!(paper_preset(DatasetName::BinarizedMnist), Preset::Mnist);
+        assert_eq!(paper_preset(DatasetName::FashionMnist), Preset::Mnist);
+        assert_eq!(paper_preset(DatasetName::Cifar10), Preset::Cifar10);
+        assert_eq!(paper_preset(DatasetName::Imagenet32), Preset::Imagenet32);
+        assert_eq!(paper_preset(DatasetName::Imagenet64), Preset::Imagenet64);
+    }
 
     #[test]
     fn optimizer_settings_are_checked() {
@@ -163,27 +145,5 @@ mod tests {
                 "{config:?}: {err}"
             );
         }
-    }
-
-    #[test]
-    fn a_failed_write_keeps_the_previous_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("checkpoint-last.bin");
-        write_atomic(&path, b"good").unwrap();
-        let tmp = dir.path().join("checkpoint-last.bin.tmp");
-        // Disk full: the temporary file is /dev/full, where every write fails with ENOSPC.
-        if Path::new("/dev/full").exists() {
-            std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
-            let err = write_atomic(&path, b"new").unwrap_err().to_string();
-            assert!(err.contains("checkpoint-last.bin.tmp") && err.to_lowercase().contains("space"), "{err}");
-            assert_eq!(std::fs::read(&path).unwrap(), b"good");
-            assert!(!tmp.exists(), "the failed temporary file is removed");
-        } else {
-            eprintln!("skipped the disk-full case: /dev/full not present");
-        }
-        // Unwritable: the temporary name is taken by a folder.
-        std::fs::create_dir(&tmp).unwrap();
-        assert!(write_atomic(&path, b"new").is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"good");
     }
 }

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use crate::data::png_folder::{decode_png, encode_png};
 use crate::error::{Error, Result};
-use crate::models::ImageSpec;
+use crate::image_spec::ImageSpec;
+use crate::png::{decode_png, encode_png};
 
 /// Reads a PNG as raw values for a model of `spec`: the size and channel count must match;
 /// for binary models a grey PNG is thresholded at 128 (>= 128 -> 1).

@@ -6,20 +6,26 @@
 //!
 //! Module map:
 //! - [`masks`]: mask A / B visibility with R->G->B colour groups, as pure data;
-//! - [`nn`]: masked convolution, Row LSTM and Diagonal LSTM layers, skew/unskew, output stack,
-//!   and the CPU kernels (fused LSTM cell, tap stacking, convolution product, softmax NLL);
-//! - [`models`]: the three architectures behind [`models::PixelRnn`], their config and presets;
+//! - [`image_spec`]: the images a model is built for, their input scaling and logits layout;
+//! - [`nn`]: the paper's layers: masked convolution, Row LSTM and Diagonal LSTM layers,
+//!   skew/unskew, output stack, each with its per-position step form;
+//! - [`kernels`]: the CPU kernels the layers run on (fused LSTM cell and scan, tap stacking,
+//!   convolution product, softmax NLL, shear), each beside its composed reference;
+//! - [`models`]: the three architectures behind [`models::PixelRnn`], their config and presets,
+//!   and the model's incremental form ([`models::Incremental`]) that sampling drives;
 //! - [`device`]: the CPU (`flex`) or a GPU (Vulkan / wgpu features), chosen at run time;
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
+//! - [`run`]: the run directory (config, checkpoints, metrics, plot, atomic writes);
 //! - [`error`]: the library's error type.
 //!
 //! ```
 //! use burn::prelude::*;
-//! use pixelrnn::models::{Architecture, ImageSpec, ModelConfig};
+//! use pixelrnn::image_spec::ImageSpec;
+//! use pixelrnn::models::{Architecture, ModelConfig, Preset};
 //!
 //! let device = Device::flex();
 //! let image = ImageSpec { channels: 1, height: 8, width: 8, levels: 2 };
-//! let config = ModelConfig::preset("tiny", Architecture::DiagonalBilstm, image).unwrap();
+//! let config = ModelConfig::preset(Preset::Tiny, Architecture::DiagonalBilstm, image).unwrap();
 //! let model = config.init(&device, 42).unwrap();
 //! let images = Tensor::<4, Int>::zeros([2, 1, 8, 8], &device);
 //! let nats: Vec<f32> = model.nll(images).into_data().try_to_vec::<f32>().unwrap(); // one NLL per image
@@ -27,6 +33,8 @@
 //! assert!(bits > 0.0);
 //! ```
 #![deny(missing_docs)]
+// `unsafe` only in the CPU kernels (allowed on that module alone).
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod checkpoint;
@@ -35,12 +43,17 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod image_spec;
 pub mod images;
+#[allow(unsafe_code)]
+pub mod kernels;
 pub mod likelihood;
 pub mod masks;
 pub mod models;
 pub mod nn;
 pub mod plot;
+pub mod png;
+pub mod run;
 pub mod sample;
 pub mod score;
 pub mod train;

@@ -1,36 +1,13 @@
 //! Exact negative log-likelihood of images under a model's logits (§2, §5.1): the one place
 //! where nats and bits/dim are computed.
-//!
-//! Input scaling (documented once, used everywhere): binary data enters the network as its raw
-//! `{0, 1}` values; multi-level data (`levels` > 2) is scaled to `[-1, 1]` by
-//! `2 v / (levels - 1) - 1`. Targets are always the raw integer values.
+//! Targets are always the raw integer values (the network's input scaling is
+//! [`crate::image_spec::scale_input`]).
 
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::models::ImageSpec;
-use crate::nn::softmax_nll::softmax_nll;
-
-/// The network input for a batch of raw images.
-///
-/// # Shapes
-/// - `images`: `[batch, channels, height, width]` integers in `0..levels`
-/// - returns the same shape, as floats (see the module docs for the scaling)
-pub fn scale_input(spec: &ImageSpec, images: Tensor<4, Int>) -> Tensor<4> {
-    let (scale, offset) = input_affine(spec);
-    images.float().mul_scalar(scale).add_scalar(offset)
-}
-
-/// The input scaling as `input = scale * value + offset`: `(1, 0)` for binary data,
-/// `(2 / (levels - 1), -1)` otherwise. The one definition, shared by [`scale_input`] and the
-/// host-side sampler.
-pub fn input_affine(spec: &ImageSpec) -> (f32, f32) {
-    if spec.is_binary() {
-        (1.0, 0.0)
-    } else {
-        (2.0 / (spec.levels - 1) as f32, -1.0)
-    }
-}
+use crate::image_spec::ImageSpec;
+use crate::kernels::softmax_nll::softmax_nll;
 
 /// The NLL of every sub-pixel in nats, -log p(x_i | x_<i).
 ///
@@ -128,16 +105,5 @@ mod tests {
         let n: f32 = nll_nats(&spec, logits, images).into_scalar();
         let z: f64 = (0..4).map(|v| (v as f64).exp()).sum();
         assert!((n as f64 - (z.ln() - 2.0)).abs() < 1e-5);
-    }
-
-    #[test]
-    fn scaling_maps_levels_to_unit_interval() {
-        let device = Device::flex();
-        let spec = ImageSpec { channels: 1, height: 1, width: 3, levels: 256 };
-        let images = Tensor::<4, Int>::from_data(TensorData::new(vec![0i64, 255, 51], [1, 1, 1, 3]), &device);
-        let v: Vec<f32> = scale_input(&spec, images).into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(v[0], -1.0);
-        assert_eq!(v[1], 1.0);
-        assert!((v[2] - (-0.6)).abs() < 1e-6);
     }
 }

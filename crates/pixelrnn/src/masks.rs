@@ -113,7 +113,7 @@ mod tests {
         let a = allowed(Some(MaskType::A), [7, 7], &g, &g);
         let expected_a = "1111111\n1111111\n1111111\n111....\n.......\n.......\n.......";
         assert_eq!(grid(&a, 7, 7, 0, 0, 1), expected_a);
-        // Mask A on a 7x7 kernel keeps 24 of 49 taps (see ../shared/bench/README.md).
+        // Mask A on a 7x7 kernel keeps 24 of 49 taps (docs/bench-specs.md).
         assert_eq!(a.iter().filter(|&&v| v).count(), 24);
         let b = allowed(Some(MaskType::B), [7, 7], &g, &g);
         assert_eq!(b.iter().filter(|&&v| v).count(), 25);

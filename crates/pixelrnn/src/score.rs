@@ -34,7 +34,7 @@ impl Score {
 
 /// Scores one image (raw values, `[channels][height][width]`).
 pub fn score(model: &PixelRnn, image: &[u8], device: &Device) -> Result<Score> {
-    let spec = model.image;
+    let spec = model.image();
     if image.len() != spec.dims() {
         return Err(Error::Shape {
             op: "score",
@@ -73,13 +73,14 @@ mod tests {
     use super::*;
     use crate::data::ImageSet;
     use crate::eval::per_image_nll;
-    use crate::models::{Architecture, ImageSpec, ModelConfig};
+    use crate::image_spec::ImageSpec;
+    use crate::models::{Architecture, ModelConfig, Preset};
 
     #[test]
     fn total_equals_eval_nll_and_layout_is_channel_fastest() {
         let spec = ImageSpec { channels: 3, height: 4, width: 5, levels: 256 };
         let device = Device::flex();
-        let model = ModelConfig::preset("tiny", Architecture::RowLstm, spec).unwrap().init(&device, 1).unwrap();
+        let model = ModelConfig::preset(Preset::Tiny, Architecture::RowLstm, spec).unwrap().init(&device, 1).unwrap();
         let image: Vec<u8> = (0..spec.dims()).map(|i| (i * 41 % 256) as u8).collect();
         let s = score(&model, &image, &device).unwrap();
         let set = ImageSet { channels: 3, height: 4, width: 5, levels: 256, pixels: image.clone(), labels: None };

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::models::ImageSpec;
+use crate::image_spec::ImageSpec;
 
 /// A set of same-sized images with optional class labels.
 #[derive(Debug, Clone)]

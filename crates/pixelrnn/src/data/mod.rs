@@ -1,4 +1,4 @@
-//! Datasets in their distributed formats (issue: datasets): MNIST-family IDX files (binarized,
+//! Datasets in their distributed formats: MNIST-family IDX files (binarized,
 //! 256-level, Fashion-MNIST), CIFAR-10 binary batches, downsampled ImageNet and plain folders of
 //! PNG images; verified downloads; seeded shuffled batches.
 //!

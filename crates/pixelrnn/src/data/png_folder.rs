@@ -3,57 +3,12 @@
 //! All images must have one size and be grey (1 channel) or RGB (3 channels), 8 bits deep
 //! (palette and low-bit grey are expanded; 16-bit is reduced to 8).
 
-use std::io::{Cursor, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::data::image_set::ImageSet;
 use crate::error::{Error, Result};
-
-/// Decodes one PNG to `(channels, height, width, planar pixels [channels, height, width])`.
-pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let bad = |e: &dyn std::fmt::Display| Error::dataset(name, format!("unreadable PNG: {e}"));
-    let mut decoder = png::Decoder::new(Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().map_err(|e| bad(&e))?;
-    let size = reader.output_buffer_size().ok_or_else(|| bad(&"image too large"))?;
-    let mut buf = vec![0; size];
-    let info = reader.next_frame(&mut buf).map_err(|e| bad(&e))?;
-    let (w, h) = (info.width as usize, info.height as usize);
-    let channels = match info.color_type {
-        png::ColorType::Grayscale => 1,
-        png::ColorType::Rgb => 3,
-        other => {
-            return Err(Error::dataset(name, format!("colour type {other:?}: expected greyscale or RGB without alpha")))
-        }
-    };
-    let interleaved = &buf[..w * h * channels];
-    let mut planar = vec![0u8; w * h * channels];
-    for (i, px) in interleaved.chunks_exact(channels).enumerate() {
-        for (c, &v) in px.iter().enumerate() {
-            planar[c * w * h + i] = v;
-        }
-    }
-    Ok((channels, h, w, planar))
-}
-
-/// Encodes planar 8-bit pixels `[channels, height, width]` (1 or 3 channels) as PNG bytes.
-pub fn encode_png(channels: usize, height: usize, width: usize, planar: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
-        encoder.set_color(if channels == 3 { png::ColorType::Rgb } else { png::ColorType::Grayscale });
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().expect("PNG header to a Vec");
-        let mut interleaved = vec![0u8; planar.len()];
-        for i in 0..width * height {
-            for c in 0..channels {
-                interleaved[i * channels + c] = planar[c * width * height + i];
-            }
-        }
-        writer.write_image_data(&interleaved).expect("PNG data to a Vec");
-    }
-    out
-}
+use crate::png::decode_png;
 
 /// Collects decoded images, requiring one size and channel count throughout.
 struct Collector {
@@ -149,6 +104,7 @@ pub fn load_dir_or_tar(path: &Path) -> Result<ImageSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::png::encode_png;
 
     #[test]
     fn png_round_trip_grey_and_rgb() {

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 
 /// The datasets known by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetName {
     /// The paper's binarized MNIST (Table 4), 1x28x28, 2 levels.
@@ -52,16 +53,6 @@ impl DatasetName {
             DatasetName::Imagenet32 => "imagenet32",
             DatasetName::Imagenet64 => "imagenet64",
             DatasetName::Folder => "folder",
-        }
-    }
-
-    /// The preset named after this dataset's paper setting.
-    pub fn paper_preset(self) -> &'static str {
-        match self {
-            DatasetName::BinarizedMnist | DatasetName::Mnist | DatasetName::FashionMnist => "mnist",
-            DatasetName::Cifar10 | DatasetName::Folder => "cifar10",
-            DatasetName::Imagenet32 => "imagenet32",
-            DatasetName::Imagenet64 => "imagenet64",
         }
     }
 
@@ -393,7 +384,7 @@ mod tests {
     fn folder_splits_and_missing_data() {
         let dir = tempfile::tempdir().unwrap();
         for i in 0..20u8 {
-            std::fs::write(dir.path().join(format!("{i:02}.png")), png_folder::encode_png(1, 3, 3, &[i; 9])).unwrap();
+            std::fs::write(dir.path().join(format!("{i:02}.png")), crate::png::encode_png(1, 3, 3, &[i; 9])).unwrap();
         }
         let s = load(DatasetName::Folder, dir.path(), &LoadOptions::default()).unwrap();
         assert_eq!((s.train.len(), s.valid.as_ref().unwrap().len()), (18, 2));
@@ -409,7 +400,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let train = dir.path().join("train_32x32");
         std::fs::create_dir(&train).unwrap();
-        std::fs::write(train.join("a.png"), png_folder::encode_png(3, 8, 8, &[0; 192])).unwrap();
+        std::fs::write(train.join("a.png"), crate::png::encode_png(3, 8, 8, &[0; 192])).unwrap();
         let err = load(DatasetName::Imagenet32, dir.path(), &LoadOptions::default()).unwrap_err().to_string();
         assert!(err.contains("expected 32x32 RGB") && err.contains("train_32x32"), "{err}");
     }

@@ -3,9 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::image_spec::ImageSpec;
 
 /// The three architectures of the paper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Architecture {
     /// §3.5: masked convolutions only.
@@ -24,55 +26,6 @@ impl Architecture {
             Architecture::RowLstm => "row-lstm",
             Architecture::DiagonalBilstm => "diagonal-bilstm",
         }
-    }
-}
-
-/// The images a model is built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageSpec {
-    /// Colour channels: 1 (grey / binary) or 3 (RGB).
-    pub channels: usize,
-    /// Height in pixels.
-    pub height: usize,
-    /// Width in pixels.
-    pub width: usize,
-    /// Values per sub-pixel: 2 for binary data (sigmoid output), 256 for natural images
-    /// (256-way softmax).
-    pub levels: usize,
-}
-
-impl ImageSpec {
-    /// Binary data: one sigmoid logit per sub-pixel.
-    pub fn is_binary(&self) -> bool {
-        self.levels == 2
-    }
-
-    /// D, the number of sub-pixels of one image (the "dim" of bits/dim).
-    pub fn dims(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-
-    /// Logits per sub-pixel: 1 (sigmoid) or `levels` (softmax).
-    pub fn logits_per_subpixel(&self) -> usize {
-        if self.is_binary() {
-            1
-        } else {
-            self.levels
-        }
-    }
-
-    /// Checks that the spec is one the models support.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.channels == 1 || self.channels == 3) {
-            return Err(Error::Config(format!("images must have 1 or 3 channels, got {}", self.channels)));
-        }
-        if self.height == 0 || self.width == 0 {
-            return Err(Error::Config(format!("empty image size {}x{}", self.height, self.width)));
-        }
-        if !(2..=65536).contains(&self.levels) {
-            return Err(Error::Config(format!("levels must be in 2..=65536, got {}", self.levels)));
-        }
-        Ok(())
     }
 }
 
@@ -101,39 +54,77 @@ pub struct ModelConfig {
     pub skip: bool,
 }
 
-/// The names accepted by [`ModelConfig::preset`].
-pub const PRESETS: &[&str] = &["tiny", "small", "mnist", "cifar10", "imagenet32", "imagenet64"];
+/// The named model sizes (see [`ModelConfig::preset`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// 2 layers, h = 6, d = 12: trains a few steps in seconds (tests, smoke runs).
+    Tiny,
+    /// 4 layers, h = 16, d = 32: minutes on a laptop CPU on 28x28 data.
+    Small,
+    /// Table 4's binarized-MNIST model: 7 layers, h = 16 (every architecture).
+    Mnist,
+    /// Table 5: PixelCNN 15 layers, Row LSTM and Diagonal BiLSTM 12, h = 128.
+    Cifar10,
+    /// Table 6: 12 layers, h = 384.
+    Imagenet32,
+    /// Table 6: 4 layers, h = 512, without residual connections.
+    Imagenet64,
+}
+
+impl Preset {
+    /// Every preset, in the order shown to users.
+    pub const ALL: [Preset; 6] =
+        [Preset::Tiny, Preset::Small, Preset::Mnist, Preset::Cifar10, Preset::Imagenet32, Preset::Imagenet64];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Small => "small",
+            Preset::Mnist => "mnist",
+            Preset::Cifar10 => "cifar10",
+            Preset::Imagenet32 => "imagenet32",
+            Preset::Imagenet64 => "imagenet64",
+        }
+    }
+
+    /// Images per training step unless set: 8 (`tiny`), 32 (`small`), 16 for the paper
+    /// presets (our choice: the paper does not give its batch size).
+    pub fn default_batch_size(self) -> usize {
+        match self {
+            Preset::Tiny => 8,
+            Preset::Small => 32,
+            _ => 16,
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 impl ModelConfig {
-    /// A preset for `architecture` on images of `image`:
-    /// - `tiny`: 2 layers, h = 6, d = 12 — trains a few steps in seconds (tests, smoke runs);
-    /// - `small`: 4 layers, h = 16, d = 32 — minutes on a laptop CPU on 28x28 data;
-    /// - `mnist`: the paper's binarized-MNIST model (Table 4: Diagonal BiLSTM, 7 layers, h = 16);
-    ///   other architectures get the same depth and width;
-    /// - `cifar10`: Table 5: PixelCNN 15 layers, Row LSTM 12, Diagonal BiLSTM 12, all h = 128;
-    /// - `imagenet32`: Table 6: Row LSTM 12 layers, h = 384;
-    /// - `imagenet64`: Table 6: Row LSTM 4 layers, h = 512, without residual connections.
-    ///
-    /// d defaults to 32 for binary data and 1024 otherwise (Table 1) except for `tiny`/`small`.
-    pub fn preset(name: &str, architecture: Architecture, image: ImageSpec) -> Result<Self> {
+    /// The model `preset` (see [`Preset`]) for `architecture` on images of `image`. d (the
+    /// output stack's width) is 32 for binary data and 1024 otherwise (Table 1) in the paper
+    /// presets. Every preset has the paper's kernels (7x7 first layer, 3x3 PixelCNN, k = 3 Row
+    /// LSTM) and skip connections.
+    pub fn preset(preset: Preset, architecture: Architecture, image: ImageSpec) -> Result<Self> {
         image.validate()?;
         let paper_d = if image.is_binary() { 32 } else { 1024 };
-        let (num_layers, hidden_channels, d, residual) = match name {
-            "tiny" => (2, 6, 12, true),
-            "small" => (4, 16, 32, true),
-            "mnist" => (7, 16, paper_d, true),
-            "cifar10" => match architecture {
+        let (num_layers, hidden_channels, d, residual) = match preset {
+            Preset::Tiny => (2, 6, 12, true),
+            Preset::Small => (4, 16, 32, true),
+            Preset::Mnist => (7, 16, paper_d, true),
+            Preset::Cifar10 => match architecture {
                 Architecture::PixelCnn => (15, 128, paper_d, true),
                 _ => (12, 128, paper_d, true),
             },
-            "imagenet32" => (12, 384, paper_d, true),
-            "imagenet64" => (4, 512, paper_d, false),
-            other => {
-                return Err(Error::Config(format!(
-                    "unknown preset '{other}' (expected one of: {})",
-                    PRESETS.join(", ")
-                )))
-            }
+            Preset::Imagenet32 => (12, 384, paper_d, true),
+            Preset::Imagenet64 => (4, 512, paper_d, false),
         };
         let config = Self {
             architecture,
@@ -174,5 +165,74 @@ impl ModelConfig {
     /// Number of logit channels of the output: `channels * logits_per_subpixel`.
     pub fn output_channels(&self) -> usize {
         self.image.channels * self.image.logits_per_subpixel()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BINARY: ImageSpec = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
+    const RGB: ImageSpec = ImageSpec { channels: 3, height: 32, width: 32, levels: 256 };
+    const ARCHITECTURES: [Architecture; 3] =
+        [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
+
+    fn size(config: &ModelConfig) -> (usize, usize, usize, bool) {
+        (config.num_layers, config.hidden_channels, config.output_hidden_channels, config.residual)
+    }
+
+    #[test]
+    fn paper_presets_match_the_paper_tables() {
+        // Table 4 (binarized MNIST): Diagonal BiLSTM, 7 layers, h = 16; Table 1: d = 32 for MNIST.
+        let mnist = ModelConfig::preset(Preset::Mnist, Architecture::DiagonalBilstm, BINARY).unwrap();
+        assert_eq!(size(&mnist), (7, 16, 32, true));
+        assert_eq!(mnist.output_channels(), 1, "one sigmoid logit per binary sub-pixel");
+        // Table 5 (CIFAR-10): PixelCNN 15 layers, the LSTMs 12, h = 128; Table 1: d = 1024.
+        let cifar = |a| size(&ModelConfig::preset(Preset::Cifar10, a, RGB).unwrap());
+        assert_eq!(cifar(Architecture::PixelCnn), (15, 128, 1024, true));
+        assert_eq!(cifar(Architecture::RowLstm), (12, 128, 1024, true));
+        assert_eq!(cifar(Architecture::DiagonalBilstm), (12, 128, 1024, true));
+        assert_eq!(ModelConfig::preset(Preset::Cifar10, Architecture::RowLstm, RGB).unwrap().output_channels(), 768);
+        // Table 6 (ImageNet): 32x32 12 layers h = 384; 64x64 4 layers h = 512 without residuals.
+        let imagenet = |p, side| {
+            let image = ImageSpec { height: side, width: side, ..RGB };
+            size(&ModelConfig::preset(p, Architecture::RowLstm, image).unwrap())
+        };
+        assert_eq!(imagenet(Preset::Imagenet32, 32), (12, 384, 1024, true));
+        assert_eq!(imagenet(Preset::Imagenet64, 64), (4, 512, 1024, false));
+    }
+
+    #[test]
+    fn every_preset_has_the_paper_kernels_and_skips_and_is_valid() {
+        for preset in Preset::ALL {
+            for architecture in ARCHITECTURES {
+                for image in [BINARY, RGB] {
+                    let config = ModelConfig::preset(preset, architecture, image).unwrap();
+                    assert_eq!((config.first_kernel, config.cnn_kernel, config.row_kernel), (7, 3, 3), "{preset}");
+                    assert!(config.skip, "{preset}");
+                    config.validate().unwrap();
+                }
+            }
+            assert!(preset.default_batch_size() >= 1);
+        }
+        assert_eq!(Preset::Tiny.name(), "tiny");
+        assert_eq!(serde_json::to_string(&Preset::Imagenet64).unwrap(), "\"imagenet64\"");
+    }
+
+    #[test]
+    fn configs_the_models_cannot_build_are_refused() {
+        let good = ModelConfig::preset(Preset::Tiny, Architecture::RowLstm, RGB).unwrap();
+        let refused = |config: ModelConfig, words: &str| {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(words), "{err}");
+        };
+        refused(ModelConfig { first_kernel: 6, ..good.clone() }, "must be odd");
+        refused(ModelConfig { row_kernel: 2, ..good.clone() }, "must be odd");
+        refused(ModelConfig { hidden_channels: 2, ..good.clone() }, "at least the number of colour channels");
+        refused(ModelConfig { output_hidden_channels: 1, ..good.clone() }, "at least the number of colour channels");
+        refused(ModelConfig { image: ImageSpec { channels: 2, ..RGB }, ..good.clone() }, "1 or 3 channels");
+        refused(ModelConfig { image: ImageSpec { height: 0, ..RGB }, ..good.clone() }, "empty image");
+        refused(ModelConfig { image: ImageSpec { levels: 1, ..RGB }, ..good }, "levels");
+        assert!(ModelConfig::preset(Preset::Tiny, Architecture::PixelCnn, ImageSpec { channels: 4, ..RGB }).is_err());
     }
 }

@@ -6,10 +6,11 @@
 use burn::prelude::*;
 
 use crate::models::residual;
-use crate::nn::diagonal_lstm::{DiagonalLstm, DiagonalLstmConfig};
+use crate::nn::diagonal_lstm::{DiagonalLstm, DiagonalLstmConfig, DiagonalLstmState, DiagonalLstmStep, ScanDirection};
 use crate::nn::init::InitRng;
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
-use crate::nn::ops::{mirror, shift_down};
+use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::position_map::{residual_at, PositionMap};
+use crate::nn::skew::{mirror, shift_down};
 
 /// Configuration of a [`DiagonalBiLstmLayer`].
 #[derive(Debug, Clone)]
@@ -39,13 +40,13 @@ impl DiagonalBiLstmLayerConfig {
 #[derive(Module, Debug)]
 pub struct DiagonalBiLstmLayer {
     /// Scans the map left to right.
-    pub left_to_right: DiagonalLstm,
+    pub(crate) left_to_right: DiagonalLstm,
     /// Scans the mirrored map (i.e. right to left).
-    pub right_to_left: DiagonalLstm,
+    pub(crate) right_to_left: DiagonalLstm,
     /// 1x1 mask B, h -> 2h.
-    pub projection: MaskedConv2d,
+    pub(crate) projection: MaskedConv2d,
     /// Whether the identity is added.
-    pub residual: bool,
+    pub(crate) residual: bool,
 }
 
 impl DiagonalBiLstmLayer {
@@ -67,5 +68,73 @@ impl DiagonalBiLstmLayer {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.projection.forward(self.hidden(x.clone())); // [batch, 2h, height, width]
         residual(x, y, self.residual)
+    }
+}
+
+/// The step form of a [`DiagonalBiLstmLayer`], for the incremental engine. The left-to-right
+/// state at (r, c) reads (r, c - 1) and (r - 1, c); the right-to-left states of row r - 1 are
+/// computed, right to left, when row r starts: possible because the shift down (§3.2) only ever
+/// reads them from the previous row.
+#[derive(Debug, Clone)]
+pub(crate) struct DiagonalBiLstmLayerStep {
+    left_to_right: DiagonalLstmStep,
+    right_to_left: DiagonalLstmStep,
+    projection: ConvAtPosition,
+    residual: bool,
+}
+
+/// What a [`DiagonalBiLstmLayerStep`] keeps of one image: the layer's inputs so far and both
+/// directions' states.
+#[derive(Debug, Clone)]
+pub(crate) struct DiagonalBiLstmLayerState {
+    inputs: PositionMap,
+    left: DiagonalLstmState,
+    right: DiagonalLstmState,
+}
+
+impl DiagonalBiLstmLayer {
+    /// The step form (see [`DiagonalBiLstmLayerStep`]).
+    pub(crate) fn step_form(&self) -> DiagonalBiLstmLayerStep {
+        DiagonalBiLstmLayerStep {
+            left_to_right: self.left_to_right.step_form(ScanDirection::LeftToRight),
+            right_to_left: self.right_to_left.step_form(ScanDirection::RightToLeft),
+            projection: self.projection.at_position(),
+            residual: self.residual,
+        }
+    }
+}
+
+impl DiagonalBiLstmLayerStep {
+    /// A fresh state for `height x width` images.
+    pub(crate) fn state(&self, height: usize, width: usize) -> DiagonalBiLstmLayerState {
+        DiagonalBiLstmLayerState {
+            inputs: PositionMap::new(height, width, self.projection.out_channels()),
+            left: self.left_to_right.state(height, width),
+            right: self.right_to_left.state(height, width),
+        }
+    }
+
+    /// Before row `r`'s first position: the right-to-left scan of the finished row r - 1.
+    pub(crate) fn start_row(&self, state: &mut DiagonalBiLstmLayerState, r: usize) {
+        if r == 0 {
+            return;
+        }
+        for c in (0..state.inputs.width()).rev() {
+            self.right_to_left.step(&mut state.right, r - 1, c, state.inputs.at(r - 1, c));
+        }
+    }
+
+    /// [`DiagonalBiLstmLayer::forward`] at (r, c); the earlier positions must be done.
+    ///
+    /// # Shapes
+    /// - `x`: `[2h]` -> `[2h]`
+    pub(crate) fn step(&self, state: &mut DiagonalBiLstmLayerState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
+        state.inputs.at_mut(r, c).copy_from_slice(x);
+        let mut hidden = self.left_to_right.step(&mut state.left, r, c, x).to_vec(); // [h]
+                                                                                     // §3.2: the right-to-left map shifted down one row.
+        if r > 0 {
+            hidden.iter_mut().zip(state.right.hidden(r - 1, c)).for_each(|(a, b)| *a += b);
+        }
+        residual_at(x, self.projection.pointwise(&hidden), self.residual) // [2h]
     }
 }

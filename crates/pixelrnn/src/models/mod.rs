@@ -3,18 +3,21 @@
 
 pub mod config;
 pub mod diagonal_bilstm;
+mod incremental;
 pub mod pixel_cnn;
 pub mod row_lstm;
 
 use burn::prelude::*;
 
-pub use config::{Architecture, ImageSpec, ModelConfig, PRESETS};
+pub use config::{Architecture, ModelConfig, Preset};
 use diagonal_bilstm::{DiagonalBiLstmLayer, DiagonalBiLstmLayerConfig};
+pub use incremental::{Incremental, IncrementalState};
 use pixel_cnn::{ResidualBlock, ResidualBlockConfig};
 use row_lstm::{RowLstmLayer, RowLstmLayerConfig};
 
 use crate::error::Result;
-use crate::likelihood::{nll_nats, scale_input};
+use crate::image_spec::{scale_input, ImageSpec};
+use crate::likelihood::nll_nats;
 use crate::masks::{contiguous_groups, MaskType};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
@@ -33,7 +36,7 @@ pub(crate) fn residual(x: Tensor<4>, y: Tensor<4>, on: bool) -> Tensor<4> {
 // A model holds a handful of layers, all of one variant: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub enum Layer {
+pub(crate) enum Layer {
     /// A PixelCNN residual block.
     PixelCnn(ResidualBlock),
     /// A Row LSTM layer.
@@ -112,23 +115,23 @@ impl ModelConfig {
 #[derive(Module, Debug)]
 pub struct PixelRnn {
     /// First layer: k x k (7x7) mask A convolution, C -> 2h.
-    pub input: MaskedConv2d,
+    pub(crate) input: MaskedConv2d,
     /// The L layers.
-    pub layers: Vec<Layer>,
+    pub(crate) layers: Vec<Layer>,
     /// Learnable skip connections (1x1 mask B, 2h -> 2h), one per layer; empty when disabled.
-    pub skips: Vec<MaskedConv2d>,
+    pub(crate) skips: Vec<MaskedConv2d>,
     /// ReLU - 1x1 - ReLU - 1x1 to the logits.
-    pub output: OutputStack,
+    pub(crate) output: OutputStack,
     /// The images this model is built for.
     #[module(skip)]
-    pub image: ImageSpec,
+    pub(crate) image: ImageSpec,
 }
 
 impl PixelRnn {
     /// Logits of every sub-pixel's conditional distribution.
     ///
     /// # Shapes
-    /// - `x`: `[batch, channels, height, width]`, scaled (see [`crate::likelihood::scale_input`])
+    /// - `x`: `[batch, channels, height, width]`, scaled (see [`crate::image_spec::scale_input`])
     /// - returns `[batch, channels * logits_per_subpixel, height, width]`; channel `c`'s logits
     ///   are the contiguous block `c`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -145,6 +148,11 @@ impl PixelRnn {
             }
         }
         self.output.forward(skip_sum.unwrap_or(x))
+    }
+
+    /// The images this model is built for.
+    pub fn image(&self) -> ImageSpec {
+        self.image
     }
 
     /// Logits for a batch of raw images.

@@ -9,7 +9,8 @@ use burn::tensor::activation::relu;
 
 use crate::masks::{contiguous_groups, MaskType};
 use crate::nn::init::InitRng;
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::position_map::{relu as relu_at, residual_at, PositionMap};
 
 /// Configuration of a [`ResidualBlock`].
 #[derive(Debug, Clone)]
@@ -44,13 +45,13 @@ impl ResidualBlockConfig {
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
     /// 1x1, 2h -> h (mask B: with RGB groups it is not dense).
-    pub reduce: MaskedConv2d,
+    pub(crate) reduce: MaskedConv2d,
     /// k x k mask B, h -> h.
-    pub spatial: MaskedConv2d,
+    pub(crate) spatial: MaskedConv2d,
     /// 1x1, h -> 2h.
-    pub expand: MaskedConv2d,
+    pub(crate) expand: MaskedConv2d,
     /// Whether the identity is added.
-    pub residual: bool,
+    pub(crate) residual: bool,
 }
 
 impl ResidualBlock {
@@ -61,5 +62,54 @@ impl ResidualBlock {
         let y = self.spatial.forward(relu(y)); // [batch, h, height, width]
         let y = self.expand.forward(relu(y)); // [batch, 2h, height, width]
         residual(x, y, self.residual)
+    }
+}
+
+/// The step form of a [`ResidualBlock`]: the block's output at one position, for the
+/// incremental engine.
+#[derive(Debug, Clone)]
+pub(crate) struct ResidualBlockStep {
+    reduce: ConvAtPosition,
+    spatial: ConvAtPosition,
+    expand: ConvAtPosition,
+    residual: bool,
+}
+
+/// What a [`ResidualBlockStep`] keeps of one image: `relu(reduce(relu(x)))` at every position so
+/// far, what the k x k convolution reads, `[height][width][h]`.
+#[derive(Debug, Clone)]
+pub(crate) struct ResidualBlockState {
+    reduced: PositionMap,
+}
+
+impl ResidualBlock {
+    /// The step form (see [`ResidualBlockStep`]).
+    pub(crate) fn step_form(&self) -> ResidualBlockStep {
+        ResidualBlockStep {
+            reduce: self.reduce.at_position(),
+            spatial: self.spatial.at_position(),
+            expand: self.expand.at_position(),
+            residual: self.residual,
+        }
+    }
+}
+
+impl ResidualBlockStep {
+    /// A fresh state for `height x width` images.
+    pub(crate) fn state(&self, height: usize, width: usize) -> ResidualBlockState {
+        ResidualBlockState { reduced: PositionMap::new(height, width, self.reduce.out_channels()) }
+    }
+
+    /// [`ResidualBlock::forward`] at (r, c); the earlier positions must be done.
+    ///
+    /// # Shapes
+    /// - `x`: `[2h]` -> `[2h]`
+    pub(crate) fn step(&self, state: &mut ResidualBlockState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
+        let reduced = relu_at(&self.reduce.pointwise(&relu_at(x))); // [h]
+        state.reduced.at_mut(r, c).copy_from_slice(&reduced);
+        let mut y = vec![0.0; self.spatial.out_channels()]; // [h]
+        let map = &state.reduced;
+        self.spatial.apply(&mut y, |dy, dx| map.offset(r, c, dy, dx));
+        residual_at(x, self.expand.pointwise(&relu_at(&y)), self.residual) // [2h]
     }
 }

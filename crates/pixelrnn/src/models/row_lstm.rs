@@ -6,8 +6,9 @@ use burn::prelude::*;
 
 use crate::models::residual;
 use crate::nn::init::InitRng;
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
-use crate::nn::row_lstm::{RowLstm, RowLstmConfig};
+use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::position_map::residual_at;
+use crate::nn::row_lstm::{RowLstm, RowLstmConfig, RowLstmState, RowLstmStep};
 
 /// Configuration of a [`RowLstmLayer`].
 #[derive(Debug, Clone)]
@@ -43,11 +44,11 @@ impl RowLstmLayerConfig {
 #[derive(Module, Debug)]
 pub struct RowLstmLayer {
     /// The recurrent part.
-    pub lstm: RowLstm,
+    pub(crate) lstm: RowLstm,
     /// 1x1 mask B, h -> 2h.
-    pub projection: MaskedConv2d,
+    pub(crate) projection: MaskedConv2d,
     /// Whether the identity is added.
-    pub residual: bool,
+    pub(crate) residual: bool,
 }
 
 impl RowLstmLayer {
@@ -56,5 +57,45 @@ impl RowLstmLayer {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.projection.forward(self.lstm.forward(x.clone())); // [batch, 2h, height, width]
         residual(x, y, self.residual)
+    }
+}
+
+/// The step form of a [`RowLstmLayer`], for the incremental engine.
+#[derive(Debug, Clone)]
+pub(crate) struct RowLstmLayerStep {
+    lstm: RowLstmStep,
+    projection: ConvAtPosition,
+    residual: bool,
+}
+
+impl RowLstmLayer {
+    /// The step form (see [`RowLstmLayerStep`]).
+    pub(crate) fn step_form(&self) -> RowLstmLayerStep {
+        RowLstmLayerStep {
+            lstm: self.lstm.step_form(),
+            projection: self.projection.at_position(),
+            residual: self.residual,
+        }
+    }
+}
+
+impl RowLstmLayerStep {
+    /// A fresh state for `height x width` images.
+    pub(crate) fn state(&self, height: usize, width: usize) -> RowLstmState {
+        self.lstm.state(height, width, self.projection.out_channels())
+    }
+
+    /// Before row `r`'s first position.
+    pub(crate) fn start_row(&self, state: &mut RowLstmState, r: usize) {
+        self.lstm.start_row(state, r);
+    }
+
+    /// [`RowLstmLayer::forward`] at (r, c); the earlier positions must be done.
+    ///
+    /// # Shapes
+    /// - `x`: `[2h]` -> `[2h]`
+    pub(crate) fn step(&self, state: &mut RowLstmState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
+        let hidden = self.lstm.step(state, r, c, x); // [h]
+        residual_at(x, self.projection.pointwise(hidden), self.residual) // [2h]
     }
 }

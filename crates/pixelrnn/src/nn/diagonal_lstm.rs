@@ -5,15 +5,13 @@
 
 use burn::prelude::*;
 
+use crate::kernels::lstm_cell_cpu;
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
-use crate::nn::contiguous::contiguous;
-use crate::nn::flex_values::runs_cpu_kernels;
 use crate::nn::init::InitRng;
-use crate::nn::lstm_cell::lstm_cell;
-use crate::nn::lstm_scan::{lstm_scan, ScanShape};
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
-use crate::nn::ops::{skew, steps_along, unskew};
-use crate::nn::rows::take_rows;
+use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::position_map::PositionMap;
+use crate::nn::scan::{lstm_scan, ScanFn, Steps};
+use crate::nn::skew::{skew, unskew};
 
 /// Configuration of a [`DiagonalLstm`].
 #[derive(Debug, Clone)]
@@ -51,11 +49,11 @@ impl DiagonalLstmConfig {
 #[derive(Module, Debug)]
 pub struct DiagonalLstm {
     /// K^is, 1x1 mask B.
-    pub input_to_state: MaskedConv2d,
+    pub(crate) input_to_state: MaskedConv2d,
     /// K^ss, 2x1 unmasked, column-wise.
-    pub state_to_state: MaskedConv2d,
-    /// h.
-    pub hidden_channels: usize,
+    pub(crate) state_to_state: MaskedConv2d,
+    /// h, the hidden (and cell) channels of each direction.
+    pub(crate) hidden_channels: usize,
 }
 
 impl DiagonalLstm {
@@ -63,77 +61,107 @@ impl DiagonalLstm {
     /// - `x`: `[batch, input_channels, height, width]`
     /// - returns the hidden states `[batch, h, height, width]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [batch, _, height, width] = x.dims();
-        let h = self.hidden_channels;
-        if runs_cpu_kernels(&x) {
-            // The scan as one operation on the CPU kernels (`lstm_scan`): the skewed columns as
-            // steps, each image's column a `height x 1` map that K^ss (2x1, one zero row on top)
-            // maps onto itself.
-            let columns = width + height - 1;
-            let inside = (0..columns)
-                .flat_map(|t| (0..height).map(move |r| if t >= r && t - r < width { 1.0 } else { 0.0 }))
-                .collect();
-            let geometry = self.state_to_state.tap_geometry(0);
-            if let Some(shape) =
-                ScanShape::new(h, batch, [height, 1], columns, geometry, Some(std::sync::Arc::new(inside)))
-            {
-                // Step-major: [columns, 4h, batch, height].
-                let gates = contiguous(skew(self.input_to_state.forward(x)).permute([3, 1, 0, 2]));
-                let (weight, bias) = self.state_to_state.prepare().parts();
-                let initial = Tensor::<1>::zeros([2 * h], &gates.device());
-                let hidden = lstm_scan(gates, weight, bias, initial, shape); // [columns, h, batch, height]
-                let skewed = contiguous(hidden.permute([2, 1, 3, 0])); // [batch, h, height, columns]
-                return unskew(skewed, width);
-            }
-        }
-        self.forward_stepwise(x)
+        self.forward_with(x, lstm_scan)
     }
 
-    /// [`Self::forward`] column by column in tensor operations (every backend; the reference
-    /// the one-operation scan is tested against).
-    ///
-    /// # Shapes
-    /// - `x`: `[batch, input_channels, height, width]`
-    /// - returns the hidden states `[batch, h, height, width]`
-    pub fn forward_stepwise(&self, x: Tensor<4>) -> Tensor<4> {
-        let [batch, _, height, width] = x.dims();
+    /// [`Self::forward`] with the scan `scan` (the op, or its composed reference in tests).
+    fn forward_with(&self, x: Tensor<4>, scan: ScanFn) -> Tensor<4> {
+        let [_, _, _, width] = x.dims();
         let h = self.hidden_channels;
         // The 1x1 input-to-state commutes with the skew; applying it first avoids computing it
         // on the padding.
-        // The scan runs channel-major (`[channels, batch, height, 1]` per column), so each
-        // column's state-to-state convolution is one matrix product over all positions.
-        let gates = skew(self.input_to_state.forward(x)).swap_dims(0, 1); // [4h, batch, height, width + height - 1]
-        let columns = width + height - 1;
-        let device = gates.device();
-        // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
-        let mut state = Tensor::<4>::zeros([2 * h, batch, height, 1], &device);
-        let mut hidden = take_rows(state.clone(), h, h); // [h, batch, height, 1]
+        let gates = skew(self.input_to_state.forward(x)); // [batch, 4h, height, width + height - 1]
+        let initial = Tensor::<1>::zeros([2 * h], &gates.device());
+        let hidden = scan(gates, Steps::SkewedColumns { width }, &self.state_to_state, initial); // [batch, h, height, width + height - 1]
+        unskew(hidden, width) // [batch, h, height, width]
+    }
+}
 
-        // 1 where a skewed position lies inside the image. States outside are held at zero, so
-        // the image is scanned with a zero boundary (K^ss's bias would otherwise make the
-        // padding positions non-zero and leak a constant into column 0).
-        let inside = skew(Tensor::<4>::ones([1, 1, height, width], &device)); // [1, 1, height, columns]
-        let mut outputs = Vec::with_capacity(columns);
-        let state_to_state = self.state_to_state.prepare();
-        for (column, column_gates) in steps_along(gates, 3).enumerate() {
-            // column_gates: [4h, batch, height, 1]
-            let new_state = lstm_cell(column_gates, state_to_state.forward_channel_major(hidden), state); // [2h, batch, height, 1]
-            state = new_state * inside.clone().narrow(3, column, 1);
-            hidden = take_rows(state.clone(), h, h);
-            outputs.push(hidden.clone());
+/// Which way a [`DiagonalLstmStep`] scans the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanDirection {
+    /// (i, j) follows (i, j - 1): the map as it is.
+    LeftToRight,
+    /// (i, j) follows (i, j + 1): the mirrored map, as the Diagonal BiLSTM's second direction.
+    RightToLeft,
+}
+
+/// The step form of a [`DiagonalLstm`]: the state at one pixel from the previous step of the
+/// scan, i.e. the pixel before it on its row and the pixel above it, for the incremental engine.
+#[derive(Debug, Clone)]
+pub(crate) struct DiagonalLstmStep {
+    input_to_state: ConvAtPosition,
+    state_to_state: ConvAtPosition,
+    direction: ScanDirection,
+}
+
+/// What a [`DiagonalLstmStep`] keeps of one image: the hidden and cell states of every pixel,
+/// `[height][width][h]` each, zero outside the image (the zero boundary of the forward pass).
+#[derive(Debug, Clone)]
+pub(crate) struct DiagonalLstmState {
+    hidden: PositionMap,
+    cell: PositionMap,
+}
+
+impl DiagonalLstmState {
+    /// The hidden state at (r, c), `[h]`.
+    pub(crate) fn hidden(&self, r: usize, c: usize) -> &[f32] {
+        self.hidden.at(r, c)
+    }
+}
+
+impl DiagonalLstm {
+    /// The step form (see [`DiagonalLstmStep`]), scanning in `direction`.
+    pub(crate) fn step_form(&self, direction: ScanDirection) -> DiagonalLstmStep {
+        DiagonalLstmStep {
+            input_to_state: self.input_to_state.at_position(),
+            state_to_state: self.state_to_state.at_position(),
+            direction,
         }
-        // Stacked step-major (each column one contiguous copy), then laid out image-major in
-        // one blocked copy: concatenating along the width wrote one value per row per column.
-        let columns_first = Tensor::stack::<5>(outputs, 0).reshape([columns, h, batch, height]);
-        let skewed = contiguous(columns_first.permute([2, 1, 3, 0])); // [batch, h, height, columns]
-        unskew(skewed, width) // [batch, h, height, width]
+    }
+}
+
+impl DiagonalLstmStep {
+    /// A fresh state for `height x width` images.
+    pub(crate) fn state(&self, height: usize, width: usize) -> DiagonalLstmState {
+        let h = self.input_to_state.out_channels() / 4;
+        DiagonalLstmState { hidden: PositionMap::new(height, width, h), cell: PositionMap::new(height, width, h) }
+    }
+
+    /// The hidden state at (r, c), `[h]`, from the layer's input there, `x` `[input_channels]`;
+    /// the pixel before it in the scan's direction and the pixel above must be done.
+    pub(crate) fn step<'s>(&self, state: &'s mut DiagonalLstmState, r: usize, c: usize, x: &[f32]) -> &'s [f32] {
+        // In skewed space the previous column holds, at row i - 1, the pixel above and, at row i,
+        // the pixel before on the row: K^ss's taps dy = -1 and dy = 0.
+        let before = match self.direction {
+            ScanDirection::LeftToRight => -1,
+            ScanDirection::RightToLeft => 1,
+        };
+        let gates = self.input_to_state.out_channels();
+        let (mut input_gates, mut state_gates) = (vec![0.0; gates], vec![0.0; gates]);
+        self.input_to_state.apply(&mut input_gates, |_, _| Some(x));
+        let hidden = &state.hidden;
+        self.state_to_state.apply(&mut state_gates, |dy, _| {
+            if dy < 0 {
+                hidden.offset(r, c, -1, 0)
+            } else {
+                hidden.offset(r, c, 0, before)
+            }
+        });
+        let (mut new_cell, mut new_hidden) = (vec![0.0; gates / 4], vec![0.0; gates / 4]);
+        let cell_before = state.cell.offset(r, c, 0, before);
+        lstm_cell_cpu::step(&input_gates, &state_gates, cell_before, &mut new_cell, &mut new_hidden);
+        state.cell.at_mut(r, c).copy_from_slice(&new_cell);
+        state.hidden.at_mut(r, c).copy_from_slice(&new_hidden);
+        state.hidden.at(r, c)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::lstm_scan::test_support::{assert_all_close, data, output_and_gradients};
+    use crate::kernels::lstm_scan::test_support::{assert_all_close, data, output_and_gradients};
+    use crate::nn::scan::lstm_scan_composed;
 
     #[test]
     fn the_one_operation_scan_equals_the_stepwise_scan_in_values_and_gradients() {
@@ -147,7 +175,7 @@ mod tests {
             for device in [Device::flex(), Device::flex().autodiff()] {
                 let run = |stepwise: bool| {
                     let layer = config.init(&device, &mut InitRng::new(11));
-                    let forward = |x| if stepwise { layer.forward_stepwise(x) } else { layer.forward(x) };
+                    let forward = |x| layer.forward_with(x, if stepwise { lstm_scan_composed } else { lstm_scan });
                     output_and_gradients([batch, channels, height, width], &device, forward, |grads| {
                         vec![
                             data(layer.input_to_state.weight.grad(grads).unwrap()),

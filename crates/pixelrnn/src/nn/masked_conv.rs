@@ -6,10 +6,10 @@ use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
+use crate::kernels::conv_product::conv_product;
+use crate::kernels::shifted_taps::{shifted_taps, TapGeometry};
 use crate::masks::{allowed_f32, contiguous_groups, MaskType};
-use crate::nn::conv_product::conv_product;
 use crate::nn::init::InitRng;
-use crate::nn::shifted_taps::{shifted_taps, TapGeometry};
 
 /// Configuration of a [`MaskedConv2d`].
 #[derive(Debug, Clone)]
@@ -54,6 +54,9 @@ impl MaskedConv2dConfig {
     pub fn init(&self, device: &Device, rng: &mut InitRng) -> MaskedConv2d {
         let [kh, kw] = self.kernel;
         let (cin, cout) = (self.in_groups.len(), self.out_groups.len());
+        // Deviation: the paper does not give its initialisation; this is PyTorch's default for
+        // convolutions, with the fan-in of the whole kernel (masked taps included), so that the
+        // PyTorch twins start from the same distribution.
         let bound = 1.0 / ((cin * kh * kw) as f32).sqrt();
         let shape = [cout, cin, kh, kw];
         let weight = Tensor::<4>::from_data(TensorData::new(rng.uniform(cout * cin * kh * kw, bound), shape), device);
@@ -79,17 +82,17 @@ impl MaskedConv2dConfig {
 #[derive(Module, Debug)]
 pub struct MaskedConv2d {
     /// Kernel `[out, in, kh, kw]`.
-    pub weight: Param<Tensor<4>>,
+    pub(crate) weight: Param<Tensor<4>>,
     /// Bias `[out]`.
-    pub bias: Param<Tensor<1>>,
+    pub(crate) bias: Param<Tensor<1>>,
     /// Visibility of every kernel weight, `[out, in, kh, kw]`; a constant, never trained.
-    pub allowed: Tensor<4>,
+    pub(crate) allowed: Tensor<4>,
     /// Zero padding `[top, bottom, left, right]`.
-    pub padding: [usize; 4],
+    pub(crate) padding: [usize; 4],
     /// Kernel positions `[dy, dx]` holding at least one visible weight, row-major (derived
     /// from `allowed`; mask A 7x7: 24 of 49, mask B 3x3: 5 of 9).
     #[module(skip)]
-    pub taps: Vec<[usize; 2]>,
+    pub(crate) taps: Vec<[usize; 2]>,
 }
 
 /// A [`MaskedConv2d`] whose visible taps' weights are gathered (see [`MaskedConv2d::prepare`]).
@@ -220,6 +223,82 @@ impl MaskedConv2d {
         let x = x.reshape([batch, channels, height * width]); // [batch, in, h*w]
         let y = conv_product(weight, x, self.bias.val()); // [batch, out, h*w]
         y.reshape([batch, out, height, width])
+    }
+}
+
+/// A [`MaskedConv2d`] at one output position, on the host: its step form, which the layers'
+/// steps (and so the incremental engine) apply at the position being generated. Only the
+/// visible taps are kept.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvAtPosition {
+    /// Input channels.
+    cin: usize,
+    /// Output channels.
+    cout: usize,
+    /// Offsets `(dy, dx)` of the input read by each visible tap, relative to the output position.
+    taps: Vec<(isize, isize)>,
+    /// The masked kernel of the visible taps, `[tap][out][in]`.
+    weight: Vec<f32>,
+    /// `[out]`.
+    bias: Vec<f32>,
+}
+
+/// A tensor's values on the host.
+pub(crate) fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")
+}
+
+impl MaskedConv2d {
+    /// The step form: this convolution at one position (see [`ConvAtPosition`]).
+    pub(crate) fn at_position(&self) -> ConvAtPosition {
+        let [cout, cin, kh, kw] = self.weight.val().dims();
+        let w = host_values(self.effective_weight());
+        let [top, _, left, _] = self.padding;
+        let mut taps = Vec::with_capacity(self.taps.len());
+        let mut weight = Vec::with_capacity(self.taps.len() * cout * cin);
+        for &[ky, kx] in &self.taps {
+            taps.push((ky as isize - top as isize, kx as isize - left as isize));
+            for o in 0..cout {
+                for i in 0..cin {
+                    weight.push(w[((o * cin + i) * kh + ky) * kw + kx]);
+                }
+            }
+        }
+        ConvAtPosition { cin, cout, taps, weight, bias: host_values(self.bias.val()) }
+    }
+}
+
+impl ConvAtPosition {
+    /// Output channels.
+    pub(crate) fn out_channels(&self) -> usize {
+        self.cout
+    }
+
+    /// `out = bias + sum over taps of W_tap . read(dy, dx)`; `read` returns `None` outside the
+    /// map (zero padding).
+    ///
+    /// # Shapes
+    /// - `out`: `[out]`; `read(dy, dx)`: `[in]`
+    pub(crate) fn apply<'a>(&self, out: &mut [f32], read: impl Fn(isize, isize) -> Option<&'a [f32]>) {
+        out.copy_from_slice(&self.bias);
+        for (t, &(dy, dx)) in self.taps.iter().enumerate() {
+            if let Some(x) = read(dy, dx) {
+                let w = &self.weight[t * self.cout * self.cin..(t + 1) * self.cout * self.cin];
+                for (o, row) in out.iter_mut().zip(w.chunks_exact(self.cin)) {
+                    *o += row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>();
+                }
+            }
+        }
+    }
+
+    /// A 1x1 convolution at one position.
+    ///
+    /// # Shapes
+    /// - `x`: `[in]` -> `[out]`
+    pub(crate) fn pointwise(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; self.cout];
+        self.apply(&mut out, |_, _| Some(x));
+        out
     }
 }
 

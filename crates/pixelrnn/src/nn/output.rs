@@ -4,7 +4,8 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::nn::init::InitRng;
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::position_map;
 
 /// Configuration of an [`OutputStack`].
 #[derive(Debug, Clone)]
@@ -34,9 +35,9 @@ impl OutputStackConfig {
 #[derive(Module, Debug)]
 pub struct OutputStack {
     /// 2h -> d.
-    pub hidden: MaskedConv2d,
+    pub(crate) hidden: MaskedConv2d,
     /// d -> out.
-    pub logits: MaskedConv2d,
+    pub(crate) logits: MaskedConv2d,
 }
 
 impl OutputStack {
@@ -46,5 +47,28 @@ impl OutputStack {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.hidden.forward(relu(x)); // [batch, d, height, width]
         self.logits.forward(relu(x)) // [batch, out, height, width]
+    }
+}
+
+/// The step form of an [`OutputStack`]: the logits at one position.
+#[derive(Debug, Clone)]
+pub(crate) struct OutputStackStep {
+    hidden: ConvAtPosition,
+    logits: ConvAtPosition,
+}
+
+impl OutputStack {
+    /// The step form (see [`OutputStackStep`]).
+    pub(crate) fn step_form(&self) -> OutputStackStep {
+        OutputStackStep { hidden: self.hidden.at_position(), logits: self.logits.at_position() }
+    }
+}
+
+impl OutputStackStep {
+    /// # Shapes
+    /// - `x`: `[2h]` -> `[out]`
+    pub(crate) fn step(&self, x: &[f32]) -> Vec<f32> {
+        let d = self.hidden.pointwise(&position_map::relu(x)); // [d]
+        self.logits.pointwise(&position_map::relu(&d)) // [out]
     }
 }

@@ -5,15 +5,12 @@
 use burn::module::Param;
 use burn::prelude::*;
 
+use crate::kernels::lstm_cell_cpu;
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
-use crate::nn::contiguous::contiguous;
-use crate::nn::flex_values::runs_cpu_kernels;
 use crate::nn::init::InitRng;
-use crate::nn::lstm_cell::lstm_cell;
-use crate::nn::lstm_scan::{lstm_scan, ScanShape};
-use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
-use crate::nn::ops::steps_along;
-use crate::nn::rows::take_rows;
+use crate::nn::masked_conv::{host_values, ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::position_map::PositionMap;
+use crate::nn::scan::{lstm_scan, ScanFn, Steps};
 
 /// Configuration of a [`RowLstm`].
 #[derive(Debug, Clone)]
@@ -60,15 +57,15 @@ impl RowLstmConfig {
 #[derive(Module, Debug)]
 pub struct RowLstm {
     /// Input-to-state convolution K^is (1 x k, mask B), applied to the whole map at once.
-    pub input_to_state: MaskedConv2d,
+    pub(crate) input_to_state: MaskedConv2d,
     /// State-to-state convolution K^ss (1 x k, unmasked) over the previous row's hidden state.
-    pub state_to_state: MaskedConv2d,
+    pub(crate) state_to_state: MaskedConv2d,
     /// Learned initial hidden state h_0, broadcast over batch and width, `[1, h, 1, 1]`.
-    pub initial_hidden: Param<Tensor<4>>,
+    pub(crate) initial_hidden: Param<Tensor<4>>,
     /// Learned initial cell state c_0, `[1, h, 1, 1]`.
-    pub initial_cell: Param<Tensor<4>>,
-    /// h.
-    pub hidden_channels: usize,
+    pub(crate) initial_cell: Param<Tensor<4>>,
+    /// h, the hidden (and cell) channels of the LSTM.
+    pub(crate) hidden_channels: usize,
 }
 
 impl RowLstm {
@@ -76,58 +73,106 @@ impl RowLstm {
     /// - `x`: `[batch, input_channels, height, width]`
     /// - returns the hidden states `[batch, h, height, width]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [batch, _, height, width] = x.dims();
-        let h = self.hidden_channels;
-        if runs_cpu_kernels(&x) {
-            // The scan as one operation on the CPU kernels (`lstm_scan`): the rows as steps,
-            // each image's row a `1 x width` map that K^ss (1 x k, same padding) maps onto itself.
-            let geometry = self.state_to_state.tap_geometry(0);
-            if let Some(shape) = ScanShape::new(h, batch, [1, width], height, geometry, None) {
-                // Step-major: [height, 4h, batch, width].
-                let gates = contiguous(self.input_to_state.forward(x).permute([2, 1, 0, 3]));
-                let (weight, bias) = self.state_to_state.prepare().parts();
-                let initial = Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h]);
-                let hidden = lstm_scan(gates, weight, bias, initial, shape); // [height, h, batch, width]
-                return contiguous(hidden.permute([2, 1, 0, 3])); // [batch, h, height, width]
-            }
-        }
-        self.forward_stepwise(x)
+        self.forward_with(x, lstm_scan)
     }
 
-    /// [`Self::forward`] row by row in tensor operations (every backend; the reference the
-    /// one-operation scan is tested against).
-    ///
-    /// # Shapes
-    /// - `x`: `[batch, input_channels, height, width]`
-    /// - returns the hidden states `[batch, h, height, width]`
-    pub fn forward_stepwise(&self, x: Tensor<4>) -> Tensor<4> {
-        let [batch, _, height, width] = x.dims();
+    /// [`Self::forward`] with the scan `scan` (the op, or its composed reference in tests).
+    fn forward_with(&self, x: Tensor<4>, scan: ScanFn) -> Tensor<4> {
         let h = self.hidden_channels;
-        // The scan runs channel-major (`[channels, batch, 1, width]` per row), so each row's
-        // state-to-state convolution is one matrix product over all batch * width positions.
-        let gates = self.input_to_state.forward(x).swap_dims(0, 1); // [4h, batch, height, width]
+        // Eq. (3): the input-to-state part for the whole map at once (K^is, mask B, along the
+        // row), then the rows scanned top to bottom with K^ss over the row above.
+        let gates = self.input_to_state.forward(x); // [batch, 4h, height, width]
+                                                    // Deviation: the paper does not say what the row above the first one holds; h_0 and
+                                                    // c_0 are learned (one vector each, the same at every column).
+        let initial = Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h]);
+        scan(gates, Steps::Rows, &self.state_to_state, initial) // [batch, h, height, width]
+    }
+}
 
-        // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
-        let initial =
-            Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h, 1, 1, 1]);
-        let mut state = Tensor::<4>::zeros([2 * h, batch, 1, width], &gates.device()) + initial;
-        let state_to_state = self.state_to_state.prepare();
-        let mut hidden = take_rows(state.clone(), h, h); // [h, batch, 1, width]
-        let mut rows = Vec::with_capacity(height);
-        for row_gates in steps_along(gates, 2) {
-            // row_gates: [4h, batch, 1, width]
-            state = lstm_cell(row_gates, state_to_state.forward_channel_major(hidden), state); // [2h, batch, 1, width]
-            hidden = take_rows(state.clone(), h, h);
-            rows.push(hidden.clone());
+/// The step form of a [`RowLstm`]: the state at one position from the finished row above
+/// (Eq. 3), for the incremental engine.
+#[derive(Debug, Clone)]
+pub(crate) struct RowLstmStep {
+    input_to_state: ConvAtPosition,
+    state_to_state: ConvAtPosition,
+    /// h_0 and c_0, `[h]` each.
+    initial_hidden: Vec<f32>,
+    initial_cell: Vec<f32>,
+}
+
+/// What a [`RowLstmStep`] keeps of one image: the layer's inputs so far and the hidden and cell
+/// states of the previous and the current row, `[1][width][h]` each.
+#[derive(Debug, Clone)]
+pub(crate) struct RowLstmState {
+    inputs: PositionMap,
+    previous_hidden: PositionMap,
+    previous_cell: PositionMap,
+    hidden: PositionMap,
+    cell: PositionMap,
+}
+
+impl RowLstm {
+    /// The step form (see [`RowLstmStep`]).
+    pub(crate) fn step_form(&self) -> RowLstmStep {
+        RowLstmStep {
+            input_to_state: self.input_to_state.at_position(),
+            state_to_state: self.state_to_state.at_position(),
+            initial_hidden: host_values(self.initial_hidden.val()),
+            initial_cell: host_values(self.initial_cell.val()),
         }
-        Tensor::cat(rows, 2).swap_dims(0, 1) // [batch, h, height, width]
+    }
+}
+
+impl RowLstmStep {
+    /// A fresh state for `height x width` images with `input_channels`-channel inputs.
+    pub(crate) fn state(&self, height: usize, width: usize, input_channels: usize) -> RowLstmState {
+        let h = self.initial_hidden.len();
+        let row = || PositionMap::new(1, width, h);
+        RowLstmState {
+            inputs: PositionMap::new(height, width, input_channels),
+            previous_hidden: row(),
+            previous_cell: row(),
+            hidden: row(),
+            cell: row(),
+        }
+    }
+
+    /// Before row `r`'s first position: the finished row becomes the previous one (row 0 reads
+    /// the learned initial state).
+    pub(crate) fn start_row(&self, state: &mut RowLstmState, r: usize) {
+        if r == 0 {
+            for c in 0..state.previous_hidden.width() {
+                state.previous_hidden.at_mut(0, c).copy_from_slice(&self.initial_hidden);
+                state.previous_cell.at_mut(0, c).copy_from_slice(&self.initial_cell);
+            }
+        } else {
+            std::mem::swap(&mut state.previous_hidden, &mut state.hidden);
+            std::mem::swap(&mut state.previous_cell, &mut state.cell);
+        }
+    }
+
+    /// The hidden state at (r, c), `[h]`, from the layer's input there, `x` `[input_channels]`.
+    pub(crate) fn step<'s>(&self, state: &'s mut RowLstmState, r: usize, c: usize, x: &[f32]) -> &'s [f32] {
+        state.inputs.at_mut(r, c).copy_from_slice(x);
+        let gates = self.input_to_state.out_channels();
+        let (mut input_gates, mut state_gates) = (vec![0.0; gates], vec![0.0; gates]);
+        // K^is (1 x k, mask B) on this row's inputs; K^ss (1 x k) on the row above.
+        let inputs = &state.inputs;
+        self.input_to_state.apply(&mut input_gates, |dy, dx| inputs.offset(r, c, dy, dx));
+        let above = &state.previous_hidden;
+        self.state_to_state.apply(&mut state_gates, |_, dx| above.offset(0, c, 0, dx));
+        let (cell, hidden) = (state.cell.at_mut(0, c), &mut vec![0.0; self.initial_hidden.len()]);
+        lstm_cell_cpu::step(&input_gates, &state_gates, Some(state.previous_cell.at(0, c)), cell, hidden);
+        state.hidden.at_mut(0, c).copy_from_slice(hidden);
+        state.hidden.at(0, c)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::lstm_scan::test_support::{assert_all_close, data, output_and_gradients};
+    use crate::kernels::lstm_scan::test_support::{assert_all_close, data, output_and_gradients};
+    use crate::nn::scan::lstm_scan_composed;
 
     #[test]
     fn the_one_operation_scan_equals_the_stepwise_scan_in_values_and_gradients() {
@@ -149,7 +194,7 @@ mod tests {
                     let init = |v: f32| Param::from_tensor(Tensor::<4>::full([1, hidden, 1, 1], v, &device));
                     layer.initial_hidden = init(0.3);
                     layer.initial_cell = init(-0.2);
-                    let forward = |x| if stepwise { layer.forward_stepwise(x) } else { layer.forward(x) };
+                    let forward = |x| layer.forward_with(x, if stepwise { lstm_scan_composed } else { lstm_scan });
                     output_and_gradients([batch, channels, height, width], &device, forward, |grads| {
                         vec![
                             data(layer.input_to_state.weight.grad(grads).unwrap()),

@@ -3,15 +3,14 @@
 //!
 //! Two samplers, identical by construction up to float rounding (a test checks they give the
 //! same images for the same seed):
-//! - **fast** (default): [`host::Engine`] evaluates the network one position at a time with
-//!   per-layer caches, so a sub-pixel costs work proportional to what it can influence;
+//! - **fast** (default): the model's incremental form ([`crate::models::Incremental`])
+//!   evaluates the network one position at a time with per-layer caches, so a sub-pixel costs
+//!   work proportional to what it can influence;
 //! - **naive** (the reference): one full forward pass over the whole image per sub-pixel, as
 //!   public PixelCNN code does.
 //!
 //! Random draws come from ChaCha8 seeded with the request's seed, one draw per generated
 //! sub-pixel per image in raster order, so the same seed gives the same images.
-
-pub mod host;
 
 use burn::prelude::*;
 use rand::{RngCore, SeedableRng};
@@ -19,9 +18,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::likelihood::input_affine;
-use crate::models::{ImageSpec, PixelRnn};
-use host::{Engine, HostModel};
+use crate::image_spec::input_affine;
+use crate::image_spec::ImageSpec;
+use crate::models::IncrementalState;
+use crate::models::PixelRnn;
 
 /// Which sampler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub fn generate(
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<u8>> {
-    let spec = model.image;
+    let spec = model.image();
     let (ch_count, height, width) = (spec.channels, spec.height, spec.width);
     let dims = spec.dims();
     if request.count == 0 {
@@ -124,24 +124,24 @@ pub fn generate(
     let per = spec.logits_per_subpixel();
     let total = dims - request.first_free;
     let plane = height * width;
-    let host = (sampler == Sampler::Fast).then(|| HostModel::from_model(model));
-    let mut engines: Vec<Engine> =
-        host.as_ref().map_or_else(Vec::new, |h| (0..request.count).map(|_| Engine::new(h)).collect());
+    let incremental = (sampler == Sampler::Fast).then(|| model.incremental());
+    let mut states: Vec<IncrementalState> =
+        incremental.as_ref().map_or_else(Vec::new, |m| (0..request.count).map(|_| m.state()).collect());
     let mut done = 0;
     for r in 0..height {
         for c in 0..width {
             let pixel = r * width + c;
             let observed_channels = request.first_free.saturating_sub(pixel * ch_count).min(ch_count);
-            if let Some(host) = &host {
-                for (n, engine) in engines.iter_mut().enumerate() {
+            if let Some(incremental) = &incremental {
+                for (n, state) in states.iter_mut().enumerate() {
                     for ch in 0..observed_channels {
-                        engine.set_input(r, c, ch, scaled(&spec, images[n * dims + ch * plane + pixel]));
+                        state.set_input(r, c, ch, scaled(&spec, images[n * dims + ch * plane + pixel]));
                     }
                 }
                 if observed_channels == ch_count {
                     // Observed pixel: only the caches are needed.
-                    engines.par_iter_mut().for_each(|e| {
-                        e.logits_at(host, r, c);
+                    states.par_iter_mut().for_each(|state| {
+                        incremental.logits_at(state, r, c);
                     });
                     continue;
                 }
@@ -149,18 +149,18 @@ pub fn generate(
                 continue;
             }
             for ch in observed_channels..ch_count {
-                let logits: Vec<Vec<f32>> = match &host {
-                    Some(host) => engines
+                let logits: Vec<Vec<f32>> = match &incremental {
+                    Some(incremental) => states
                         .par_iter_mut()
-                        .map(|e| e.logits_at(host, r, c)[ch * per..(ch + 1) * per].to_vec())
+                        .map(|state| incremental.logits_at(state, r, c)[ch * per..(ch + 1) * per].to_vec())
                         .collect(),
                     None => naive_logits(model, &images, request.count, r, c, ch, device),
                 };
                 for (n, l) in logits.iter().enumerate() {
                     let v = draw(l, spec.is_binary(), request.temperature, uniform(&mut rng));
                     images[n * dims + ch * plane + pixel] = v;
-                    if let Some(engine) = engines.get_mut(n) {
-                        engine.set_input(r, c, ch, scaled(&spec, v));
+                    if let Some(state) = states.get_mut(n) {
+                        state.set_input(r, c, ch, scaled(&spec, v));
                     }
                 }
                 done += 1;
@@ -181,7 +181,7 @@ fn naive_logits(
     ch: usize,
     device: &Device,
 ) -> Vec<Vec<f32>> {
-    let spec = model.image;
+    let spec = model.image();
     let per = spec.logits_per_subpixel();
     let data: Vec<i32> = images.iter().map(|&v| v as i32).collect();
     let batch =

@@ -19,7 +19,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, Tensor
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
+use crate::kernels::flex_values::{from_values, runs_cpu_kernels, values};
 
 /// Backends with a fused convolution product.
 #[backend_extension(Flex, Autodiff)]
@@ -133,8 +133,8 @@ struct Sizes {
 /// with one single-threaded product each; a single image's product is parallel itself.
 mod kernels {
     use super::*;
-    use crate::nn::matrix::{add_row_sums, product, row_major, transposed, Parallelism};
-    use crate::nn::par_blocks::par_blocks;
+    use crate::kernels::matrix::{add_row_sums, product, row_major, transposed, Parallelism};
+    use crate::kernels::par_blocks::par_blocks;
 
     /// Images per rayon task, and the parallelism inside each product. Fixed, not derived from
     /// the thread count, so that the weight gradient's sum over tasks is added in the same

@@ -18,7 +18,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, Tensor
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
-use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
+use crate::kernels::flex_values::{from_values, runs_cpu_kernels, values};
 
 /// Which shifted copies to stack, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl Backward<Flex, 1> for ShiftedTapsDerivative {
         let grad = grads.consume::<Flex>(&ops.node);
         let Some(parent) = parent else { return };
         let (geometry, dims) = ops.state;
-        let grad_input = kernels::backward(&values(&grad), dims, &geometry);
+        let grad_input = loops::backward(&values(&grad), dims, &geometry);
         grads.register::<Flex>(parent.id, from_values(grad_input, Shape::new(dims)));
     }
 }
@@ -98,7 +98,7 @@ fn dims4(x: &FlexTensor) -> [usize; 4] {
 
 fn forward(x: &FlexTensor, geometry: &TapGeometry) -> FlexTensor {
     let dims = dims4(x);
-    let output = kernels::forward(&values(x), dims, geometry);
+    let output = loops::forward(&values(x), dims, geometry);
     from_values(output, Shape::new(geometry.output_dims(dims)))
 }
 
@@ -132,11 +132,15 @@ pub fn shifted_taps_composed(x: Tensor<4>, geometry: &TapGeometry) -> Tensor<4> 
     }
 }
 
+/// The tap stacking and its derivative on plain slices, for a kernel that stacks taps inside
+/// its own loop (`lstm_scan`).
+pub(crate) use loops::{backward as stack_taps_backward, forward as stack_taps};
+
 /// The loops, over row-major f32 slices. Planes (one `height x width` map of one channel of one
 /// image) are independent, so both directions run in parallel over planes.
-pub(crate) mod kernels {
+mod loops {
     use super::*;
-    use crate::nn::par_blocks::{blocks_per_task, par_blocks};
+    use crate::kernels::par_blocks::{blocks_per_task, par_blocks};
 
     /// Output plane of (input plane (i0, i1), tap t) in the stacked layout.
     fn output_plane(geometry: &TapGeometry, [d0, d1]: [usize; 2], i0: usize, i1: usize, t: usize) -> usize {

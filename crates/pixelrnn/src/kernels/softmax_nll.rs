@@ -17,9 +17,9 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use rayon::prelude::*;
 
-use crate::nn::fast_math::{dispatched, exp};
-use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
-use crate::nn::par_blocks::par_blocks;
+use crate::kernels::fast_math::{dispatched, exp};
+use crate::kernels::flex_values::{from_values, runs_cpu_kernels, values};
+use crate::kernels::par_blocks::par_blocks;
 
 /// Backends with a fused softmax negative log-likelihood.
 #[backend_extension(Flex, Autodiff)]

@@ -10,8 +10,8 @@ use burn::backend::Dispatch;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use crate::nn::flex_values::runs_cpu_kernels;
-use crate::nn::lstm_cell_op::LstmCellBackend;
+use crate::kernels::flex_values::runs_cpu_kernels;
+use crate::kernels::lstm_cell_op::LstmCellBackend;
 
 /// One step of Eq. (3) on channel-major maps.
 ///
@@ -48,7 +48,7 @@ mod tests {
     use super::*;
 
     fn random(shape: [usize; 4], seed: u32, device: &Device) -> Tensor<4> {
-        let values = crate::nn::lstm_cell_cpu::test_values(shape.iter().product(), seed);
+        let values = crate::kernels::lstm_cell_cpu::test_values(shape.iter().product(), seed);
         Tensor::from_data(TensorData::new(values, shape), device)
     }
 

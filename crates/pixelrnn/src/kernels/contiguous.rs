@@ -16,8 +16,8 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use crate::nn::flex_values::runs_cpu_kernels;
-use crate::nn::strided_copy::to_row_major;
+use crate::kernels::flex_values::runs_cpu_kernels;
+use crate::kernels::strided_copy::to_row_major;
 
 /// Backends whose tensors can be made contiguous on request.
 #[backend_extension(Flex, Autodiff)]

@@ -1,4 +1,4 @@
-//! Causality, proven for every model and both data kinds (STYLE.md convention 10):
+//! Causality, proven for every model and both data kinds, three ways:
 //! - perturbation: changing one input sub-pixel leaves every earlier output distribution
 //!   bit-identical, and changes at least one later one;
 //! - gradient: every output's gradient with respect to its own and every future input
@@ -12,8 +12,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use burn::prelude::*;
-use pixelrnn::likelihood::scale_input;
-use pixelrnn::models::{Architecture, ImageSpec, ModelConfig, PixelRnn};
+use pixelrnn::image_spec::{scale_input, ImageSpec};
+use pixelrnn::models::{Architecture, ModelConfig, PixelRnn, Preset};
 
 const ARCHITECTURES: [Architecture; 3] = [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
 
@@ -39,7 +39,7 @@ fn spec((channels, height, width, levels): (usize, usize, usize, usize)) -> Imag
 }
 
 fn model(arch: Architecture, image: ImageSpec, device: &Device, residual: bool, skip: bool) -> PixelRnn {
-    let mut config = ModelConfig::preset("tiny", arch, image).unwrap();
+    let mut config = ModelConfig::preset(Preset::Tiny, arch, image).unwrap();
     config.residual = residual;
     config.skip = skip;
     if !residual {
@@ -72,7 +72,7 @@ pub(crate) fn xorshift_values(count: usize, levels: usize, seed: u64) -> Vec<i64
 
 /// Logits as a flat vector `[batch, out, height, width]`.
 fn logits_of(model: &PixelRnn, images: Vec<i64>, batch: usize, device: &Device) -> Vec<f32> {
-    let image = model.image;
+    let image = model.image();
     let t = Tensor::<4, Int>::from_data(
         TensorData::new(images, [batch, image.channels, image.height, image.width]),
         device,
@@ -130,7 +130,7 @@ fn perturbation_test(arch: Architecture, image: ImageSpec, residual: bool, skip:
 /// `grad[b][q]`: gradient of target `b`'s output logit(s) with respect to input sub-pixel `q`,
 /// for one target per batch element (`targets[b]` is a sub-pixel index).
 fn input_gradients(model: &PixelRnn, targets: &[usize], device: &Device) -> Vec<Vec<f32>> {
-    let image = model.image;
+    let image = model.image();
     let (c, h, w) = (image.channels, image.height, image.width);
     let per = image.logits_per_subpixel();
     let batch = targets.len();
@@ -219,7 +219,7 @@ fn seen_pixels(
 ) -> Vec<Vec<bool>> {
     let device = device().autodiff();
     let image = ImageSpec { channels: 1, height, width, levels: 2 };
-    let mut config = ModelConfig::preset("tiny", arch, image).unwrap();
+    let mut config = ModelConfig::preset(Preset::Tiny, arch, image).unwrap();
     config.num_layers = num_layers;
     let model = config.init(&device, 3).unwrap();
     let g = &input_gradients(&model, &[row * width + col], &device)[0];

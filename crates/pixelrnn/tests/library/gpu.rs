@@ -1,20 +1,17 @@
-//! GPU correctness (issue 7): the same model and weights give the same NLL on the CPU and on
+//! GPU correctness: the same model and weights give the same NLL on the CPU and on
 //! the GPU (within 1e-4 relative), for every architecture, binary and RGB; gradients agree
-//! too. Causality on the GPU: this binary also holds `tests/causality.rs`, whose tests run on
-//! the device `PIXELRNN_TEST_DEVICE` names (`scripts/gpu-check.sh` sets it), so one carried
-//! test executable checks both.
+//! too. Causality on the GPU: this binary also holds the causality tests, which run on the
+//! device `PIXELRNN_TEST_DEVICE` names (`scripts/gpu-check.sh` sets it), so one carried test
+//! executable checks both.
 //!
 //! Built only with the `vulkan` or `wgpu` feature. Without an adapter the tests print why and
 //! pass, unless `PIXELRNN_REQUIRE_GPU=1` (set by `scripts/gpu-check.sh`) makes that a failure.
-#![cfg(any(feature = "vulkan", feature = "wgpu"))]
-
-#[path = "causality.rs"]
-mod causality;
-
+use crate::causality;
 use burn::module::Module;
 use burn::prelude::*;
 use pixelrnn::device::{describe, open, Backend};
-use pixelrnn::models::{Architecture, ImageSpec, ModelConfig};
+use pixelrnn::image_spec::ImageSpec;
+use pixelrnn::models::{Architecture, ModelConfig, Preset};
 
 const RELATIVE: f64 = 1e-4;
 
@@ -60,7 +57,7 @@ fn nll_is_the_same_on_cpu_and_gpu() {
     let cpu = Device::flex();
     for arch in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
         for image in IMAGES {
-            let model = ModelConfig::preset("tiny", arch, image).unwrap().init(&cpu, 11).unwrap();
+            let model = ModelConfig::preset(Preset::Tiny, arch, image).unwrap().init(&cpu, 11).unwrap();
             let on_gpu = model.clone().to_device(&gpu);
             let nll_cpu = model.nll(images(&image, 4, &cpu)).into_data().try_to_vec::<f32>().unwrap();
             let nll_gpu = on_gpu.nll(images(&image, 4, &gpu)).into_data().try_to_vec::<f32>().unwrap();
@@ -75,7 +72,7 @@ fn gradients_are_the_same_on_cpu_and_gpu() {
     let (cpu, gpu) = (Device::flex().autodiff(), gpu.autodiff());
     for arch in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
         let image = IMAGES[1];
-        let model = ModelConfig::preset("tiny", arch, image).unwrap().init(&cpu, 5).unwrap();
+        let model = ModelConfig::preset(Preset::Tiny, arch, image).unwrap().init(&cpu, 5).unwrap();
         let on_gpu = model.clone().to_device(&gpu);
         let gradient_of = |m: &pixelrnn::models::PixelRnn, device: &Device| {
             let loss = m.nll(images(&image, 2, device)).sum();

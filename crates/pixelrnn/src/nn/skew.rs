@@ -1,11 +1,12 @@
-//! Geometric ops of the Diagonal BiLSTM (§3.2, Fig. 3), named after what they do to the map.
+//! Geometric ops of the Diagonal BiLSTM (§3.2, Fig. 3), named after what they do to the map:
+//! skew / unskew (each diagonal becomes a column and back), mirror, and the shift down of the
+//! right-to-left direction. Skew and unskew run as one pass on the CPU kernels
+//! ([`crate::kernels::shear`]); their composed forms run elsewhere.
 
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 
-use crate::nn::contiguous::contiguous;
-use crate::nn::rows::take_rows;
-use crate::nn::shear::{shear, Shear};
+use crate::kernels::shear::{shear, Shear};
 
 /// Skews a map so that the diagonals become columns: row `r` is shifted right by `r`.
 ///
@@ -58,32 +59,6 @@ pub fn unskew_composed(x: Tensor<4>, width: usize) -> Tensor<4> {
 pub fn shift_down(x: Tensor<4>) -> Tensor<4> {
     let [_, _, height, _] = x.dims();
     x.pad((0, 0, 1, 0), PadMode::Constant(0.0)).narrow(2, 0, height)
-}
-
-/// Every index of dimension `dim` as its own slice of size 1, in order.
-///
-/// `x` is first laid out step-major and contiguous (one copy), so that every step is a plain
-/// slice of memory: the fused LSTM cell reads it in place, and under autodiff each step's
-/// gradient is one contiguous write (measured: the strided writes were the largest cost of the
-/// Diagonal BiLSTM's backward pass). Why not `narrow` on `x` in the loop: under autodiff the
-/// backward of each `narrow` writes a full-size gradient of `x`, so n single-step slices cost n
-/// full copies of `x`. Cutting `x` into about sqrt(n) blocks first, then each block into steps,
-/// costs about 2 sqrt(n) full copies instead.
-///
-/// # Shapes
-/// - `x`: `[d0, d1, d2, d3]` -> `x.dims()[dim]` tensors with that dimension of size 1, lazily
-pub fn steps_along(x: Tensor<4>, dim: usize) -> Box<dyn Iterator<Item = Tensor<4>>> {
-    let mut step_shape = x.dims();
-    let n = step_shape[dim];
-    step_shape[dim] = 1;
-    let block = ((n as f64).sqrt().ceil() as usize).max(1);
-    let x = contiguous(x.movedim(dim, 0)); // [n, ..the other three dims in order]
-    Box::new((0..n).step_by(block).flat_map(move |start| {
-        let len = block.min(n - start);
-        let chunk = take_rows(x.clone(), start, len);
-        // Moving a dimension of size 1 does not move any value: a reshape says the same.
-        (0..len).map(move |i| take_rows(chunk.clone(), i, 1).reshape(step_shape))
-    }))
 }
 
 /// Mirrors a map left-right.
@@ -172,16 +147,6 @@ mod tests {
         ];
         for (i, view) in views.into_iter().enumerate() {
             assert_eq!(skew(view.clone()).into_data(), skew_composed(view).into_data(), "view {i}");
-        }
-    }
-
-    #[test]
-    fn steps_along_returns_every_index_in_order() {
-        let x = map(3, 7);
-        let steps: Vec<_> = steps_along(x.clone(), 3).collect();
-        assert_eq!(steps.len(), 7);
-        for (i, s) in steps.into_iter().enumerate() {
-            assert_eq!(s.into_data(), x.clone().narrow(3, i, 1).into_data());
         }
     }
 

@@ -11,8 +11,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Flex, TensorMetadata};
 
-use crate::nn::flex_values::{from_values, values};
-use crate::nn::lstm_cell_cpu;
+use crate::kernels::flex_values::{from_values, values};
+use crate::kernels::lstm_cell_cpu;
 
 /// Backends with a fused LSTM cell.
 #[backend_extension(Flex, Autodiff)]

@@ -6,7 +6,7 @@
 //! with the destination's last one, so both the reads and the writes stay within a few cache
 //! lines per block.
 
-use crate::nn::par_blocks::par_blocks;
+use crate::kernels::par_blocks::par_blocks;
 
 /// The values of the view (`shape`, `strides` in elements, `offset`) over `source`, in
 /// row-major order of `shape`.

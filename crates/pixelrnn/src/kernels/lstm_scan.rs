@@ -29,11 +29,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::prelude::*;
 
-use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
-use crate::nn::lstm_cell_cpu;
-use crate::nn::matrix::{add_row_sums, product, row_major, transposed, Parallelism};
-use crate::nn::shifted_taps::kernels::{backward as stack_taps_backward, forward as stack_taps};
-use crate::nn::shifted_taps::TapGeometry;
+use crate::kernels::flex_values::{from_values, runs_cpu_kernels, values};
+use crate::kernels::lstm_cell_cpu;
+use crate::kernels::matrix::{add_row_sums, product, row_major, transposed, Parallelism};
+use crate::kernels::shifted_taps::{stack_taps, stack_taps_backward, TapGeometry};
 
 /// Sizes of a scan, K^ss's taps, and where the state is held at zero.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,8 +15,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
 
-use crate::nn::flex_values::{from_values, runs_cpu_kernels, values};
-use crate::nn::par_blocks::{blocks_per_task, par_blocks};
+use crate::kernels::flex_values::{from_values, runs_cpu_kernels, values};
+use crate::kernels::par_blocks::{blocks_per_task, par_blocks};
 
 /// Which way the rows move, and the width of the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +101,8 @@ fn shear_rows(x: &[f32], [d0, d1, height, width]: [usize; 4], shear: Shear) -> V
 
 /// Moves row `r` of every map `r` places right or left (see [`Shear`]); zeros where nothing
 /// lands. Tensors that do not go to the CPU kernels are handed to `composed` instead: the
-/// same computation in Burn tensor operations ([`crate::nn::ops::skew_composed`],
-/// [`crate::nn::ops::unskew_composed`]).
+/// same computation in Burn tensor operations ([`crate::nn::skew::skew_composed`],
+/// [`crate::nn::skew::unskew_composed`]).
 ///
 /// # Shapes
 /// - `x`: `[d0, d1, height, width]` -> `[d0, d1, height, shear.out_width]`

@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::nn::fast_math::{sigmoid, tanh};
+use crate::kernels::fast_math::{sigmoid, tanh};
 
 /// Elements per rayon task: below this a loop runs on the calling thread.
 const CHUNK: usize = 16 * 1024;
@@ -91,6 +91,37 @@ pub(crate) fn backward(
     (grad_gates, grad_state)
 }
 
+/// Eq. (3) at one position, for the layers' step forms (the incremental engine): the same loop
+/// as [`forward`] with n = 1. `input_gates`, `state_gates`: `[4h]` (o, f, i, g, summed);
+/// `cell_before`: `[h]`, `None` for a zero state; writes the new cell and hidden state `[h]`.
+pub(crate) fn step(
+    input_gates: &[f32],
+    state_gates: &[f32],
+    cell_before: Option<&[f32]>,
+    cell: &mut [f32],
+    hidden: &mut [f32],
+) {
+    let h = cell.len();
+    assert!(
+        input_gates.len() == 4 * h && state_gates.len() == 4 * h && hidden.len() == h,
+        "lstm cell step: gates must hold 4h values and the state h (got {}, {}, {})",
+        input_gates.len(),
+        state_gates.len(),
+        h
+    );
+    let zero;
+    let cell_before = match cell_before {
+        Some(c) => c,
+        None => {
+            zero = vec![0.0; h];
+            &zero
+        }
+    };
+    let x = [0, 1, 2, 3].map(|k| &input_gates[k * h..(k + 1) * h]);
+    let s = [0, 1, 2, 3].map(|k| &state_gates[k * h..(k + 1) * h]);
+    simd::forward(x, s, cell_before, cell, hidden, None);
+}
+
 type QuarterChunks<'a> = Vec<std::slice::ChunksMut<'a, f32>>;
 
 /// `values` (`4 * hn`, or empty) as its four blocks of `hn`, each cut into [`CHUNK`]s.
@@ -124,7 +155,7 @@ fn run_tasks<T: Send>(mut tasks: Vec<T>, work: impl Fn(T) + Sync + Send) {
 /// baseline), like Burn's own `x86-v4` kernels. The arithmetic is the same in every version.
 mod simd {
     use super::{sigmoid, tanh};
-    use crate::nn::fast_math::dispatched;
+    use crate::kernels::fast_math::dispatched;
 
     #[inline(always)]
     fn forward_loop(

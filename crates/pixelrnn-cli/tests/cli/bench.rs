@@ -1,0 +1,78 @@
+//! `pixelrnn bench` and the device flag.
+
+use crate::common::{bin, stderr_of};
+
+#[test]
+fn bench_prints_torch_ref_keys() {
+    let out = bin()
+        .args([
+            "bench",
+            "--spec",
+            "m4",
+            "--mode",
+            "infer",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "framework",
+        "version",
+        "model",
+        "mode",
+        "device",
+        "threads",
+        "batch",
+        "params",
+        "warmup",
+        "steps",
+        "median_step_s",
+        "min_step_s",
+        "images_per_sec",
+        "loss",
+        "loss_unit",
+    ] {
+        assert!(!m[key].is_null(), "missing key {key}");
+    }
+    assert_eq!((m["model"].as_str(), m["mode"].as_str(), m["batch"].as_u64()), (Some("m4"), Some("infer"), Some(2)));
+    let out = bin().args(["bench", "--spec", "m7"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
+    assert!(err.contains("m7") && err.contains("m1, m2, m3, m4"), "{err}");
+}
+
+#[test]
+fn gpu_devices_without_the_feature_are_a_clear_error() {
+    if cfg!(feature = "vulkan") || cfg!(feature = "wgpu") {
+        eprintln!("skipped: this build has GPU support (tests/gpu.rs covers it)");
+        return;
+    }
+    let err = stderr_of(bin().args(["bench", "--spec", "m1", "--mode", "infer", "--device", "vulkan"]));
+    assert!(err.contains("no vulkan support") && err.contains("--features vulkan"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = stderr_of(bin().args([
+        "sample",
+        "--run",
+        dir.path().to_str().unwrap(),
+        "--count",
+        "1",
+        "--out",
+        "x.png",
+        "--device",
+        "wgpu",
+    ]));
+    assert!(err.contains("no wgpu support") && err.contains("--features wgpu"), "{err}");
+    let err = stderr_of(bin().args(["bench", "--device", "cuda"]));
+    assert!(err.contains("cuda") && err.contains("cpu, vulkan, wgpu"), "{err}");
+}

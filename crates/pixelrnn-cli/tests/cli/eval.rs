@@ -1,0 +1,61 @@
+//! `pixelrnn eval`: damaged runs and checkpoints.
+
+use assert_cmd::prelude::*;
+
+use crate::common::{bin, small_mnist, stderr_of, train_args};
+
+#[test]
+fn bad_runs_and_checkpoints_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("run");
+    bin().args(train_args(&data, &run, "pixel-cnn", 2)).assert().success();
+    let other = tmp.path().join("other");
+    bin().args(train_args(&data, &other, "row-lstm", 2)).assert().success();
+
+    // A checkpoint from another model.
+    std::fs::copy(run.join("checkpoint-last.bin"), other.join("checkpoint-last.bin")).unwrap();
+    let err = stderr_of(bin().args(["eval", "--run", other.to_str().unwrap(), "--checkpoint", "last"]));
+    assert!(err.contains("from another model") && err.contains("checkpoint-last.bin"), "{err}");
+
+    // A corrupt (truncated) checkpoint.
+    let bytes = std::fs::read(run.join("checkpoint-last.bin")).unwrap();
+    std::fs::write(run.join("checkpoint-last.bin"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = stderr_of(bin().args(["eval", "--run", run.to_str().unwrap(), "--checkpoint", "last"]));
+    assert!(err.contains("truncated") && err.contains("checkpoint-last.bin"), "{err}");
+    std::fs::write(run.join("checkpoint-last.bin"), b"garbage").unwrap();
+    let err = stderr_of(bin().args(["eval", "--run", run.to_str().unwrap(), "--checkpoint", "last"]));
+    assert!(err.contains("not a pixelrnn checkpoint"), "{err}");
+
+    // A run on another dataset with the same image shape: the checkpoint is refused.
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(other.join("config.json")).unwrap()).unwrap();
+    cfg["data"]["dataset"] = "mnist".into();
+    let moved = tmp.path().join("moved");
+    std::fs::create_dir(&moved).unwrap();
+    std::fs::write(moved.join("config.json"), cfg.to_string()).unwrap();
+    std::fs::copy(other.join("checkpoint-best.bin"), moved.join("checkpoint-best.bin")).unwrap();
+    let err = stderr_of(bin().args(["eval", "--run", moved.to_str().unwrap()]));
+    assert!(err.contains("trained on binarized-mnist") || err.contains("from another model"), "{err}");
+
+    // Not a run directory.
+    let err = stderr_of(bin().args(["eval", "--run", tmp.path().to_str().unwrap()]));
+    assert!(err.contains("config.json"), "{err}");
+
+    // An unwritable output directory (a regular file stands where the folder should be).
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = stderr_of(bin().args(train_args(&data, &file.join("run"), "pixel-cnn", 1)));
+    assert!(err.contains("a-file"), "{err}");
+
+    // Missing dataset files.
+    let err = stderr_of(bin().args(train_args(&tmp.path().join("nowhere"), &tmp.path().join("r2"), "pixel-cnn", 1)));
+    assert!(err.contains("nowhere"), "{err}");
+
+    // A learning rate that could only diverge is refused before the first step.
+    let mut args = train_args(&data, &tmp.path().join("nan-lr"), "pixel-cnn", 1);
+    args.extend(["--lr".into(), "nan".into()]);
+    let err = stderr_of(bin().args(args));
+    assert!(err.contains("learning rate must be a non-negative number, got NaN"), "{err}");
+    assert!(!tmp.path().join("nan-lr").join("config.json").exists());
+}

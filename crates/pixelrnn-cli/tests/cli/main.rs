@@ -1,0 +1,9 @@
+//! End-to-end tests of the `pixelrnn` binary on tiny presets (seconds each): one test binary,
+//! one module per command, shared helpers in `common`.
+
+mod bench;
+mod common;
+mod data;
+mod eval;
+mod sample;
+mod train;

@@ -1,0 +1,164 @@
+//! `pixelrnn train`: every model, resume, kill -9 / Ctrl-C, divergence, real data.
+
+use std::path::{Path, PathBuf};
+
+use std::process::Command;
+
+use assert_cmd::prelude::*;
+
+use crate::common::{bin, eval_json, small_mnist, stderr_of, train_args};
+
+#[test]
+fn train_then_eval_every_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    for model in ["pixel-cnn", "row-lstm", "diagonal-bilstm"] {
+        let run = tmp.path().join(model);
+        bin().args(train_args(&data, &run, model, 3)).assert().success();
+        for f in ["config.json", "checkpoint-last.bin", "checkpoint-best.bin", "metrics.jsonl", "loss.svg"] {
+            assert!(run.join(f).is_file(), "{model}: {f} missing");
+        }
+        let report = eval_json(&run, &[]);
+        assert_eq!(report["dataset"], "binarized-mnist");
+        assert_eq!(report["split"], "test");
+        assert_eq!(report["images"], 50, "every test image, no dropped last batch");
+        let bpd = report["bits_per_dim"].as_f64().unwrap();
+        let nats = report["nll_nats"].as_f64().unwrap();
+        assert!((bpd - nats / (784.0 * std::f64::consts::LN_2)).abs() < 1e-9);
+        assert!(report["stderr_bits_per_dim"].as_f64().unwrap() >= 0.0);
+        let limited = eval_json(&run, &["--limit", "7", "--batch-size", "3", "--split", "valid"]);
+        assert_eq!(limited["images"], 7);
+    }
+}
+
+#[test]
+fn resume_reaches_the_same_parameters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let straight = tmp.path().join("straight");
+    bin().args(train_args(&data, &straight, "row-lstm", 6)).assert().success();
+    let split = tmp.path().join("split");
+    bin().args(train_args(&data, &split, "row-lstm", 3)).assert().success();
+    let mut resumed = train_args(&data, &split, "row-lstm", 6);
+    resumed.push("--resume".into());
+    bin().args(resumed).assert().success();
+    let a = eval_json(&straight, &["--checkpoint", "last"]);
+    let b = eval_json(&split, &["--checkpoint", "last"]);
+    assert_eq!(a["nll_nats"], b["nll_nats"], "resumed run must equal the uninterrupted one");
+    // Without --resume an existing run is not overwritten.
+    let err = stderr_of(bin().args(train_args(&data, &split, "row-lstm", 6)));
+    assert!(err.contains("already holds a run"), "{err}");
+    // --resume with a different model is refused.
+    let mut other = train_args(&data, &split, "pixel-cnn", 8);
+    other.push("--resume".into());
+    let err = stderr_of(bin().args(other));
+    assert!(err.contains("the model differs"), "{err}");
+}
+
+#[test]
+fn kill_9_leaves_a_loadable_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("killed");
+    let mut args = train_args(&data, &run, "diagonal-bilstm", 100_000);
+    let i = args.iter().position(|a| a == "--checkpoint-every").unwrap();
+    args[i + 1] = "1".into();
+    let mut child = bin().args(args).spawn().unwrap();
+    let last = run.join("checkpoint-last.bin");
+    let start = std::time::Instant::now();
+    while !last.exists() && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Let it write a few more checkpoints, then kill it hard, possibly mid-write.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let report = eval_json(&run, &["--checkpoint", "last", "--limit", "5"]);
+    assert_eq!(report["images"], 5);
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("interrupted");
+    let mut args = train_args(&data, &run, "pixel-cnn", 1_000_000);
+    let i = args.iter().position(|a| a == "--checkpoint-every").unwrap();
+    args[i + 1] = "0".into(); // only the interrupt writes one
+    let mut child = bin().args(args).spawn().unwrap();
+    let metrics = run.join("metrics.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(true, |m| m.lines().count() < 5) && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted run exits with 130");
+    assert!(run.join("checkpoint-last.bin").is_file());
+    let saved_step = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "checkpoint")
+        .filter_map(|v| v["step"].as_u64())
+        .next_back()
+        .expect("the interrupt wrote a checkpoint event");
+    assert!(saved_step >= 1);
+    let mut resumed = train_args(&data, &run, "pixel-cnn", saved_step + 2);
+    resumed.push("--resume".into());
+    bin().args(resumed).assert().success();
+    let last = std::fs::read_to_string(&metrics).unwrap();
+    assert!(last.contains(&format!("\"step\":{}", saved_step + 2)), "resumed run reached the new target");
+}
+
+#[test]
+fn a_relative_data_dir_is_recorded_absolute() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_mnist(tmp.path());
+    // Trained from inside tmp with `--data-dir mnist`, evaluated from elsewhere.
+    let mut args = train_args(Path::new("mnist"), Path::new("run"), "pixel-cnn", 1);
+    args.retain(|a| a != "--quiet");
+    bin().current_dir(tmp.path()).args(args).assert().success();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/config.json")).unwrap()).unwrap();
+    let recorded = PathBuf::from(config["data"]["data_dir"].as_str().unwrap());
+    assert!(recorded.is_absolute(), "{}", recorded.display());
+    let report = eval_json(&tmp.path().join("run"), &["--limit", "3"]);
+    assert_eq!(report["images"], 3);
+}
+
+#[test]
+fn divergence_stops_with_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("nan");
+    let mut args = train_args(&data, &run, "pixel-cnn", 50);
+    args.extend(["--lr".into(), "1e30".into(), "--optimizer".into(), "rmsprop".into()]);
+    let i = args.iter().position(|a| a == "--checkpoint-every").unwrap();
+    args[i + 1] = "1".into();
+    let err = stderr_of(bin().args(args));
+    assert!(err.contains("diverged"), "{err}");
+    let report = eval_json(&run, &["--checkpoint", "last", "--limit", "3"]);
+    assert_eq!(report["images"], 3);
+}
+
+#[test]
+fn nll_after_training_is_lower_than_at_initialization_on_real_mnist() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mnist");
+    if !shared.is_dir() {
+        eprintln!("skipped: {} not present", shared.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let init = tmp.path().join("init");
+    let mut args = train_args(&shared, &init, "pixel-cnn", 1);
+    args.extend(["--lr".into(), "0".into()]);
+    bin().args(args).assert().success();
+    let trained = tmp.path().join("trained");
+    let mut args = train_args(&shared, &trained, "pixel-cnn", 60);
+    args.extend(["--lr".into(), "0.01".into()]);
+    bin().args(args).assert().success();
+    let a = eval_json(&init, &["--limit", "300"])["nll_nats"].as_f64().unwrap();
+    let b = eval_json(&trained, &["--limit", "300"])["nll_nats"].as_f64().unwrap();
+    assert!(b < a - 20.0, "training must lower the test NLL: {a} -> {b}");
+}

@@ -1,0 +1,251 @@
+//! The model's incremental form: the network evaluated one position at a time with per-layer
+//! caches, built from the same layers as [`PixelRnn::forward`] (each layer's step form lives
+//! beside its `forward`). What sampling, completion and any other autoregressive use drive
+//! the model through.
+//!
+//! Generating sub-pixel (r, c, ch) needs every layer's output at (r, c) only, and each layer's
+//! output there depends on earlier positions that are already cached, so one position costs
+//! work proportional to the layers' kernels, not to the image:
+//! - PixelCNN: the k x k masked convolutions read cached maps of earlier positions;
+//! - Row LSTM: the state of row r at column c reads the finished row r - 1 (Eq. 3);
+//! - Diagonal BiLSTM: the left-to-right state at (r, c) reads (r, c - 1) and (r - 1, c); the
+//!   right-to-left states of row r - 1 are computed when row r starts.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use pixelrnn::image_spec::ImageSpec;
+//! use pixelrnn::models::{Architecture, ModelConfig, Preset};
+//!
+//! let image = ImageSpec { channels: 1, height: 4, width: 4, levels: 2 };
+//! let model = ModelConfig::preset(Preset::Tiny, Architecture::RowLstm, image).unwrap().init(&Device::flex(), 1).unwrap();
+//! let incremental = model.incremental();
+//! let mut state = incremental.state();
+//! let logits = incremental.logits_at(&mut state, 0, 0); // p(x_1): nothing observed yet
+//! state.set_input(0, 0, 0, 1.0); // then x_1 = 1 (binary inputs enter unscaled)
+//! assert_eq!(logits.len(), 1);
+//! ```
+
+use crate::image_spec::ImageSpec;
+use crate::models::diagonal_bilstm::{DiagonalBiLstmLayerState, DiagonalBiLstmLayerStep};
+use crate::models::pixel_cnn::{ResidualBlockState, ResidualBlockStep};
+use crate::models::row_lstm::RowLstmLayerStep;
+use crate::models::{Layer, PixelRnn};
+use crate::nn::masked_conv::ConvAtPosition;
+use crate::nn::output::OutputStackStep;
+use crate::nn::position_map::PositionMap;
+use crate::nn::row_lstm::RowLstmState;
+
+/// The step form of one [`Layer`].
+// A model holds a handful of layers, all of one variant: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum LayerStep {
+    PixelCnn(ResidualBlockStep),
+    RowLstm(RowLstmLayerStep),
+    DiagonalBilstm(DiagonalBiLstmLayerStep),
+}
+
+/// What one layer keeps of one image.
+#[derive(Debug, Clone)]
+enum LayerState {
+    PixelCnn(ResidualBlockState),
+    RowLstm(RowLstmState),
+    DiagonalBilstm(DiagonalBiLstmLayerState),
+}
+
+impl Layer {
+    fn step_form(&self) -> LayerStep {
+        match self {
+            Layer::PixelCnn(layer) => LayerStep::PixelCnn(layer.step_form()),
+            Layer::RowLstm(layer) => LayerStep::RowLstm(layer.step_form()),
+            Layer::DiagonalBilstm(layer) => LayerStep::DiagonalBilstm(layer.step_form()),
+        }
+    }
+}
+
+impl LayerStep {
+    fn state(&self, height: usize, width: usize) -> LayerState {
+        match self {
+            LayerStep::PixelCnn(layer) => LayerState::PixelCnn(layer.state(height, width)),
+            LayerStep::RowLstm(layer) => LayerState::RowLstm(layer.state(height, width)),
+            LayerStep::DiagonalBilstm(layer) => LayerState::DiagonalBilstm(layer.state(height, width)),
+        }
+    }
+
+    fn start_row(&self, state: &mut LayerState, r: usize) {
+        match (self, state) {
+            (LayerStep::PixelCnn(_), LayerState::PixelCnn(_)) => {}
+            (LayerStep::RowLstm(layer), LayerState::RowLstm(state)) => layer.start_row(state, r),
+            (LayerStep::DiagonalBilstm(layer), LayerState::DiagonalBilstm(state)) => layer.start_row(state, r),
+            _ => unreachable!("layer states are built from the same layers"),
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[2h]` -> `[2h]`
+    fn step(&self, state: &mut LayerState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
+        match (self, state) {
+            (LayerStep::PixelCnn(layer), LayerState::PixelCnn(state)) => layer.step(state, r, c, x),
+            (LayerStep::RowLstm(layer), LayerState::RowLstm(state)) => layer.step(state, r, c, x),
+            (LayerStep::DiagonalBilstm(layer), LayerState::DiagonalBilstm(state)) => layer.step(state, r, c, x),
+            _ => unreachable!("layer states are built from the same layers"),
+        }
+    }
+}
+
+/// A [`PixelRnn`] in its step form, on the host: the weights are copied once, and each image
+/// being generated keeps an [`IncrementalState`].
+#[derive(Debug, Clone)]
+pub struct Incremental {
+    image: ImageSpec,
+    input: ConvAtPosition,
+    layers: Vec<LayerStep>,
+    skips: Vec<ConvAtPosition>,
+    output: OutputStackStep,
+}
+
+/// The caches of one image for an [`Incremental`] model: its inputs so far and what each layer
+/// keeps.
+#[derive(Debug, Clone)]
+pub struct IncrementalState {
+    canvas: PositionMap,
+    layers: Vec<LayerState>,
+    /// The row being generated.
+    row: Option<usize>,
+}
+
+impl PixelRnn {
+    /// The model's step form (see [`Incremental`]).
+    pub fn incremental(&self) -> Incremental {
+        Incremental {
+            image: self.image,
+            input: self.input.at_position(),
+            layers: self.layers.iter().map(Layer::step_form).collect(),
+            skips: self.skips.iter().map(|skip| skip.at_position()).collect(),
+            output: self.output.step_form(),
+        }
+    }
+}
+
+impl IncrementalState {
+    /// Sets the network input, already scaled (see [`crate::image_spec::input_affine`]), of
+    /// sub-pixel (r, c, ch).
+    pub fn set_input(&mut self, r: usize, c: usize, ch: usize, value: f32) {
+        self.canvas.at_mut(r, c)[ch] = value;
+    }
+}
+
+impl Incremental {
+    /// The images the model is built for.
+    pub fn image(&self) -> ImageSpec {
+        self.image
+    }
+
+    /// The caches of one fresh image (every input zero).
+    pub fn state(&self) -> IncrementalState {
+        let ImageSpec { channels, height, width, .. } = self.image;
+        IncrementalState {
+            canvas: PositionMap::new(height, width, channels),
+            layers: self.layers.iter().map(|layer| layer.state(height, width)).collect(),
+            row: None,
+        }
+    }
+
+    /// [`PixelRnn::forward`] at (r, c): the logits of every channel there,
+    /// `[channels * logits_per_subpixel]` (channel `ch`'s the contiguous block `ch`), given the
+    /// inputs before (r, c) in raster order and those of the lower channels at (r, c).
+    ///
+    /// # Panics
+    /// Positions must be visited in raster order; a position may be visited again (once per
+    /// channel, after setting the channel just drawn).
+    pub fn logits_at(&self, state: &mut IncrementalState, r: usize, c: usize) -> Vec<f32> {
+        if state.row != Some(r) {
+            assert!(
+                c == 0 && state.row.map_or(r == 0, |previous| previous + 1 == r),
+                "positions must be visited in raster order"
+            );
+            for (layer, layer_state) in self.layers.iter().zip(&mut state.layers) {
+                layer.start_row(layer_state, r);
+            }
+            state.row = Some(r);
+        }
+        let mut x = vec![0.0; self.input.out_channels()]; // [2h]
+        let canvas = &state.canvas;
+        self.input.apply(&mut x, |dy, dx| canvas.offset(r, c, dy, dx));
+        let mut skip_sum: Option<Vec<f32>> = None;
+        for (index, (layer, layer_state)) in self.layers.iter().zip(&mut state.layers).enumerate() {
+            x = layer.step(layer_state, r, c, &x); // [2h]
+            if let Some(skip) = self.skips.get(index) {
+                let s = skip.pointwise(&x);
+                skip_sum = Some(match skip_sum {
+                    Some(sum) => sum.iter().zip(s).map(|(a, b)| a + b).collect(),
+                    None => s,
+                });
+            }
+        }
+        self.output.step(&skip_sum.unwrap_or(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::prelude::*;
+
+    use crate::image_spec::input_affine;
+    use crate::image_spec::ImageSpec;
+    use crate::models::{Architecture, ModelConfig, Preset};
+
+    #[test]
+    fn the_incremental_form_equals_the_network_at_every_position() {
+        let specs = [
+            ImageSpec { channels: 1, height: 5, width: 6, levels: 2 },
+            ImageSpec { channels: 3, height: 4, width: 5, levels: 256 },
+            ImageSpec { channels: 1, height: 4, width: 3, levels: 256 },
+        ];
+        for architecture in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
+            for image in specs {
+                for (residual, skip) in [(true, true), (false, false)] {
+                    let mut config = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap();
+                    (config.residual, config.skip) = (residual, skip);
+                    let model = config.init(&Device::flex(), 11).unwrap();
+                    let values: Vec<i32> = (0..image.dims()).map(|i| ((i * 7919 + 13) % image.levels) as i32).collect();
+                    let shape = [1, image.channels, image.height, image.width];
+                    let batch = Tensor::<4, Int>::from_data(TensorData::new(values.clone(), shape), &Device::flex());
+                    let expected: Vec<f32> = model.logits(batch).into_data().convert::<f32>().try_to_vec().unwrap();
+                    let (scale, offset) = input_affine(&image);
+                    let incremental = model.incremental();
+                    let mut state = incremental.state();
+                    let plane = image.height * image.width;
+                    for r in 0..image.height {
+                        for c in 0..image.width {
+                            for ch in 0..image.channels {
+                                let v = values[ch * plane + r * image.width + c];
+                                state.set_input(r, c, ch, v as f32 * scale + offset);
+                            }
+                            let got = incremental.logits_at(&mut state, r, c);
+                            assert_eq!(got.len(), image.channels * image.logits_per_subpixel());
+                            for (o, g) in got.iter().enumerate() {
+                                let e = expected[o * plane + r * image.width + c];
+                                assert!(
+                                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                                    "{architecture:?} {image:?} residual={residual} skip={skip} at ({r},{c}) logit {o}: step form {g} vs network {e}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "raster order")]
+    fn positions_out_of_raster_order_are_refused() {
+        let image = ImageSpec { channels: 1, height: 3, width: 3, levels: 2 };
+        let model =
+            ModelConfig::preset(Preset::Tiny, Architecture::PixelCnn, image).unwrap().init(&Device::flex(), 1).unwrap();
+        let incremental = model.incremental();
+        let mut state = incremental.state();
+        incremental.logits_at(&mut state, 1, 0);
+    }
+}

@@ -1,0 +1,208 @@
+//! The run directory's contract, in one place: what `train` writes there and what every other
+//! command reads back.
+//!
+//! - `config.json`: the resolved [`ExperimentConfig`], written before the first step;
+//! - `checkpoint-last.bin` (every `checkpoint_every` steps, at the end and when stopped) and
+//!   `checkpoint-best.bin` (best validation bits/dim), see [`crate::checkpoint`];
+//! - `metrics.jsonl`: one JSON event per step, validation and checkpoint;
+//! - `loss.svg`: the bits/dim curve, redrawn at each checkpoint.
+//!
+//! Every file but the metrics log is written atomically ([`write_atomic`]): a crash leaves the
+//! previous version or the new one, never a torn file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::checkpoint;
+use crate::error::{Error, Result};
+use crate::experiment::ExperimentConfig;
+use crate::models::PixelRnn;
+
+/// File name of the resolved config in a run directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// File name of the metrics log.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// File name of the loss curve.
+pub const LOSS_PLOT_FILE: &str = "loss.svg";
+
+/// Which checkpoint of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The one with the best validation NLL.
+    Best,
+    /// The most recent.
+    Last,
+}
+
+impl Which {
+    /// Its file name in the run directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Which::Best => "checkpoint-best.bin",
+            Which::Last => "checkpoint-last.bin",
+        }
+    }
+}
+
+/// A run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `path` (nothing is read or created).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Path of `config.json`.
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join(CONFIG_FILE)
+    }
+
+    /// Path of a checkpoint.
+    pub fn checkpoint_path(&self, which: Which) -> PathBuf {
+        self.path.join(which.file_name())
+    }
+
+    /// Path of the metrics log.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join(METRICS_FILE)
+    }
+
+    /// Creates the directory if needed.
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.path).map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Reads `config.json`.
+    pub fn load_config(&self) -> Result<ExperimentConfig> {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: not a pixelrnn run config: {e}", path.display())))
+    }
+
+    /// Writes `config.json` atomically.
+    pub fn save_config(&self, config: &ExperimentConfig) -> Result<()> {
+        let json = serde_json::to_string_pretty(config).expect("config serializes");
+        write_atomic(&self.config_path(), json.as_bytes())
+    }
+
+    /// Rebuilds the run's model from `config.json` and loads the chosen checkpoint (falling back
+    /// from `best` to `last` when the run never validated). Returns the config, the model and
+    /// the checkpoint's path.
+    pub fn load_model(&self, which: Which, device: &Device) -> Result<(ExperimentConfig, PixelRnn, PathBuf)> {
+        let config = self.load_config()?;
+        let mut path = self.checkpoint_path(which);
+        if which == Which::Best && !path.is_file() {
+            path = self.checkpoint_path(Which::Last);
+        }
+        if !path.is_file() {
+            return Err(Error::Checkpoint { path, reason: "missing (has this run saved a checkpoint yet?)".into() });
+        }
+        let ckpt = checkpoint::load(&path)?;
+        let model = config.model.init(device, config.training.seed)?;
+        let model = ckpt.apply(&path, &config.model, config.data.dataset, model)?;
+        Ok((config, model, path))
+    }
+
+    /// Opens the metrics log for appending.
+    pub fn open_metrics(&self) -> Result<MetricsLog> {
+        let path = self.metrics_path();
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(MetricsLog { path, file })
+    }
+
+    /// Draws `loss.svg` from `metrics.jsonl`: training bits/dim per step (and validation
+    /// points).
+    pub fn write_loss_plot(&self) -> Result<()> {
+        let path = self.metrics_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let mut train = Vec::new();
+        let mut valid = Vec::new();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let (Some(step), Some(bpd)) = (v["step"].as_f64(), v["bits_per_dim"].as_f64()) else { continue };
+            match v["event"].as_str() {
+                Some("step") => train.push((step, bpd)),
+                Some("validation") => valid.push((step, bpd)),
+                _ => {}
+            }
+        }
+        let svg =
+            crate::plot::line_chart("bits/dim", "step", &[("train", "#1f77b4", &train), ("valid", "#d62728", &valid)]);
+        write_atomic(&self.path.join(LOSS_PLOT_FILE), svg.as_bytes())
+    }
+}
+
+/// The run's `metrics.jsonl`, open for appending.
+#[derive(Debug)]
+pub struct MetricsLog {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl MetricsLog {
+    /// Appends `event` as one JSON line.
+    pub fn append(&mut self, event: &impl Serialize) -> Result<()> {
+        let line = serde_json::to_string(event).expect("events serialize");
+        writeln!(self.file, "{line}").map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Writes `bytes` to `path` through `path.tmp`, fsync and rename: a crash leaves either the old
+/// file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.file_name().expect("a file path").to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint-last.bin");
+        write_atomic(&path, b"good").unwrap();
+        let tmp = dir.path().join("checkpoint-last.bin.tmp");
+        // Disk full: the temporary file is /dev/full, where every write fails with ENOSPC.
+        if Path::new("/dev/full").exists() {
+            std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+            let err = write_atomic(&path, b"new").unwrap_err().to_string();
+            assert!(err.contains("checkpoint-last.bin.tmp") && err.to_lowercase().contains("space"), "{err}");
+            assert_eq!(std::fs::read(&path).unwrap(), b"good");
+            assert!(!tmp.exists(), "the failed temporary file is removed");
+        } else {
+            eprintln!("skipped the disk-full case: /dev/full not present");
+        }
+        // Unwritable: the temporary name is taken by a folder.
+        std::fs::create_dir(&tmp).unwrap();
+        assert!(write_atomic(&path, b"new").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+    }
+}

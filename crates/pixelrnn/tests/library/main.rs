@@ -1,0 +1,7 @@
+//! The library's integration tests, one test binary: causality of every model on every data
+//! kind (always), and CPU/GPU agreement (with the `vulkan` or `wgpu` feature; the causality tests
+//! then also run on the device `PIXELRNN_TEST_DEVICE` names, see `scripts/gpu-check.sh`).
+
+mod causality;
+#[cfg(any(feature = "vulkan", feature = "wgpu"))]
+mod gpu;
