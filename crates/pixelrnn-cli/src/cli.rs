@@ -30,6 +30,10 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Exact NLL of one PNG image and of each of its sub-pixels.
     Score(ScoreArgs),
+    /// Compress images losslessly with a trained run's model into a .prnn file.
+    Compress(CompressArgs),
+    /// Decompress a .prnn file into PNGs, with the run whose model coded it.
+    Decompress(DecompressArgs),
     /// Time the benchmark models M1-M4 (docs/bench-specs.md); one JSON line per run.
     Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
@@ -283,9 +287,10 @@ pub struct CompleteArgs {
     /// Split the images come from.
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
-    /// Indices of the images in the split, e.g. 0,5,9.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["count", "image"])]
-    pub images: Option<Vec<usize>>,
+    /// Indices of the images in the split, e.g. 0,5,9 (`--images` is the older spelling;
+    /// `--image` is always a PNG file).
+    #[arg(long, alias = "images", value_delimiter = ',', conflicts_with_all = ["count", "image"])]
+    pub indices: Option<Vec<usize>>,
     /// Number of images (the first N of the split).
     #[arg(long, conflicts_with = "image")]
     pub count: Option<usize>,
@@ -332,6 +337,51 @@ pub struct ScoreArgs {
     /// Write a heatmap of the per-pixel NLL here.
     #[arg(long)]
     pub heatmap: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompressArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// PNG files, or folders of PNGs (their `.png` files, by name), to compress.
+    pub inputs: Vec<PathBuf>,
+    /// Compress a split of the run's dataset instead of files.
+    #[arg(long, value_enum, conflicts_with = "inputs")]
+    pub split: Option<SplitArg>,
+    /// With --split: only the first N images.
+    #[arg(long, requires = "split", value_parser = at_least_one())]
+    pub limit: Option<usize>,
+    /// Read the data from here instead of the folder recorded in the run.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The compressed file to write.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Images per range-coder stream (decoded together).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub chunk: u32,
+    /// Print, per image and in total, the model's NLL, the coded size and the sizes as PNG,
+    /// WebP lossless and JPEG XL lossless (where `cwebp` / `cjxl` are installed).
+    #[arg(long)]
+    pub report: bool,
+    /// Print the report as one JSON object (implies --report).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecompressArgs {
+    /// The .prnn file.
+    pub input: PathBuf,
+    /// The run whose model coded it (without it, the file's header says which weights it needs).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Which checkpoint of the run.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointArg,
+    /// Folder to write the PNGs into (created; must not hold files already).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod cli;
+mod compress_cmd;
 mod data_cmd;
 mod device;
 mod eval_cmd;
@@ -71,6 +72,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Sample(args) => done(sample_cmd::sample(args)),
         cli::Command::Complete(args) => done(sample_cmd::complete(args)),
         cli::Command::Score(args) => done(score_cmd::run(args)),
+        cli::Command::Compress(args) => done(compress_cmd::compress(args)),
+        cli::Command::Decompress(args) => done(compress_cmd::decompress(args)),
         cli::Command::Bench(args) => done(bench_cmd::run(args)),
         cli::Command::Data { command } => done(data_cmd::run(command)),
     }

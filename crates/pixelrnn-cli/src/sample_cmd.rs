@@ -72,7 +72,7 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         )?;
         let split: Split = args.split.into();
         let set = splits.get(split)?;
-        let indices = match (&args.images, args.count) {
+        let indices = match (&args.indices, args.count) {
             (Some(list), _) => list.clone(),
             (None, Some(0)) => bail!("--count must be at least 1"),
             (None, Some(n)) => (0..n).collect(),

@@ -11,6 +11,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::codec;
 use crate::device::{describe, open, Backend};
 use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
@@ -85,6 +86,10 @@ pub enum Mode {
     Infer,
     /// Generating a whole batch with the fast sampler.
     Sample,
+    /// Coding a batch of images losslessly with the model (`pixelrnn compress`, one chunk).
+    Compress,
+    /// Decoding them (`pixelrnn decompress`): beside `sample`, what decoding costs.
+    Decompress,
 }
 
 impl Mode {
@@ -94,6 +99,8 @@ impl Mode {
             Mode::Train => "train",
             Mode::Infer => "infer",
             Mode::Sample => "sample",
+            Mode::Compress => "compress",
+            Mode::Decompress => "decompress",
         }
     }
 }
@@ -215,6 +222,29 @@ pub fn run(
                 }
             }
         }
+        Mode::Compress | Mode::Decompress => {
+            let model = config.init(device, 0)?;
+            params = model.num_params();
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let images: Vec<u8> =
+                (0..batch * config.image.dims()).map(|_| (rng.next_u32() % config.image.levels as u32) as u8).collect();
+            let names: Vec<String> = (0..batch).map(|i| i.to_string()).collect();
+            let chunk = batch as u32;
+            let coded = codec::encode(&model, &config, &images, &names, chunk, &mut |_, _| {})?;
+            loss = coded.costs.iter().map(|c| c.coded_bits).sum::<f64>() * std::f64::consts::LN_2 / batch as f64;
+            for i in 0..warmup + steps {
+                let start = Instant::now();
+                if mode == Mode::Compress {
+                    codec::encode(&model, &config, &images, &names, chunk, &mut |_, _| {})?;
+                } else {
+                    let decoded = codec::decode(&model, &config, &coded.bytes, &mut |_, _| {})?;
+                    debug_assert_eq!(decoded.images, images);
+                }
+                if i >= warmup {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+        }
     }
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
@@ -248,6 +278,14 @@ mod tests {
         for spec in [Spec::M1, Spec::M3, Spec::M4] {
             let m = run(spec, Mode::Infer, Some(2), 0, 1, 1, Backend::Cpu).unwrap();
             assert_eq!((m.batch, m.steps, m.model.as_str()), (2, 1, spec.name()));
+            if spec == Spec::M4 {
+                for mode in [Mode::Compress, Mode::Decompress] {
+                    let m = run(spec, mode, Some(2), 0, 1, 1, Backend::Cpu).unwrap();
+                    assert_eq!(m.mode, mode.name());
+                    // Random images under an untrained binary model: about 1 bit per pixel.
+                    assert!((m.loss / std::f64::consts::LN_2 / 784.0 - 1.0).abs() < 0.2, "{}", m.loss);
+                }
+            }
             assert!(m.median_step_s > 0.0 && m.loss > 0.0 && m.params > 0);
         }
         // M1's parameter count equals the PyTorch reference's (torch_ref.py: PixelCNN(32, rgb=False)).

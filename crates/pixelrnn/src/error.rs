@@ -58,6 +58,10 @@ pub enum Error {
         /// The loss value seen.
         loss: f64,
     },
+    /// Compressed data (`.prnn`) that cannot be decoded: truncated, corrupt, another format
+    /// version, coded with another model.
+    #[error("{0}")]
+    Codec(String),
     /// A download that failed or delivered the wrong bytes.
     #[error("download {url}: {reason}")]
     Download {

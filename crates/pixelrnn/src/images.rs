@@ -24,6 +24,37 @@ pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
     Ok(if spec.is_binary() { pixels.into_iter().map(|v| (v >= 128) as u8).collect() } else { pixels })
 }
 
+/// Reads a PNG as raw values for a model of `spec` without losing anything: the size and
+/// channel count must match, and for binary models every pixel must be 0 or 255 (black or
+/// white), which read as 0 and 1. What lossless compression takes.
+pub fn read_png_exact(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (channels, height, width, pixels) = decode_png(&bytes, path)?;
+    if (height, width) != (spec.height, spec.width) || channels != spec.channels {
+        let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
+        return Err(Error::dataset(
+            path,
+            format!(
+                "{width}x{height} with {channels} channel(s); the model codes {}x{} {kind} images",
+                spec.width, spec.height
+            ),
+        ));
+    }
+    if spec.is_binary() {
+        if let Some(v) = pixels.iter().find(|&&v| v != 0 && v != 255) {
+            return Err(Error::dataset(
+                path,
+                format!("grey value {v}: a binary model codes black-and-white images only (values 0 and 255)"),
+            ));
+        }
+        return Ok(pixels.into_iter().map(|v| (v == 255) as u8).collect());
+    }
+    if spec.levels != 256 {
+        return Err(Error::dataset(path, format!("8-bit PNG for a model of {} levels", spec.levels)));
+    }
+    Ok(pixels)
+}
+
 /// Display value (0-255) of a raw sub-pixel value.
 fn display(spec: &ImageSpec, v: u8) -> u8 {
     if spec.is_binary() {

@@ -15,6 +15,7 @@
 //!   and the model's incremental form ([`models::Incremental`]) that sampling drives;
 //! - [`device`]: the CPU (`flex`) or a GPU (Vulkan / wgpu features), chosen at run time;
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
+//! - [`codec`]: lossless compression of images with a model (`.prnn` files);
 //! - [`run`]: the run directory (config, checkpoints, metrics, plot, atomic writes);
 //! - [`error`]: the library's error type.
 //!
@@ -38,6 +39,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod codec;
 pub mod data;
 pub mod device;
 pub mod error;

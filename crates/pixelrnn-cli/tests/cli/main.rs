@@ -3,6 +3,7 @@
 
 mod bench;
 mod common;
+mod compress;
 mod data;
 mod eval;
 mod sample;

@@ -47,7 +47,7 @@ fn sample_complete_and_score() {
             "complete",
             "--run",
             r,
-            "--images",
+            "--indices",
             "0,3",
             "--samples-per-image",
             "2",

@@ -23,11 +23,12 @@ macro_rules! dispatched {
                 fn avx512($($arg: $ty),*) { $body($($arg),*) }
                 #[target_feature(enable = "avx2")]
                 fn avx2($($arg: $ty),*) { $body($($arg),*) }
-                if std::is_x86_feature_detected!("avx512f") {
+                let allowed = crate::kernels::fast_math::allowed_instruction_set();
+                if allowed >= 2 && std::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has just been checked for AVX-512F.
                     return unsafe { avx512($($arg),*) };
                 }
-                if std::is_x86_feature_detected!("avx2") {
+                if allowed >= 1 && std::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has just been checked for AVX2.
                     return unsafe { avx2($($arg),*) };
                 }
@@ -37,6 +38,21 @@ macro_rules! dispatched {
     };
 }
 pub(crate) use dispatched;
+
+/// The widest instruction set the dispatched loops may use: 2 AVX-512, 1 AVX2, 0 the baseline.
+static ALLOWED_INSTRUCTION_SET: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
+
+/// See [`limit_instruction_set`].
+pub(crate) fn allowed_instruction_set() -> u8 {
+    ALLOWED_INSTRUCTION_SET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Limits the dispatched loops to the baseline (0), AVX2 (1) or AVX-512 (2, the default) where
+/// the CPU has it: how the tests check that results do not depend on the instruction set.
+#[cfg(test)]
+pub(crate) fn limit_instruction_set(level: u8) {
+    ALLOWED_INSTRUCTION_SET.store(level.min(2), std::sync::atomic::Ordering::Relaxed);
+}
 
 /// e^x, Cephes' `expf` range reduction (x = n ln2 + r, |r| <= ln2/2) and degree-6 polynomial.
 /// Inputs are clamped to [-87, 88], so the result is finite and never denormal.

@@ -15,7 +15,7 @@
 
 pub(crate) mod contiguous;
 pub mod conv_product;
-mod fast_math;
+pub(crate) mod fast_math;
 pub(crate) mod flex_values;
 pub mod lstm_cell;
 pub(crate) mod lstm_cell_cpu;

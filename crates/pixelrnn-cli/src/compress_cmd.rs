@@ -1,0 +1,306 @@
+//! `pixelrnn compress` / `decompress`: lossless coding of images with a trained run's model
+//! (the library's `codec`; file format in docs/prnn-format.md), and the size report against
+//! PNG, WebP lossless and JPEG XL lossless.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use pixelrnn::codec::format::{hex, Header};
+use pixelrnn::codec::{decode, encode, ImageCost};
+use pixelrnn::data::LoadOptions;
+use pixelrnn::image_spec::ImageSpec;
+use pixelrnn::images::{image_png, read_png_exact};
+use pixelrnn::png::encode_png_smallest;
+use pixelrnn::run::{write_atomic, RunDir};
+use serde_json::json;
+
+use crate::cli::{CompressArgs, DecompressArgs};
+use crate::data_cmd::fetch_and_load;
+use crate::run_args::load_run;
+
+/// A bar over the sub-pixels of every chunk; the codec reports progress chunk by chunk.
+fn chunk_bar(count: usize, chunk: usize, dims: usize, hidden: bool) -> (ProgressBar, impl FnMut(usize, usize)) {
+    let total = (count.div_ceil(chunk) * dims) as u64;
+    let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    bar.set_style(ProgressStyle::with_template("{bar:30} {percent}% [{elapsed} < {eta}]").expect("valid template"));
+    let handle = bar.clone();
+    let mut chunks_done = 0u64;
+    let progress = move |done: usize, total: usize| {
+        handle.set_position(chunks_done * total as u64 + done as u64);
+        if done == total {
+            chunks_done += 1;
+        }
+    };
+    (bar, progress)
+}
+
+/// The PNG files of `inputs`: files as given, folders by their `.png` files in name order.
+fn png_files(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("reading the folder {}", input.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+                .collect();
+            if found.is_empty() {
+                bail!("{}: no .png files in this folder", input.display());
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// The images to compress and their names.
+fn gather(
+    args: &CompressArgs,
+    spec: &ImageSpec,
+    run: &pixelrnn::experiment::ExperimentConfig,
+) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
+    if let Some(split) = args.split {
+        let dir = args.data_dir.clone().unwrap_or(run.data.data_dir.clone());
+        let splits =
+            fetch_and_load(run.data.dataset, &dir, &LoadOptions { valid_size: run.data.valid_size, mirror: None })?;
+        let split: pixelrnn::data::Split = split.into();
+        let set = splits.get(split)?;
+        let n = args.limit.map_or(set.len(), |l| l.min(set.len()));
+        let images = (0..n).flat_map(|i| set.image(i).to_vec()).collect();
+        let names = (0..n).map(|i| format!("{}-{i:05}.png", split.name())).collect();
+        return Ok((images, names));
+    }
+    if args.inputs.is_empty() {
+        bail!("nothing to compress: give PNG files or folders, or --split");
+    }
+    let files = png_files(&args.inputs)?;
+    let mut names: Vec<String> = Vec::with_capacity(files.len());
+    let mut images = Vec::with_capacity(files.len() * spec.dims());
+    for file in &files {
+        images.extend(read_png_exact(file, spec)?);
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if names.contains(&name) {
+            bail!("two inputs are named {name}: the file keeps one name per image");
+        }
+        names.push(name);
+    }
+    Ok((images, names))
+}
+
+pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
+    let (config, model, _device, _) = load_run(&args.run)?;
+    let spec = model.image();
+    let (images, names) = gather(&args, &spec, &config)?;
+    let quiet = args.json;
+    let (bar, mut progress) = chunk_bar(names.len(), args.chunk as usize, spec.dims(), quiet);
+    let encoded = encode(&model, &config.model, &images, &names, args.chunk, &mut progress)
+        .with_context(|| format!("compressing into {}", args.output.display()))?;
+    bar.finish_and_clear();
+    write_atomic(&args.output, &encoded.bytes)?;
+    let dims = (names.len() * spec.dims()) as f64;
+    let file_bpd = encoded.bytes.len() as f64 * 8.0 / dims;
+    if !(args.report || args.json) {
+        eprintln!(
+            "{} image(s) -> {} ({} bytes, {:.4} bits/dim; the model's NLL {:.4} bits/dim)",
+            names.len(),
+            args.output.display(),
+            encoded.bytes.len(),
+            file_bpd,
+            encoded.costs.iter().map(|c| c.nll_bits).sum::<f64>() / dims
+        );
+        return Ok(());
+    }
+    report(&spec, &images, &names, &encoded.costs, encoded.bytes.len(), args.json)
+}
+
+/// An external lossless encoder: its name and how to run it on `input` into `output`.
+struct External {
+    name: &'static str,
+    program: &'static str,
+    args: fn(&Path, &Path) -> Vec<String>,
+}
+
+const EXTERNAL: [External; 2] = [
+    External {
+        name: "webp",
+        program: "cwebp",
+        args: |i, o| {
+            ["-lossless", "-z", "9", "-quiet", &i.display().to_string(), "-o", &o.display().to_string()]
+                .map(String::from)
+                .to_vec()
+        },
+    },
+    External {
+        name: "jxl",
+        program: "cjxl",
+        args: |i, o| {
+            [&i.display().to_string(), &o.display().to_string(), "-d", "0", "-e", "9", "--quiet"]
+                .map(String::from)
+                .to_vec()
+        },
+    },
+];
+
+fn installed(program: &str) -> bool {
+    Command::new(program).arg("-h").output().is_ok()
+}
+
+/// Bytes `encoder` makes of one PNG.
+fn external_size(encoder: &External, png: &Path, dir: &Path) -> anyhow::Result<u64> {
+    let out = dir.join(format!("out.{}", encoder.name));
+    let status = Command::new(encoder.program).args((encoder.args)(png, &out)).output()?;
+    if !status.status.success() {
+        bail!("{} failed: {}", encoder.program, String::from_utf8_lossy(&status.stderr).trim());
+    }
+    Ok(std::fs::metadata(&out)?.len())
+}
+
+fn report(
+    spec: &ImageSpec,
+    images: &[u8],
+    names: &[String],
+    costs: &[ImageCost],
+    file_bytes: usize,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let dims = spec.dims() as f64;
+    let found: Vec<&External> = EXTERNAL.iter().filter(|e| installed(e.program)).collect();
+    let scratch = tempfile::tempdir().context("a scratch folder for the external encoders")?;
+    let mut rows = Vec::with_capacity(names.len());
+    let mut totals = [0u64; 3]; // png, webp, jxl
+    for ((name, pixels), cost) in names.iter().zip(images.chunks(spec.dims())).zip(costs) {
+        let png = image_png(spec, pixels);
+        let display: Vec<u8> = pixelrnn::png::decode_png(&png, Path::new(name))?.3;
+        let smallest = encode_png_smallest(spec.channels, spec.height, spec.width, &display).len() as u64;
+        totals[0] += smallest;
+        let input = scratch.path().join("in.png");
+        std::fs::write(&input, &png)?;
+        let mut row = json!({
+            "name": name,
+            "nll_bits_per_dim": cost.nll_bits / dims,
+            "coded_bits_per_dim": cost.coded_bits / dims,
+            "overhead": cost.coded_bits / cost.nll_bits - 1.0,
+            "png_bytes": smallest,
+        });
+        for encoder in &found {
+            let size = external_size(encoder, &input, scratch.path())?;
+            totals[if encoder.name == "webp" { 1 } else { 2 }] += size;
+            row[format!("{}_bytes", encoder.name)] = size.into();
+        }
+        rows.push(row);
+    }
+    let total_dims = dims * names.len() as f64;
+    let nll: f64 = costs.iter().map(|c| c.nll_bits).sum();
+    let coded: f64 = costs.iter().map(|c| c.coded_bits).sum();
+    let mut summary = json!({
+        "images": names.len(),
+        "bytes": file_bytes,
+        "nll_bits_per_dim": nll / total_dims,
+        "coded_bits_per_dim": coded / total_dims,
+        "file_bits_per_dim": file_bytes as f64 * 8.0 / total_dims,
+        "overhead": file_bytes as f64 * 8.0 / nll - 1.0,
+        "png_bytes": totals[0],
+        "encoders_found": found.iter().map(|e| e.program).collect::<Vec<_>>(),
+        "encoders_missing": EXTERNAL.iter().filter(|e| !installed(e.program)).map(|e| e.program).collect::<Vec<_>>(),
+        "per_image": rows,
+    });
+    for encoder in &found {
+        summary[format!("{}_bytes", encoder.name)] = totals[if encoder.name == "webp" { 1 } else { 2 }].into();
+    }
+    if as_json {
+        println!("{summary}");
+        return Ok(());
+    }
+    let bpd = |bytes: u64| bytes as f64 * 8.0 / total_dims;
+    println!("{:<24} {:>10} {:>10} {:>9} {:>10}", "image", "NLL b/d", "coded b/d", "overhead", "PNG b/d");
+    for row in summary["per_image"].as_array().expect("rows") {
+        println!(
+            "{:<24} {:>10.4} {:>10.4} {:>8.2}% {:>10.4}",
+            row["name"].as_str().unwrap_or(""),
+            row["nll_bits_per_dim"].as_f64().unwrap_or(0.0),
+            row["coded_bits_per_dim"].as_f64().unwrap_or(0.0),
+            row["overhead"].as_f64().unwrap_or(0.0) * 100.0,
+            row["png_bytes"].as_u64().map_or(0.0, |b| b as f64 * 8.0 / dims),
+        );
+    }
+    println!(
+        "total: {} images, file {} bytes = {:.4} bits/dim (model NLL {:.4}, overhead {:.2}% incl. the {}-byte header)",
+        names.len(),
+        file_bytes,
+        bpd(file_bytes as u64),
+        nll / total_dims,
+        (file_bytes as f64 * 8.0 / nll - 1.0) * 100.0,
+        pixelrnn::codec::format::HEADER_LEN
+    );
+    println!("PNG (smallest): {} bytes = {:.4} bits/dim", totals[0], bpd(totals[0]));
+    for encoder in EXTERNAL.iter() {
+        match found.iter().find(|e| e.name == encoder.name) {
+            Some(_) => {
+                let t = totals[if encoder.name == "webp" { 1 } else { 2 }];
+                println!("{} lossless ({}): {} bytes = {:.4} bits/dim", encoder.name, encoder.program, t, bpd(t));
+            }
+            None => println!("{} lossless: {} not installed, not compared", encoder.name, encoder.program),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is a plain file name (no folder, not `.`/`..`): names come from the file and
+/// are written into the output folder only if so.
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
+    let input = &args.input;
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let header = Header::parse(&bytes).with_context(|| format!("{}", input.display()))?;
+    let Some(run) = &args.run else {
+        bail!(
+            "{}: decompressing needs the run whose model coded it (weights SHA-256 {}); pass --run RUN_DIR",
+            input.display(),
+            hex(&header.weights_sha256)
+        );
+    };
+    let output = &args.output;
+    if output.exists() && std::fs::read_dir(output).map_or(true, |mut d| d.next().is_some()) {
+        bail!("{}: the output folder exists and is not empty", output.display());
+    }
+    let device = burn::prelude::Device::flex();
+    let (config, model, _) = RunDir::new(run)
+        .load_model(args.checkpoint.into(), &device)
+        .with_context(|| format!("loading the run in --run {}", run.display()))?;
+    let spec = header.image;
+    let (bar, mut progress) = chunk_bar(header.count as usize, header.chunk as usize, spec.dims(), false);
+    let decoded =
+        decode(&model, &config.model, &bytes, &mut progress).with_context(|| format!("{}", input.display()))?;
+    bar.finish_and_clear();
+    if let Some(bad) = decoded.names.iter().find(|n| !plain_file_name(n)) {
+        bail!("{}: the image name {bad:?} is not a plain file name", input.display());
+    }
+    // Written into a temporary folder renamed into place at the end: an interrupted run leaves
+    // no output folder that looks complete.
+    let partial = PathBuf::from(format!("{}.partial-{}", output.display(), std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
+        for (name, pixels) in decoded.names.iter().zip(decoded.images.chunks(spec.dims())) {
+            let path = partial.join(name);
+            std::fs::write(&path, image_png(&spec, pixels)).with_context(|| format!("writing {}", path.display()))?;
+        }
+        if output.exists() {
+            std::fs::remove_dir(output).with_context(|| format!("replacing the empty folder {}", output.display()))?;
+        }
+        std::fs::rename(&partial, output).with_context(|| format!("moving {} into place", output.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    result?;
+    eprintln!("{} image(s) -> {}", decoded.names.len(), output.display());
+    Ok(())
+}

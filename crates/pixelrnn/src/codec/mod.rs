@@ -1,0 +1,259 @@
+//! Lossless compression of images with a trained model: the paper's argument (§2, the
+//! negative log-likelihood in bits is the length of the code the model gives the data) made
+//! literal. Every sub-pixel is coded in the model's order (raster, R -> G -> B) by a range
+//! coder (the `constriction` crate) with the distribution the model predicts for it, so a file
+//! costs the model's NLL plus a few bytes.
+//!
+//! Both sides compute each distribution with the same code: the model's incremental form
+//! ([`crate::models::Incremental`]), one image at a time, then [`quantize`]. Nothing in that
+//! path depends on the batch a position was computed in, on the thread count, or on the
+//! instruction set chosen at run time (the incremental form's dot products are plain
+//! sequential f32 sums; its LSTM cell runs the same arithmetic on every instruction set;
+//! the quantization uses an `exp` of its own), so a file made on one machine decodes on
+//! another that computes IEEE-754 f32/f64 arithmetic (every machine Rust targets here).
+//!
+//! Images are coded in chunks of [`DEFAULT_CHUNK`]: one range-coder stream per chunk, the
+//! chunk's images interleaved position by position, so that decoding runs the model for all
+//! of a chunk's images at once (one per thread) and a stream's final flush (a few bytes) is
+//! shared by the chunk.
+
+pub mod format;
+pub mod quantize;
+
+use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
+use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
+use constriction::stream::{Decode, Encode};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::image_spec::{input_affine, ImageSpec};
+use crate::models::{Incremental, IncrementalState, ModelConfig, PixelRnn};
+use format::{config_digest, names_from_bytes, names_to_bytes, weights_digest, Header, HEADER_LEN};
+
+/// Images per range-coder stream.
+pub const DEFAULT_CHUNK: u32 = 64;
+
+/// What one image costs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageCost {
+    /// The model's NLL of the image in bits: -log2 p(x), with the unquantized probabilities.
+    pub nll_bits: f64,
+    /// What the range coder spends on it: -log2 of the quantized probabilities (the stream's
+    /// flush, shared by its chunk, comes on top: see the file's size).
+    pub coded_bits: f64,
+}
+
+/// A compressed file and what each image cost.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The `.prnn` file.
+    pub bytes: Vec<u8>,
+    /// Per image, in order.
+    pub costs: Vec<ImageCost>,
+}
+
+/// A decoded file.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// Its header.
+    pub header: Header,
+    /// The images, `[count][channels][height][width]` raw values.
+    pub images: Vec<u8>,
+    /// Their names, in order.
+    pub names: Vec<String>,
+}
+
+fn codec_error(reason: impl Into<String>) -> Error {
+    Error::Codec(reason.into())
+}
+
+/// Compresses `images` (`[count][channels][height][width]` raw values in `0..levels`) named
+/// `names` with `model` (built from `config`). `progress(done, total)` counts coded
+/// sub-pixels of the current chunk's images.
+pub fn encode(
+    model: &PixelRnn,
+    config: &ModelConfig,
+    images: &[u8],
+    names: &[String],
+    chunk: u32,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Encoded> {
+    let image = model.image();
+    let dims = image.dims();
+    let count = names.len();
+    if count == 0 {
+        return Err(codec_error("nothing to compress: no images"));
+    }
+    if images.len() != count * dims {
+        return Err(Error::Shape {
+            op: "compress",
+            expected: format!("{count} x {dims} sub-pixels"),
+            got: images.len().to_string(),
+        });
+    }
+    if let Some(at) = images.iter().position(|&v| v as usize >= image.levels) {
+        return Err(codec_error(format!(
+            "image {} ({}) has the value {} where the model codes 0..{}",
+            at / dims,
+            names[at / dims],
+            images[at],
+            image.levels - 1
+        )));
+    }
+    if chunk == 0 || chunk > format::MAX_CHUNK {
+        return Err(codec_error(format!("images per chunk must be 1 to {}, got {chunk}", format::MAX_CHUNK)));
+    }
+    let names_section = names_to_bytes(names)?;
+    let incremental = model.incremental();
+    let mut payload = Vec::new();
+    let mut costs = Vec::with_capacity(count);
+    for chunk_images in images.chunks(chunk as usize * dims) {
+        let (words, chunk_costs) = encode_chunk(&incremental, chunk_images, progress)?;
+        payload.extend((words.len() as u64 * 4).to_le_bytes());
+        words.iter().for_each(|w| payload.extend(w.to_le_bytes()));
+        costs.extend(chunk_costs);
+    }
+    let mut body = names_section.clone();
+    body.extend_from_slice(&payload);
+    let header = Header {
+        weights_sha256: weights_digest(model),
+        config_sha256: config_digest(config),
+        image,
+        count: count as u64,
+        chunk,
+        names_len: names_section.len() as u64,
+        payload_len: payload.len() as u64,
+        body_sha256: Sha256::digest(&body).into(),
+    };
+    let mut bytes = header.to_bytes();
+    bytes.extend(body);
+    Ok(Encoded { bytes, costs })
+}
+
+/// Decompresses a `.prnn` file with `model` (built from `config`), which must be the model it
+/// was coded with (its weights' SHA-256 is in the header).
+pub fn decode(
+    model: &PixelRnn,
+    config: &ModelConfig,
+    bytes: &[u8],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Decoded> {
+    let header = Header::parse(bytes)?;
+    header.check_model(model, config)?;
+    let names_end = HEADER_LEN + header.names_len as usize;
+    let names = names_from_bytes(&bytes[HEADER_LEN..names_end], header.count)?;
+    let dims = header.image.dims();
+    let count = usize::try_from(header.count).map_err(|_| codec_error("too many images"))?;
+    let incremental = model.incremental();
+    let mut payload = &bytes[names_end..];
+    let mut images = Vec::with_capacity(count.saturating_mul(dims).min(1 << 30));
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(header.chunk as usize);
+        let len = payload.get(..8).ok_or_else(|| codec_error("payload ends before its last chunk"))?;
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+        let words = usize::try_from(len)
+            .ok()
+            .filter(|l| l % 4 == 0 && l.checked_add(8).is_some_and(|end| end <= payload.len()));
+        let words = words.ok_or_else(|| codec_error("a chunk's length does not fit the payload"))?;
+        let stream: Vec<u32> =
+            payload[8..8 + words].chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))).collect();
+        images.extend(decode_chunk(&incremental, stream, n, progress)?);
+        payload = &payload[8 + words..];
+        left -= n;
+    }
+    if !payload.is_empty() {
+        return Err(codec_error("payload continues after its last chunk"));
+    }
+    Ok(Decoded { header, images, names })
+}
+
+/// The entropy model of one sub-pixel from its logits; also its probabilities.
+fn entropy_model(
+    logits: &[f32],
+    probabilities: &mut Vec<f64>,
+    frequencies: &mut Vec<u32>,
+) -> DefaultContiguousCategoricalEntropyModel {
+    quantize::probabilities(logits, probabilities);
+    quantize::frequencies(probabilities, frequencies);
+    DefaultContiguousCategoricalEntropyModel::from_nonzero_fixed_point_probabilities(&*frequencies, false)
+        .expect("frequencies are non-zero and sum to 2^24")
+}
+
+/// The logits of channel `ch` at (r, c) for every image of a chunk, one image per task.
+fn chunk_logits(
+    incremental: &Incremental,
+    states: &mut [IncrementalState],
+    (r, c, ch): (usize, usize, usize),
+) -> Vec<Vec<f32>> {
+    let per = incremental.image().logits_per_subpixel();
+    states.par_iter_mut().map(|state| incremental.logits_at(state, r, c)[ch * per..(ch + 1) * per].to_vec()).collect()
+}
+
+/// The sub-pixels of a chunk in coding order: raster over pixels, channels within a pixel.
+fn positions(image: ImageSpec) -> impl Iterator<Item = (usize, usize, usize)> {
+    let ImageSpec { channels, height, width, .. } = image;
+    (0..height).flat_map(move |r| (0..width).flat_map(move |c| (0..channels).map(move |ch| (r, c, ch))))
+}
+
+fn encode_chunk(
+    incremental: &Incremental,
+    images: &[u8],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Vec<u32>, Vec<ImageCost>)> {
+    let image = incremental.image();
+    let dims = image.dims();
+    let plane = image.height * image.width;
+    let n = images.len() / dims;
+    let (scale, offset) = input_affine(&image);
+    let mut states: Vec<IncrementalState> = (0..n).map(|_| incremental.state()).collect();
+    let mut costs = vec![ImageCost { nll_bits: 0.0, coded_bits: 0.0 }; n];
+    let mut encoder = DefaultRangeEncoder::new();
+    let (mut probabilities, mut frequencies) = (Vec::new(), Vec::new());
+    for (done, (r, c, ch)) in positions(image).enumerate() {
+        let logits = chunk_logits(incremental, &mut states, (r, c, ch));
+        for (i, (logits, state)) in logits.iter().zip(&mut states).enumerate() {
+            let value = images[i * dims + ch * plane + r * image.width + c];
+            let model = entropy_model(logits, &mut probabilities, &mut frequencies);
+            encoder.encode_symbol(value as usize, &model).map_err(|e| codec_error(format!("range coder: {e:?}")))?;
+            costs[i].nll_bits -= probabilities[value as usize].log2();
+            costs[i].coded_bits -= (frequencies[value as usize] as f64 / (1u64 << quantize::PRECISION) as f64).log2();
+            state.set_input(r, c, ch, value as f32 * scale + offset);
+        }
+        progress(done + 1, dims);
+    }
+    let words = encoder.into_compressed().map_err(|e| codec_error(format!("range coder: {e:?}")))?;
+    Ok((words, costs))
+}
+
+fn decode_chunk(
+    incremental: &Incremental,
+    stream: Vec<u32>,
+    n: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<u8>> {
+    let image = incremental.image();
+    let dims = image.dims();
+    let plane = image.height * image.width;
+    let (scale, offset) = input_affine(&image);
+    let mut states: Vec<IncrementalState> = (0..n).map(|_| incremental.state()).collect();
+    let mut images = vec![0u8; n * dims];
+    let mut decoder =
+        DefaultRangeDecoder::from_compressed(stream).map_err(|e| codec_error(format!("range decoder: {e:?}")))?;
+    let (mut probabilities, mut frequencies) = (Vec::new(), Vec::new());
+    for (done, (r, c, ch)) in positions(image).enumerate() {
+        let logits = chunk_logits(incremental, &mut states, (r, c, ch));
+        for (i, (logits, state)) in logits.iter().zip(&mut states).enumerate() {
+            let model = entropy_model(logits, &mut probabilities, &mut frequencies);
+            let value = decoder.decode_symbol(&model).map_err(|e| codec_error(format!("corrupt payload: {e:?}")))?;
+            images[i * dims + ch * plane + r * image.width + c] = value as u8;
+            state.set_input(r, c, ch, value as f32 * scale + offset);
+        }
+        progress(done + 1, dims);
+    }
+    Ok(images)
+}
+
+#[cfg(test)]
+mod tests;
