@@ -357,9 +357,10 @@ pub struct CompressArgs {
     /// The compressed file to write.
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
-    /// Images per range-coder stream (decoded together).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub chunk: u32,
+    /// Images per range-coder stream, decoded together (default: 256, fewer for large models so
+    /// that a chunk's caches take at most 1 GiB).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub chunk: Option<u32>,
     /// Print, per image and in total, the model's NLL, the coded size and the sizes as PNG,
     /// WebP lossless and JPEG XL lossless (where `cwebp` / `cjxl` are installed).
     #[arg(long)]

@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::codec::format::{hex, Header};
-use pixelrnn::codec::{decode, encode, ImageCost};
+use pixelrnn::codec::{auto_chunk, decode, encode, ImageCost};
 use pixelrnn::data::LoadOptions;
 use pixelrnn::image_spec::ImageSpec;
 use pixelrnn::images::{image_png, read_png_exact};
@@ -72,7 +72,8 @@ fn gather(
         let set = splits.get(split)?;
         let n = args.limit.map_or(set.len(), |l| l.min(set.len()));
         let images = (0..n).flat_map(|i| set.image(i).to_vec()).collect();
-        let names = (0..n).map(|i| format!("{}-{i:05}.png", split.name())).collect();
+        // The default names (00000.png, ...), which the file does not store.
+        let names = (0..n as u64).map(pixelrnn::codec::format::default_name).collect();
         return Ok((images, names));
     }
     if args.inputs.is_empty() {
@@ -97,8 +98,9 @@ pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
     let spec = model.image();
     let (images, names) = gather(&args, &spec, &config)?;
     let quiet = args.json;
-    let (bar, mut progress) = chunk_bar(names.len(), args.chunk as usize, spec.dims(), quiet);
-    let encoded = encode(&model, &config.model, &images, &names, args.chunk, &mut progress)
+    let chunk = args.chunk.unwrap_or_else(|| auto_chunk(&model));
+    let (bar, mut progress) = chunk_bar(names.len(), chunk as usize, spec.dims(), quiet);
+    let encoded = encode(&model, &config.model, &images, &names, chunk, &mut progress)
         .with_context(|| format!("compressing into {}", args.output.display()))?;
     bar.finish_and_clear();
     write_atomic(&args.output, &encoded.bytes)?;

@@ -14,7 +14,7 @@
 //!    112     8  length of the payload in bytes
 //!    120    32  SHA-256 of the names section followed by the payload
 //!    152     8  the first 8 bytes of the SHA-256 of bytes 0..152 (the header's own check)
-//!    160        names: per image, u16 length + UTF-8 bytes
+//!    160        names: per image, u16 length + UTF-8 bytes (empty: the default names)
 //!               payload: per chunk, u64 length in bytes + the stream's u32 words
 //! ```
 
@@ -32,6 +32,8 @@ pub const MAGIC: &[u8; 8] = b"PIXRNNZ\0";
 pub const VERSION: u32 = 1;
 /// Bytes of the fixed header.
 pub const HEADER_LEN: usize = 160;
+/// The most images in one file (2^24).
+pub const MAX_IMAGES: u64 = 1 << 24;
 /// The most images per chunk (a chunk's images are decoded at once, each with its caches).
 pub const MAX_CHUNK: u32 = 4096;
 /// The longest image name stored.
@@ -130,16 +132,18 @@ impl Header {
             body_sha256: digest_at(120),
         };
         image.validate().map_err(|e| codec_error(format!("header describes unusable images: {e}")))?;
-        if header.count == 0 || header.chunk == 0 || header.chunk > MAX_CHUNK {
+        if header.count == 0 || header.count > MAX_IMAGES || header.chunk == 0 || header.chunk > MAX_CHUNK {
             return Err(codec_error(format!(
-                "header says {} images in chunks of {} (chunks hold 1 to {MAX_CHUNK})",
+                "header says {} images in chunks of {} (files hold 1 to {MAX_IMAGES} images, chunks 1 to {MAX_CHUNK})",
                 header.count, header.chunk
             )));
         }
         // Sizes are checked against what the file can hold before anything is allocated: each
-        // image has a name of 2 bytes or more, each chunk a length of 8 bytes.
+        // chunk has a length of 8 bytes, and each image (when names are stored) a name of 2
+        // bytes or more.
         let chunks = header.count.div_ceil(header.chunk as u64);
-        if header.count > header.names_len / 2 || chunks > header.payload_len / 8 {
+        let named = header.names_len > 0;
+        if (named && header.count > header.names_len / 2) || chunks > header.payload_len / 8 {
             return Err(codec_error(format!(
                 "header says {} images, more than its {} + {} bytes of names and payload can hold",
                 header.count, header.names_len, header.payload_len
@@ -184,9 +188,18 @@ impl Header {
     }
 }
 
-/// The image names section: per name, its length (u16) and UTF-8 bytes.
+/// The name of image `index` in a file that stores no names.
+pub fn default_name(index: u64) -> String {
+    format!("{index:05}.png")
+}
+
+/// The image names section: per name, its length (u16) and UTF-8 bytes; empty when every
+/// name is the default one ([`default_name`]).
 pub fn names_to_bytes(names: &[String]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
+    if names.iter().enumerate().all(|(i, name)| *name == default_name(i as u64)) {
+        return Ok(out);
+    }
     for name in names {
         if name.len() > MAX_NAME {
             return Err(codec_error(format!("image name longer than {MAX_NAME} bytes")));
@@ -197,8 +210,11 @@ pub fn names_to_bytes(names: &[String]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Reads `count` names from the names section.
+/// Reads `count` names from the names section (the default names when it is empty).
 pub fn names_from_bytes(bytes: &[u8], count: u64) -> Result<Vec<String>> {
+    if bytes.is_empty() {
+        return Ok((0..count).map(default_name).collect());
+    }
     let mut names = Vec::new();
     let mut at = 0usize;
     for _ in 0..count {

@@ -12,7 +12,7 @@
 //! the quantization uses an `exp` of its own), so a file made on one machine decodes on
 //! another that computes IEEE-754 f32/f64 arithmetic (every machine Rust targets here).
 //!
-//! Images are coded in chunks of [`DEFAULT_CHUNK`]: one range-coder stream per chunk, the
+//! Images are coded in chunks (up to [`DEFAULT_CHUNK`] images, see [`auto_chunk`]): one range-coder stream per chunk, the
 //! chunk's images interleaved position by position, so that decoding runs the model for all
 //! of a chunk's images at once (one per thread) and a stream's final flush (a few bytes) is
 //! shared by the chunk.
@@ -31,8 +31,19 @@ use crate::image_spec::{input_affine, ImageSpec};
 use crate::models::{Incremental, IncrementalState, ModelConfig, PixelRnn};
 use format::{config_digest, names_from_bytes, names_to_bytes, weights_digest, Header, HEADER_LEN};
 
-/// Images per range-coder stream.
-pub const DEFAULT_CHUNK: u32 = 64;
+/// The most images per range-coder stream chosen by [`auto_chunk`].
+pub const DEFAULT_CHUNK: u32 = 256;
+
+/// Memory the caches of one chunk's images may take when [`auto_chunk`] chooses its size.
+const CHUNK_MEMORY: usize = 1 << 30;
+
+/// Images per chunk for `model`: [`DEFAULT_CHUNK`], or fewer so that a chunk's caches stay
+/// within 1 GiB (large models). Each chunk's stream ends with a flush of a few bytes, so
+/// larger chunks cost less.
+pub fn auto_chunk(model: &PixelRnn) -> u32 {
+    let per_image = model.incremental().state().bytes().max(1);
+    (CHUNK_MEMORY / per_image).clamp(1, DEFAULT_CHUNK as usize) as u32
+}
 
 /// What one image costs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,6 +95,9 @@ pub fn encode(
     let count = names.len();
     if count == 0 {
         return Err(codec_error("nothing to compress: no images"));
+    }
+    if count as u64 > format::MAX_IMAGES {
+        return Err(codec_error(format!("{count} images: one file holds at most {}", format::MAX_IMAGES)));
     }
     if images.len() != count * dims {
         return Err(Error::Shape {

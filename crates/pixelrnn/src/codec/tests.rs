@@ -161,3 +161,26 @@ fn headers_that_promise_more_than_the_file_holds_are_refused_before_any_allocati
         assert!(err.contains("header says"), "{count} x {chunk}: {err}");
     }
 }
+
+#[test]
+fn default_names_are_not_stored_and_chunks_fit_in_memory() {
+    let image = ImageSpec { channels: 1, height: 4, width: 4, levels: 2 };
+    let (model, config) = model(Architecture::DiagonalBilstm, image, 1);
+    let data = images(&image, 3, 5);
+    let defaults: Vec<String> = (0..3).map(format::default_name).collect();
+    let bytes = encode(&model, &config, &data, &defaults, 2, &mut quiet()).unwrap().bytes;
+    let decoded = decode(&model, &config, &bytes, &mut quiet()).unwrap();
+    assert_eq!((decoded.header.names_len, decoded.names, decoded.images), (0, defaults, data));
+    assert_eq!(auto_chunk(&model), DEFAULT_CHUNK, "a tiny model's caches are small");
+    let big = ModelConfig::preset(
+        Preset::Cifar10,
+        Architecture::PixelCnn,
+        ImageSpec { channels: 3, height: 32, width: 32, levels: 256 },
+    )
+    .unwrap()
+    .init(&Device::flex(), 0)
+    .unwrap();
+    let chunk = auto_chunk(&big);
+    let per_image = big.incremental().state().bytes();
+    assert!(chunk < DEFAULT_CHUNK && chunk as usize * per_image <= 1 << 30, "{chunk} x {per_image} bytes");
+}

@@ -92,6 +92,13 @@ pub(crate) struct DiagonalBiLstmLayerState {
     right: DiagonalLstmState,
 }
 
+impl DiagonalBiLstmLayerState {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.inputs.bytes() + self.left.bytes() + self.right.bytes()
+    }
+}
+
 impl DiagonalBiLstmLayer {
     /// The step form (see [`DiagonalBiLstmLayerStep`]).
     pub(crate) fn step_form(&self) -> DiagonalBiLstmLayerStep {

@@ -127,7 +127,22 @@ impl PixelRnn {
     }
 }
 
+impl LayerState {
+    fn bytes(&self) -> usize {
+        match self {
+            LayerState::PixelCnn(state) => state.bytes(),
+            LayerState::RowLstm(state) => state.bytes(),
+            LayerState::DiagonalBilstm(state) => state.bytes(),
+        }
+    }
+}
+
 impl IncrementalState {
+    /// Bytes held: what each image being generated or coded costs in memory.
+    pub fn bytes(&self) -> usize {
+        self.canvas.bytes() + self.layers.iter().map(LayerState::bytes).sum::<usize>()
+    }
+
     /// Sets the network input, already scaled (see [`crate::image_spec::input_affine`]), of
     /// sub-pixel (r, c, ch).
     pub fn set_input(&mut self, r: usize, c: usize, ch: usize, value: f32) {

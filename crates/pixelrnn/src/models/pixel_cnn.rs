@@ -82,6 +82,13 @@ pub(crate) struct ResidualBlockState {
     reduced: PositionMap,
 }
 
+impl ResidualBlockState {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.reduced.bytes()
+    }
+}
+
 impl ResidualBlock {
     /// The step form (see [`ResidualBlockStep`]).
     pub(crate) fn step_form(&self) -> ResidualBlockStep {

@@ -104,6 +104,11 @@ pub(crate) struct DiagonalLstmState {
 }
 
 impl DiagonalLstmState {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.hidden.bytes() + self.cell.bytes()
+    }
+
     /// The hidden state at (r, c), `[h]`.
     pub(crate) fn hidden(&self, r: usize, c: usize) -> &[f32] {
         self.hidden.at(r, c)

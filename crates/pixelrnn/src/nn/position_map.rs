@@ -17,6 +17,11 @@ impl PositionMap {
         Self { height, width, channels, data: vec![0.0; height * width * channels] }
     }
 
+    /// Bytes of its values.
+    pub(crate) fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<f32>()
+    }
+
     /// Width in positions.
     pub(crate) fn width(&self) -> usize {
         self.width

@@ -111,6 +111,16 @@ pub(crate) struct RowLstmState {
     cell: PositionMap,
 }
 
+impl RowLstmState {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        [&self.inputs, &self.previous_hidden, &self.previous_cell, &self.hidden, &self.cell]
+            .iter()
+            .map(|m| m.bytes())
+            .sum()
+    }
+}
+
 impl RowLstm {
     /// The step form (see [`RowLstmStep`]).
     pub(crate) fn step_form(&self) -> RowLstmStep {
