@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Lossless compression with a trained run's model, measured end to end on its dataset's test
-# split: compress (with the size report against PNG, WebP lossless and JPEG XL lossless where
+# Lossless compression with a trained run's model, measured end to end on a split of its dataset
+# (default: test): compress (with the size report against PNG, WebP lossless and JPEG XL lossless where
 # cwebp / cjxl are installed), decompress, then compress the decompressed PNGs again and check
 # that the two .prnn files are identical byte for byte (same names, same pixels => same file).
 # Prints one JSON line.
 #
-#   scripts/compress-benchmark.sh RUN_DIR [LIMIT]
+#   scripts/compress-benchmark.sh RUN_DIR [LIMIT]      (SPLIT=valid for a dataset without a test split)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=$1
@@ -15,13 +15,13 @@ bin=${PIXELRNN:-target/release/pixelrnn}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 t0=$(date +%s.%N)
-"$bin" compress --run "$run" --split test ${limit:+--limit "$limit"} -o "$tmp/a.prnn" > /dev/null 2>&1
+"$bin" compress --run "$run" --split "${SPLIT:-test}" ${limit:+--limit "$limit"} -o "$tmp/a.prnn" > /dev/null 2>&1
 t1=$(date +%s.%N)
 "$bin" decompress "$tmp/a.prnn" --run "$run" -o "$tmp/out" 2> /dev/null
 t2=$(date +%s.%N)
 "$bin" compress --run "$run" "$tmp/out" -o "$tmp/b.prnn" 2> /dev/null
 if cmp -s "$tmp/a.prnn" "$tmp/b.prnn"; then exact=true; else exact=false; fi
-"$bin" compress --run "$run" --split test ${limit:+--limit "$limit"} -o "$tmp/c.prnn" --json > "$tmp/report.json"
+"$bin" compress --run "$run" --split "${SPLIT:-test}" ${limit:+--limit "$limit"} -o "$tmp/c.prnn" --json > "$tmp/report.json"
 python3 - "$tmp/report.json" "$run" "$t0" "$t1" "$t2" "$exact" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

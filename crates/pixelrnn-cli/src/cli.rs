@@ -34,6 +34,10 @@ pub enum Command {
     Compress(CompressArgs),
     /// Decompress a .prnn file into PNGs, with the run whose model coded it.
     Decompress(DecompressArgs),
+    /// Export a run's weights as safetensors (this crate's layout, or the PyTorch twin's).
+    Export(ExportArgs),
+    /// Make a run directory from safetensors weights (an export, or the PyTorch twin's state_dict).
+    Import(ImportArgs),
     /// Time the benchmark models M1-M4 (docs/bench-specs.md); one JSON line per run.
     Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
@@ -383,6 +387,37 @@ pub struct DecompressArgs {
     /// Folder to write the PNGs into (created; must not hold files already).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run directory written by `train` (or `import`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Which checkpoint.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointArg,
+    /// The safetensors file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Tensor names and shapes: this crate's, or the PyTorch twin's `state_dict()` (M1-M4).
+    #[arg(long, value_enum, default_value = "native")]
+    pub layout: pixelrnn::interop::Layout,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The safetensors file.
+    pub input: PathBuf,
+    /// The run directory to create (must not hold a run).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The dataset the model is for (default: what the file's metadata says).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetName>,
+    /// Folder with the dataset's files (default: the user cache).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

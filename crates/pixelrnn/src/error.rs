@@ -62,6 +62,10 @@ pub enum Error {
     /// version, coded with another model.
     #[error("{0}")]
     Codec(String),
+    /// Weights (safetensors) that do not fit the model: a missing, extra or wrongly shaped
+    /// tensor, metadata that disagrees with them, not a safetensors file.
+    #[error("{0}")]
+    Weights(String),
     /// A download that failed or delivered the wrong bytes.
     #[error("download {url}: {reason}")]
     Download {

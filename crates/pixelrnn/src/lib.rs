@@ -16,6 +16,7 @@
 //! - [`device`]: the CPU (`flex`) or a GPU (Vulkan / wgpu features), chosen at run time;
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
 //! - [`codec`]: lossless compression of images with a model (`.prnn` files);
+//! - [`interop`]: weights to and from safetensors (ours, or the PyTorch twin's layout);
 //! - [`run`]: the run directory (config, checkpoints, metrics, plot, atomic writes);
 //! - [`error`]: the library's error type.
 //!
@@ -47,6 +48,7 @@ pub mod eval;
 pub mod experiment;
 pub mod image_spec;
 pub mod images;
+pub mod interop;
 #[allow(unsafe_code)]
 pub mod kernels;
 pub mod likelihood;

@@ -6,5 +6,6 @@ mod common;
 mod compress;
 mod data;
 mod eval;
+mod interop;
 mod sample;
 mod train;

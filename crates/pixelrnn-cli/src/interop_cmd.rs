@@ -1,0 +1,112 @@
+//! `pixelrnn export` / `import`: a run's weights to and from safetensors (the library's
+//! `interop`), in this crate's layout or the PyTorch twin's.
+
+use anyhow::{bail, Context};
+use burn::prelude::Device;
+use pixelrnn::checkpoint::{self, CheckpointHeader};
+use pixelrnn::data::{default_data_dir, DatasetName};
+use pixelrnn::experiment::{DataConfig, ExperimentConfig, OptimizerConfig, OptimizerKind, TrainingConfig};
+use pixelrnn::interop::{export as export_weights, import as import_weights, TrainingInfo};
+use pixelrnn::run::{write_atomic, RunDir, Which};
+
+use crate::cli::{ExportArgs, ImportArgs};
+
+pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let run = RunDir::new(&args.run);
+    let device = Device::flex();
+    let (config, model, path) = run
+        .load_model(args.checkpoint.into(), &device)
+        .with_context(|| format!("loading the run in --run {}", args.run.display()))?;
+    let header = checkpoint::load(&path)?.header;
+    let info = TrainingInfo {
+        dataset: Some(config.data.dataset.name().to_string()),
+        step: Some(header.step),
+        seed: Some(config.training.seed),
+        best_valid_bits_per_dim: header.best_valid_bits_per_dim,
+    };
+    let bytes = export_weights(&model, &config.model, &info, args.layout)
+        .with_context(|| format!("exporting {} in the {} layout", path.display(), args.layout.name()))?;
+    write_atomic(&args.out, &bytes)?;
+    eprintln!("{} ({} layout, step {}) -> {}", path.display(), args.layout.name(), header.step, args.out.display());
+    Ok(())
+}
+
+pub fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let input = &args.input;
+    let run = RunDir::new(&args.out);
+    if run.config_path().exists() || run.checkpoint_path(Which::Last).exists() {
+        bail!("{} already holds a run; choose another --out", args.out.display());
+    }
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let imported = import_weights(&bytes, &Device::flex()).with_context(|| format!("{}", input.display()))?;
+    let dataset = match (args.dataset, &imported.info.dataset) {
+        (Some(d), _) => d,
+        (None, Some(name)) => {
+            name.parse::<DatasetName>().with_context(|| format!("{}: metadata pixelrnn.dataset", input.display()))?
+        }
+        (None, None) => {
+            bail!("{}: the file does not say which dataset the model is for; pass --dataset", input.display())
+        }
+    };
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
+    let data_dir = std::path::absolute(&data_dir).with_context(|| format!("--data-dir {}", data_dir.display()))?;
+    let image = imported.config.image;
+    let step = imported.info.step.unwrap_or(0);
+    let seed = imported.info.seed.unwrap_or(0);
+    let config = ExperimentConfig {
+        model: imported.config.clone(),
+        data: DataConfig { dataset, data_dir, valid_size: None },
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            lr_decay: 1.0,
+            grad_clip_norm: None,
+        },
+        training: TrainingConfig {
+            batch_size: 32,
+            steps: step,
+            seed,
+            valid_every: 500,
+            valid_limit: None,
+            checkpoint_every: 200,
+        },
+    };
+    let header = CheckpointHeader {
+        model: imported.config.clone(),
+        dataset,
+        step,
+        seed,
+        best_valid_bits_per_dim: imported.info.best_valid_bits_per_dim,
+    };
+    // Written into a temporary folder renamed into place: a failure leaves no half-made run.
+    let partial = std::path::PathBuf::from(format!("{}.partial-{}", args.out.display(), std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let staging = RunDir::new(&partial);
+        staging.create()?;
+        staging.save_config(&config)?;
+        checkpoint::save(&staging.checkpoint_path(Which::Last), &header, &imported.model, None)?;
+        write_atomic(&staging.metrics_path(), b"")?;
+        if args.out.exists() {
+            std::fs::remove_dir(&args.out)
+                .with_context(|| format!("{} exists and is not an empty folder", args.out.display()))?;
+        }
+        std::fs::rename(&partial, &args.out).with_context(|| format!("moving {} into place", args.out.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    result?;
+    eprintln!(
+        "{} ({} layout: {} L={} h={} on {}x{}x{}, {dataset}) -> {}",
+        input.display(),
+        imported.layout.name(),
+        imported.config.architecture.name(),
+        imported.config.num_layers,
+        imported.config.hidden_channels,
+        image.channels,
+        image.height,
+        image.width,
+        args.out.display()
+    );
+    Ok(())
+}
