@@ -133,6 +133,10 @@ pub struct TrainArgs {
     /// Disable the learnable skip connections.
     #[arg(long)]
     pub no_skip: bool,
+    /// Row LSTM: start every scan from a zero state instead of a learned h_0, c_0 (as the
+    /// PyTorch twin does).
+    #[arg(long)]
+    pub zero_initial_state: bool,
     /// Number of epochs (default 1 when --steps is not given).
     #[arg(long, conflicts_with = "steps")]
     pub epochs: Option<u64>,

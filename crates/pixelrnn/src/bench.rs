@@ -72,6 +72,8 @@ impl Spec {
             row_kernel: 3,
             residual: true,
             skip: false,
+            // The spec starts each Row LSTM scan from a zero state.
+            learned_initial_state: false,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! Metadata (safetensors' `__metadata__`, strings): `format` = `pixelrnn`, `pixelrnn.layout`,
 //! `pixelrnn.model` (the model config as JSON), and, when known, `pixelrnn.dataset`,
 //! `pixelrnn.step`, `pixelrnn.seed`, `pixelrnn.best_valid_bits_per_dim`, `pixelrnn.spec` (m1..m4,
-//! PyTorch layout).
+//! or `twin` for the twin's models at other sizes; PyTorch layout).
 
 pub mod pytorch;
 
@@ -28,7 +28,8 @@ use crate::models::{ModelConfig, PixelRnn};
 pub enum Layout {
     /// This crate's module paths (`input.weight`, `layers.0.reduce.weight`, ...).
     Native,
-    /// The PyTorch twin's `state_dict()` of the benchmark specs M1-M4 (`inp.weight`, ...).
+    /// The PyTorch twin's `state_dict()` (`inp.weight`, ...; its models of the benchmark specs
+    /// M1-M4, at any width).
     Pytorch,
 }
 
@@ -202,9 +203,8 @@ pub fn export(model: &PixelRnn, config: &ModelConfig, info: &TrainingInfo, layou
     let tensors = match layout {
         Layout::Native => native,
         Layout::Pytorch => {
-            let spec = pytorch::spec_of(config)?;
-            metadata.insert("pixelrnn.spec".into(), spec.name().into());
-            pytorch::to_twin(model, spec, native)?
+            metadata.insert("pixelrnn.spec".into(), pytorch::spec_name(config).into());
+            pytorch::to_twin(model, config, native)?
         }
     };
     to_safetensors(&tensors, metadata)
@@ -239,7 +239,7 @@ pub fn import(bytes: &[u8], device: &Device) -> Result<Imported> {
     let config: ModelConfig = match metadata.get("pixelrnn.model") {
         Some(json) => serde_json::from_str(json)
             .map_err(|e| interop_error(format!("metadata pixelrnn.model is not a model config: {e}")))?,
-        None if layout == Layout::Pytorch => pytorch::infer_spec(&tensors)?.model_config(),
+        None if layout == Layout::Pytorch => pytorch::infer_config(&tensors)?,
         None => {
             return Err(interop_error("no pixelrnn.model in the metadata: cannot tell which model these weights are"))
         }
@@ -249,11 +249,11 @@ pub fn import(bytes: &[u8], device: &Device) -> Result<Imported> {
     let native = match layout {
         Layout::Native => tensors,
         Layout::Pytorch => {
-            let spec = pytorch::spec_of(&config)?;
-            if let Some(s) = metadata.get("pixelrnn.spec").filter(|s| s.as_str() != spec.name()) {
-                return Err(interop_error(format!("metadata says spec {s} but the model config is {}", spec.name())));
+            let spec = pytorch::spec_name(&config);
+            if let Some(s) = metadata.get("pixelrnn.spec").filter(|s| s.as_str() != spec) {
+                return Err(interop_error(format!("metadata says spec {s} but the model config is {spec}")));
             }
-            pytorch::from_twin(&model, spec, tensors)?
+            pytorch::from_twin(&model, &config, tensors)?
         }
     };
     let model = apply_native(model, &native)?;

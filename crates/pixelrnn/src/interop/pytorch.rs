@@ -1,6 +1,9 @@
-//! The PyTorch twin's `state_dict()` layout for the benchmark specs M1-M4
-//! (`docs/bench-specs.md`): the names, shapes and masks its modules have, mapped to and from
-//! this crate's parameters. What differs besides the names:
+//! The PyTorch twin's `state_dict()` layout (its modules `PixelCNN(h, rgb, nblocks)`,
+//! `RowLSTM(h)` and `DiagBiLSTM(h)`, the benchmark specs M1-M4 of `docs/bench-specs.md` at their
+//! sizes): the names, shapes and masks its modules have, mapped to and from this crate's
+//! parameters. The twin's models are this crate's with residual connections, no skip
+//! connections, an output stack of width 2h, the paper's kernels, and one LSTM layer on binary
+//! data. What differs besides the names:
 //! - every masked convolution has its mask in the state dict (`*.mask`, a buffer, 1 = visible);
 //!   M1's 1x1 convolutions and every LSTM spec's projection and output stack are plain
 //!   convolutions there (no mask; ours are mask B with one colour group: the same);
@@ -16,7 +19,7 @@ use std::collections::BTreeMap;
 use super::{check_names_and_shapes, interop_error, Weights};
 use crate::bench::Spec;
 use crate::error::Result;
-use crate::models::{Layer, ModelConfig, PixelRnn};
+use crate::models::{Architecture, Layer, ModelConfig, PixelRnn};
 use crate::nn::masked_conv::{host_values, MaskedConv2d};
 
 /// Where a twin tensor comes from.
@@ -29,9 +32,18 @@ enum Source {
     Concat([String; 2]),
 }
 
-/// The twin's tensors: name, where it comes from, twin shape.
-fn entries(spec: Spec) -> Vec<(String, Source, Vec<usize>)> {
-    let config = spec.model_config();
+/// The twin's model kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Twin {
+    PixelCnn,
+    RowLstm,
+    DiagBiLstm,
+}
+
+/// The twin's tensors for `config` (one the twin has, see [`check_twin`]): name, where it
+/// comes from, twin shape.
+fn entries(config: &ModelConfig) -> Vec<(String, Source, Vec<usize>)> {
+    let twin = twin_kind(config);
     let h = config.hidden_channels;
     let c = config.image.channels;
     let out = config.output_channels();
@@ -45,20 +57,20 @@ fn entries(spec: Spec) -> Vec<(String, Source, Vec<usize>)> {
         }
     };
     conv(&mut list, "inp", "input", vec![2 * h, c, 7, 7], true);
-    match spec {
-        Spec::M1 | Spec::M2 => {
+    match twin {
+        Twin::PixelCnn => {
             for k in 0..config.num_layers {
                 conv(&mut list, &format!("blocks.{k}.c1"), &format!("layers.{k}.reduce"), vec![h, 2 * h, 1, 1], rgb);
                 conv(&mut list, &format!("blocks.{k}.c2"), &format!("layers.{k}.spatial"), vec![h, h, 3, 3], true);
                 conv(&mut list, &format!("blocks.{k}.c3"), &format!("layers.{k}.expand"), vec![2 * h, h, 1, 1], rgb);
             }
         }
-        Spec::M3 => {
+        Twin::RowLstm => {
             conv(&mut list, "i2s", "layers.0.lstm.input_to_state", vec![4 * h, 2 * h, 1, 3], true);
             conv(&mut list, "s2s", "layers.0.lstm.state_to_state", vec![4 * h, h, 3], false);
             conv(&mut list, "proj", "layers.0.projection", vec![2 * h, h, 1, 1], false);
         }
-        Spec::M4 => {
+        Twin::DiagBiLstm => {
             let both = |part: &str| ["left_to_right", "right_to_left"].map(|d| format!("layers.0.{d}.{part}"));
             for (twin, part, shape) in
                 [("i2s", "input_to_state", vec![8 * h, 2 * h, 1, 1]), ("s2s", "state_to_state", vec![8 * h, h, 2])]
@@ -76,11 +88,30 @@ fn entries(spec: Spec) -> Vec<(String, Source, Vec<usize>)> {
 
 /// The native names the twin has no tensor for, and must be zero (the Row LSTM's learned
 /// initial state, which the twin does not have).
-fn zero_in_twin(spec: Spec) -> Vec<String> {
-    match spec {
-        Spec::M3 => vec!["layers.0.lstm.initial_hidden".into(), "layers.0.lstm.initial_cell".into()],
+fn zero_in_twin(config: &ModelConfig) -> Vec<String> {
+    match twin_kind(config) {
+        Twin::RowLstm => vec!["layers.0.lstm.initial_hidden".into(), "layers.0.lstm.initial_cell".into()],
         _ => Vec::new(),
     }
+}
+
+fn twin_kind(config: &ModelConfig) -> Twin {
+    match config.architecture {
+        Architecture::PixelCnn => Twin::PixelCnn,
+        Architecture::RowLstm => Twin::RowLstm,
+        Architecture::DiagonalBilstm => Twin::DiagBiLstm,
+    }
+}
+
+/// The twin's model for `h` (and PixelCNN's colour and block count): this crate's config.
+fn twin_config(twin: Twin, h: usize, rgb: bool, blocks: usize) -> ModelConfig {
+    let (spec, layers) = match twin {
+        Twin::PixelCnn if rgb => (Spec::M2, blocks),
+        Twin::PixelCnn => (Spec::M1, blocks),
+        Twin::RowLstm => (Spec::M3, 1),
+        Twin::DiagBiLstm => (Spec::M4, 1),
+    };
+    ModelConfig { num_layers: layers, hidden_channels: h, output_hidden_channels: 2 * h, ..spec.model_config() }
 }
 
 /// The masked convolution at a native path.
@@ -101,41 +132,75 @@ fn conv_at<'m>(model: &'m PixelRnn, path: &str) -> Option<&'m MaskedConv2d> {
     }
 }
 
-/// The benchmark spec whose model `config` is (the twin defines only those).
-pub fn spec_of(config: &ModelConfig) -> Result<Spec> {
-    [Spec::M1, Spec::M2, Spec::M3, Spec::M4].into_iter().find(|s| s.model_config() == *config).ok_or_else(|| {
-        interop_error(format!(
-            "the PyTorch twin defines the benchmark specs M1-M4 only; this model ({} L={} h={} on {}x{}x{}) is none of them",
+/// The benchmark spec `config` is, if any (`m1`..`m4`), else `twin`.
+pub fn spec_name(config: &ModelConfig) -> &'static str {
+    [Spec::M1, Spec::M2, Spec::M3, Spec::M4]
+        .into_iter()
+        .find(|s| s.model_config() == *config)
+        .map_or("twin", Spec::name)
+}
+
+/// Whether the PyTorch twin has this model: its architecture at this width (and PixelCNN depth
+/// and colours) with the twin's fixed choices (see the module docs).
+pub fn check_twin(config: &ModelConfig) -> Result<()> {
+    let twin = twin_kind(config);
+    let rgb = config.image.channels == 3;
+    let expected = twin_config(twin, config.hidden_channels, rgb, config.num_layers);
+    let same_image = match twin {
+        Twin::PixelCnn => config.image.is_binary() != rgb,
+        _ => config.image.is_binary() && config.image.channels == 1,
+    };
+    let comparable = ModelConfig { image: expected.image, ..config.clone() };
+    if !same_image || comparable != expected {
+        return Err(interop_error(format!(
+            "the PyTorch twin has no such model: it defines the benchmark specs M1-M4 (docs/bench-specs.md) at any width h (and PixelCNN depth), with residual connections, no skip connections, an output stack of width 2h and one LSTM layer on binary images; this model is {} L={} h={} d={} residual={} skip={} on {}x{}x{} ({} levels)",
             config.architecture.name(),
             config.num_layers,
             config.hidden_channels,
+            config.output_hidden_channels,
+            config.residual,
+            config.skip,
             config.image.channels,
             config.image.height,
-            config.image.width
-        ))
-    })
+            config.image.width,
+            config.image.levels
+        )));
+    }
+    Ok(())
 }
 
-/// Which spec a twin's `state_dict` is, from its tensor names and shapes.
-pub fn infer_spec(tensors: &BTreeMap<String, Weights>) -> Result<Spec> {
+/// Which of the twin's models a `state_dict` is, from its tensor names and shapes: this
+/// crate's config for it (images as in the benchmark specs: 28x28 binary, 32x32 RGB).
+pub fn infer_config(tensors: &BTreeMap<String, Weights>) -> Result<ModelConfig> {
     let shape = |name: &str| tensors.get(name).map(|w| w.shape.clone());
-    let spec = match (shape("inp.weight"), shape("blocks.0.c1.weight"), shape("s2s.weight")) {
-        (Some(inp), Some(_), _) if inp.get(1) == Some(&1) => Spec::M1,
-        (Some(inp), Some(_), _) if inp.get(1) == Some(&3) => Spec::M2,
-        (Some(_), None, Some(s2s)) if s2s.len() == 3 && s2s[2] == 3 => Spec::M3,
-        (Some(_), None, Some(s2s)) if s2s.len() == 3 && s2s[2] == 2 => Spec::M4,
-        _ => {
-            return Err(interop_error(
-                "these tensors are neither pixelrnn's nor one of the PyTorch twin's specs M1-M4 (no inp.weight with blocks.* or s2s.weight)",
-            ))
-        }
+    let unknown = || {
+        interop_error("these tensors are neither pixelrnn's nor the PyTorch twin's (no inp.weight [2h, 1 or 3, 7, 7] with blocks.* or s2s.weight)")
     };
-    Ok(spec)
+    let inp = shape("inp.weight").filter(|s| s.len() == 4 && s[0] % 2 == 0 && s[0] > 0).ok_or_else(unknown)?;
+    let h = inp[0] / 2;
+    let rgb = match inp[1] {
+        1 => false,
+        3 => true,
+        _ => return Err(unknown()),
+    };
+    let blocks = (0..).take_while(|k| tensors.contains_key(&format!("blocks.{k}.c1.weight"))).count();
+    let twin = match shape("s2s.weight") {
+        _ if blocks > 0 => Twin::PixelCnn,
+        Some(s2s) if s2s.len() == 3 && s2s[2] == 3 => Twin::RowLstm,
+        Some(s2s) if s2s.len() == 3 && s2s[2] == 2 => Twin::DiagBiLstm,
+        _ => return Err(unknown()),
+    };
+    Ok(twin_config(twin, h, rgb, blocks))
 }
 
-/// The twin's `state_dict` of `model` (of `spec`), from its native tensors.
-pub fn to_twin(model: &PixelRnn, spec: Spec, native: BTreeMap<String, Weights>) -> Result<BTreeMap<String, Weights>> {
-    for name in zero_in_twin(spec) {
+/// The twin's `state_dict` of `model` (built from `config`), from its native tensors.
+pub fn to_twin(
+    model: &PixelRnn,
+    config: &ModelConfig,
+    native: BTreeMap<String, Weights>,
+) -> Result<BTreeMap<String, Weights>> {
+    check_twin(config)?;
+    for name in zero_in_twin(config) {
         if native.get(&name).is_some_and(|w| w.values.iter().any(|&v| v != 0.0)) {
             return Err(interop_error(format!(
                 "{name} is not zero: the PyTorch twin starts every scan from a zero state and cannot hold it"
@@ -144,7 +209,7 @@ pub fn to_twin(model: &PixelRnn, spec: Spec, native: BTreeMap<String, Weights>) 
     }
     let get = |name: &str| native.get(name).ok_or_else(|| interop_error(format!("the model has no {name}")));
     let mut twin = BTreeMap::new();
-    for (name, source, shape) in entries(spec) {
+    for (name, source, shape) in entries(config) {
         let values = match source {
             Source::Param(n) => get(&n)?.values.clone(),
             Source::Mask(path) => {
@@ -162,15 +227,19 @@ pub fn to_twin(model: &PixelRnn, spec: Spec, native: BTreeMap<String, Weights>) 
     Ok(twin)
 }
 
-/// This crate's native tensors from the twin's `state_dict` `twin` for `model` (built for
-/// `spec`): every twin tensor must be there with its shape, nothing else, and the masks must
+/// This crate's native tensors from the twin's `state_dict` `twin` for `model` (built from
+/// `config`): every twin tensor must be there with its shape, nothing else, and the masks must
 /// be the model's own.
-pub fn from_twin(model: &PixelRnn, spec: Spec, twin: BTreeMap<String, Weights>) -> Result<BTreeMap<String, Weights>> {
+pub fn from_twin(
+    model: &PixelRnn,
+    config: &ModelConfig,
+    twin: BTreeMap<String, Weights>,
+) -> Result<BTreeMap<String, Weights>> {
     let native_model = super::native_tensors(model);
-    let expected = to_twin(model, spec, native_model.clone())?;
+    let expected = to_twin(model, config, native_model.clone())?;
     check_names_and_shapes(&expected, &twin)?;
     let mut native = BTreeMap::new();
-    for (name, source, _) in entries(spec) {
+    for (name, source, _) in entries(config) {
         let found = &twin[&name];
         match source {
             Source::Param(n) => {
@@ -180,8 +249,7 @@ pub fn from_twin(model: &PixelRnn, spec: Spec, twin: BTreeMap<String, Weights>) 
             Source::Mask(path) => {
                 if found.values != expected[&name].values {
                     return Err(interop_error(format!(
-                        "{name} is not the mask of spec {} at {path} (another masking convention?)",
-                        spec.name()
+                        "{name} is not the mask this model has at {path} (another masking convention?)"
                     )));
                 }
             }
@@ -194,7 +262,7 @@ pub fn from_twin(model: &PixelRnn, spec: Spec, twin: BTreeMap<String, Weights>) 
             }
         }
     }
-    for name in zero_in_twin(spec) {
+    for name in zero_in_twin(config) {
         let shape = native_model[&name].shape.clone();
         let zeros = vec![0.0; shape.iter().product()];
         native.insert(name, Weights { shape, values: zeros });

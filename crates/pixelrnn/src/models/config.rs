@@ -52,6 +52,15 @@ pub struct ModelConfig {
     pub residual: bool,
     /// Learnable skip connections from every layer to the output (§3.3, Table 2).
     pub skip: bool,
+    /// Row LSTM: learn the state the first row's scan starts from (h_0, c_0); `false` starts
+    /// from zeros, as the PyTorch twin and the benchmark spec M3 do. Runs written before this
+    /// setting existed learned it.
+    #[serde(default = "learned_by_default")]
+    pub learned_initial_state: bool,
+}
+
+fn learned_by_default() -> bool {
+    true
 }
 
 /// The named model sizes (see [`ModelConfig::preset`]).
@@ -137,6 +146,7 @@ impl ModelConfig {
             row_kernel: 3,
             residual,
             skip: true,
+            learned_initial_state: true,
         };
         config.validate()?;
         Ok(config)

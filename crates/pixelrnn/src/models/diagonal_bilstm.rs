@@ -58,8 +58,9 @@ impl DiagonalBiLstmLayer {
     pub fn hidden(&self, x: Tensor<4>) -> Tensor<4> {
         let left = self.left_to_right.forward(x.clone()); // [batch, h, height, width]
         let right = mirror(self.right_to_left.forward(mirror(x))); // [batch, h, height, width]
-                                                                   // §3.2: the right-to-left state at (i, j) has seen (i, j+1..); shifting it down one row
-                                                                   // leaves row i with only rows < i of it.
+
+        // §3.2: the right-to-left state at (i, j) has seen (i, j+1..); shifting it down one row
+        // leaves row i with only rows < i of it.
         left + shift_down(right)
     }
 
@@ -138,7 +139,8 @@ impl DiagonalBiLstmLayerStep {
     pub(crate) fn step(&self, state: &mut DiagonalBiLstmLayerState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
         state.inputs.at_mut(r, c).copy_from_slice(x);
         let mut hidden = self.left_to_right.step(&mut state.left, r, c, x).to_vec(); // [h]
-                                                                                     // §3.2: the right-to-left map shifted down one row.
+
+        // §3.2: the right-to-left map shifted down one row.
         if r > 0 {
             hidden.iter_mut().zip(state.right.hidden(r - 1, c)).for_each(|(a, b)| *a += b);
         }

@@ -86,6 +86,7 @@ impl ModelConfig {
                         kernel_width: self.row_kernel,
                         colour_groups: g,
                         residual: self.residual,
+                        learned_initial_state: self.learned_initial_state,
                     }
                     .init(device, rng),
                 ),

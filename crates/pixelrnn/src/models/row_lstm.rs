@@ -21,6 +21,8 @@ pub struct RowLstmLayerConfig {
     pub colour_groups: usize,
     /// Whether the identity is added (Fig. 5 right).
     pub residual: bool,
+    /// Learn h_0 and c_0 (else the scan starts from zeros).
+    pub learned_initial_state: bool,
 }
 
 impl RowLstmLayerConfig {
@@ -33,6 +35,7 @@ impl RowLstmLayerConfig {
             hidden_channels: h,
             kernel_width: self.kernel_width,
             colour_groups: g,
+            learned_initial_state: self.learned_initial_state,
         }
         .init(device, rng);
         let projection = MaskedConv2dConfig::pointwise(h, 2 * h, g).init(device, rng);

@@ -23,6 +23,8 @@ pub struct RowLstmConfig {
     pub kernel_width: usize,
     /// Colour channels of the data (1 or 3): the number of colour groups.
     pub colour_groups: usize,
+    /// Learn h_0 and c_0; `false` starts every scan from zeros.
+    pub learned_initial_state: bool,
 }
 
 impl RowLstmConfig {
@@ -49,6 +51,7 @@ impl RowLstmConfig {
             initial_hidden: Param::from_tensor(Tensor::zeros([1, h, 1, 1], device)),
             initial_cell: Param::from_tensor(Tensor::zeros([1, h, 1, 1], device)),
             hidden_channels: h,
+            learned_initial_state: self.learned_initial_state,
         }
     }
 }
@@ -66,6 +69,9 @@ pub struct RowLstm {
     pub(crate) initial_cell: Param<Tensor<4>>,
     /// h, the hidden (and cell) channels of the LSTM.
     pub(crate) hidden_channels: usize,
+    /// Whether h_0 and c_0 are used (else zeros; the parameters then stay at zero, unused).
+    #[module(skip)]
+    pub(crate) learned_initial_state: bool,
 }
 
 impl RowLstm {
@@ -82,9 +88,15 @@ impl RowLstm {
         // Eq. (3): the input-to-state part for the whole map at once (K^is, mask B, along the
         // row), then the rows scanned top to bottom with K^ss over the row above.
         let gates = self.input_to_state.forward(x); // [batch, 4h, height, width]
-                                                    // Deviation: the paper does not say what the row above the first one holds; h_0 and
-                                                    // c_0 are learned (one vector each, the same at every column).
-        let initial = Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h]);
+
+        // Deviation: the paper does not say what the row above the first one holds; h_0 and
+        // c_0 are learned (one vector each, the same at every column) unless the config says
+        // zeros (the PyTorch twin's choice).
+        let initial = if self.learned_initial_state {
+            Tensor::cat(vec![self.initial_cell.val(), self.initial_hidden.val()], 1).reshape([2 * h])
+        } else {
+            Tensor::zeros([2 * h], &gates.device())
+        };
         scan(gates, Steps::Rows, &self.state_to_state, initial) // [batch, h, height, width]
     }
 }
@@ -122,13 +134,23 @@ impl RowLstmState {
 }
 
 impl RowLstm {
+    /// h_0 or c_0 on the host, `[h]`: zeros when they are not learned.
+    fn initial_value(&self, initial: &Param<Tensor<4>>) -> Vec<f32> {
+        let values = host_values(initial.val());
+        if self.learned_initial_state {
+            values
+        } else {
+            vec![0.0; values.len()]
+        }
+    }
+
     /// The step form (see [`RowLstmStep`]).
     pub(crate) fn step_form(&self) -> RowLstmStep {
         RowLstmStep {
             input_to_state: self.input_to_state.at_position(),
             state_to_state: self.state_to_state.at_position(),
-            initial_hidden: host_values(self.initial_hidden.val()),
-            initial_cell: host_values(self.initial_cell.val()),
+            initial_hidden: self.initial_value(&self.initial_hidden),
+            initial_cell: self.initial_value(&self.initial_cell),
         }
     }
 }
@@ -181,6 +203,30 @@ impl RowLstmStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_learned_initial_state_the_scan_starts_from_zeros() {
+        let device = Device::flex();
+        let config = RowLstmConfig {
+            input_channels: 4,
+            hidden_channels: 2,
+            kernel_width: 3,
+            colour_groups: 1,
+            learned_initial_state: false,
+        };
+        let mut layer = config.init(&device, &mut InitRng::new(3));
+        let x = Tensor::<4>::from_data(
+            TensorData::new((0..2 * 4 * 3 * 5).map(|v| (v % 7) as f32 / 3.0 - 1.0).collect::<Vec<f32>>(), [2, 4, 3, 5]),
+            &device,
+        );
+        let before = layer.forward(x.clone()).into_data();
+        layer.initial_hidden = Param::from_tensor(Tensor::ones([1, 2, 1, 1], &device));
+        layer.initial_cell = Param::from_tensor(Tensor::ones([1, 2, 1, 1], &device));
+        assert_eq!(layer.forward(x.clone()).into_data(), before, "h_0 and c_0 are not read");
+        assert_eq!(layer.step_form().initial_hidden, vec![0.0; 2]);
+        layer.learned_initial_state = true;
+        assert_ne!(layer.forward(x).into_data(), before, "and are read when learned");
+    }
     use crate::kernels::lstm_scan::test_support::{assert_all_close, data, output_and_gradients};
     use crate::nn::scan::lstm_scan_composed;
 
@@ -196,6 +242,7 @@ mod tests {
                 hidden_channels: hidden,
                 kernel_width: k,
                 colour_groups: groups,
+                learned_initial_state: true,
             };
             for device in [Device::flex(), Device::flex().autodiff()] {
                 let run = |stepwise: bool| {

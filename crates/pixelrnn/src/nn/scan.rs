@@ -115,7 +115,8 @@ pub(crate) fn lstm_scan_composed(
     // The state is [cell | hidden] along dimension 0, as `lstm_cell` takes it.
     let mut state = Tensor::<4>::zeros(step_dims, &device) + initial.reshape([2 * h, 1, 1, 1]);
     let mut hidden = take_rows(state.clone(), h, h); // [h, batch, ..step]
-                                                     // 1 where a skewed position lies inside the image.
+
+    // 1 where a skewed position lies inside the image.
     let inside = match steps {
         Steps::Rows => None,
         Steps::SkewedColumns { width: image_width } => {

@@ -139,7 +139,8 @@ fn input_gradients(model: &PixelRnn, targets: &[usize], device: &Device) -> Vec<
     let images = Tensor::<4, Int>::from_data(TensorData::new(images, [batch, c, h, w]), device);
     let x = scale_input(&image, images).require_grad();
     let logits = model.forward(x.clone()); // [batch, c * per, h, w]
-                                           // Select each target's logits, weighted by a fixed projection so no two cancel.
+
+    // Select each target's logits, weighted by a fixed projection so no two cancel.
     let mut select = vec![0.0f32; batch * c * per * h * w];
     for (b, &s) in targets.iter().enumerate() {
         let (pixel, channel) = (s / c, s % c);

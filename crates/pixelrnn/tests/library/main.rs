@@ -5,3 +5,4 @@
 mod causality;
 #[cfg(any(feature = "vulkan", feature = "wgpu"))]
 mod gpu;
+mod twin;
