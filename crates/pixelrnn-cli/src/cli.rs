@@ -137,6 +137,10 @@ pub struct TrainArgs {
     /// PyTorch twin does).
     #[arg(long)]
     pub zero_initial_state: bool,
+    /// Diagonal BiLSTM: what the skewed map's padding holds (zero, or the states the bias drives
+    /// there, as the PyTorch twin computes).
+    #[arg(long, value_enum, default_value = "zero")]
+    pub diagonal_padding: pixelrnn::models::DiagonalPadding,
     /// Number of epochs (default 1 when --steps is not given).
     #[arg(long, conflicts_with = "steps")]
     pub epochs: Option<u64>,
@@ -239,6 +243,13 @@ pub struct EvalArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 64, value_parser = at_least_one())]
     pub batch_size: usize,
+    /// Also give each image's NLL (`per_image_nats` in the JSON).
+    #[arg(long)]
+    pub per_image: bool,
+    /// Also write the evaluated images here, as raw bytes `[images][channels][height][width]`
+    /// (what another implementation needs to score the very same images).
+    #[arg(long)]
+    pub save_images: Option<std::path::PathBuf>,
     /// Read the data from here instead of the folder recorded in the run.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

@@ -23,11 +23,18 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} images [{elapsed} < {eta}]").expect("valid template"),
     );
-    let report =
+    let mut report =
         evaluate(&model, set, (dataset.name(), split.name()), args.limit, args.batch_size, &device, &mut |done, _| {
             bar.set_position(done as u64)
         })?;
     bar.finish_and_clear();
+    if !args.per_image {
+        report.per_image_nats = None;
+    }
+    if let Some(path) = &args.save_images {
+        let bytes: Vec<u8> = (0..report.images).flat_map(|i| set.image(i).to_vec()).collect();
+        pixelrnn::run::write_atomic(path, &bytes)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -49,6 +49,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
     model.residual &= !args.no_residual;
     model.skip &= !args.no_skip;
     model.learned_initial_state &= !args.zero_initial_state;
+    model.diagonal_padding = args.diagonal_padding;
     model.validate().context("--layers/--hidden/--output-hidden")?;
     let batch_size = args.batch_size.unwrap_or_else(|| preset.default_batch_size());
     if batch_size == 0 {

@@ -15,7 +15,7 @@ use crate::codec;
 use crate::device::{describe, open, Backend};
 use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
-use crate::models::{Architecture, ModelConfig};
+use crate::models::{Architecture, DiagonalPadding, ModelConfig};
 use crate::sample::{generate, Generation, Sampler};
 
 /// One of the four benchmark specs (docs/bench-specs.md).
@@ -73,7 +73,9 @@ impl Spec {
             residual: true,
             skip: false,
             // The spec starts each Row LSTM scan from a zero state.
-            learned_initial_state: false,
+            learned_initial_state: self != Spec::M3,
+            // The spec's twin applies the input-to-state convolution after the skew.
+            diagonal_padding: if self == Spec::M4 { DiagonalPadding::Bias } else { DiagonalPadding::Zero },
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct EvalReport {
     pub bits_per_dim: f64,
     /// Standard error of `bits_per_dim` over images.
     pub stderr_bits_per_dim: f64,
+    /// Each image's NLL in nats, in order (`eval --json` prints it with `--per-image` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_image_nats: Option<Vec<f64>>,
 }
 
 /// Per-image NLL (nats) of the first `limit` images of `set`, in batches; the last, short
@@ -81,5 +84,6 @@ pub fn evaluate(
         nll_nats,
         bits_per_dim: bpd,
         stderr_bits_per_dim: stderr,
+        per_image_nats: Some(nats),
     })
 }

@@ -150,16 +150,22 @@ pub fn check_twin(config: &ModelConfig) -> Result<()> {
         Twin::PixelCnn => config.image.is_binary() != rgb,
         _ => config.image.is_binary() && config.image.channels == 1,
     };
-    let comparable = ModelConfig { image: expected.image, ..config.clone() };
+    // The twin has no learned initial state: a Row LSTM's must be zero (checked on its values
+    // by `to_twin`), whichever way the config says it is kept. Its Diagonal BiLSTM's padding
+    // holds the states the bias drives there (`DiagonalPadding::Bias`): a model trained with a
+    // zero padding computes something else, and is refused.
+    let comparable =
+        ModelConfig { image: expected.image, learned_initial_state: expected.learned_initial_state, ..config.clone() };
     if !same_image || comparable != expected {
         return Err(interop_error(format!(
-            "the PyTorch twin has no such model: it defines the benchmark specs M1-M4 (docs/bench-specs.md) at any width h (and PixelCNN depth), with residual connections, no skip connections, an output stack of width 2h and one LSTM layer on binary images; this model is {} L={} h={} d={} residual={} skip={} on {}x{}x{} ({} levels)",
+            "the PyTorch twin has no such model: it defines the benchmark specs M1-M4 (docs/bench-specs.md) at any width h (and PixelCNN depth), with residual connections, no skip connections, an output stack of width 2h, one LSTM layer on binary images and (Diagonal BiLSTM) a bias-driven padding (train --diagonal-padding bias); this model is {} L={} h={} d={} residual={} skip={} padding={:?} on {}x{}x{} ({} levels)",
             config.architecture.name(),
             config.num_layers,
             config.hidden_channels,
             config.output_hidden_channels,
             config.residual,
             config.skip,
+            config.diagonal_padding,
             config.image.channels,
             config.image.height,
             config.image.width,

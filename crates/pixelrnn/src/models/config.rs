@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
+pub use crate::nn::diagonal_lstm::DiagonalPadding;
 
 /// The three architectures of the paper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +58,10 @@ pub struct ModelConfig {
     /// setting existed learned it.
     #[serde(default = "learned_by_default")]
     pub learned_initial_state: bool,
+    /// Diagonal BiLSTM: what the skewed map's padding holds (§3.2 does not say); runs written
+    /// before this setting existed held it at zero.
+    #[serde(default)]
+    pub diagonal_padding: DiagonalPadding,
 }
 
 fn learned_by_default() -> bool {
@@ -147,6 +152,7 @@ impl ModelConfig {
             residual,
             skip: true,
             learned_initial_state: true,
+            diagonal_padding: DiagonalPadding::Zero,
         };
         config.validate()?;
         Ok(config)

@@ -6,7 +6,9 @@
 use burn::prelude::*;
 
 use crate::models::residual;
-use crate::nn::diagonal_lstm::{DiagonalLstm, DiagonalLstmConfig, DiagonalLstmState, DiagonalLstmStep, ScanDirection};
+use crate::nn::diagonal_lstm::{
+    DiagonalLstm, DiagonalLstmConfig, DiagonalLstmState, DiagonalLstmStep, DiagonalPadding, ScanDirection,
+};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::position_map::{residual_at, PositionMap};
@@ -21,6 +23,8 @@ pub struct DiagonalBiLstmLayerConfig {
     pub colour_groups: usize,
     /// Whether the identity is added.
     pub residual: bool,
+    /// What the skewed map's padding holds.
+    pub padding: DiagonalPadding,
 }
 
 impl DiagonalBiLstmLayerConfig {
@@ -28,7 +32,8 @@ impl DiagonalBiLstmLayerConfig {
     pub fn init(&self, device: &Device, rng: &mut InitRng) -> DiagonalBiLstmLayer {
         let h = self.hidden_channels;
         let g = self.colour_groups;
-        let direction = DiagonalLstmConfig { input_channels: 2 * h, hidden_channels: h, colour_groups: g };
+        let direction =
+            DiagonalLstmConfig { input_channels: 2 * h, hidden_channels: h, colour_groups: g, padding: self.padding };
         let left_to_right = direction.init(device, rng);
         let right_to_left = direction.init(device, rng);
         let projection = MaskedConv2dConfig::pointwise(h, 2 * h, g).init(device, rng);
@@ -101,11 +106,11 @@ impl DiagonalBiLstmLayerState {
 }
 
 impl DiagonalBiLstmLayer {
-    /// The step form (see [`DiagonalBiLstmLayerStep`]).
-    pub(crate) fn step_form(&self) -> DiagonalBiLstmLayerStep {
+    /// The step form (see [`DiagonalBiLstmLayerStep`]) for images `height` rows high.
+    pub(crate) fn step_form(&self, height: usize) -> DiagonalBiLstmLayerStep {
         DiagonalBiLstmLayerStep {
-            left_to_right: self.left_to_right.step_form(ScanDirection::LeftToRight),
-            right_to_left: self.right_to_left.step_form(ScanDirection::RightToLeft),
+            left_to_right: self.left_to_right.step_form(ScanDirection::LeftToRight, height),
+            right_to_left: self.right_to_left.step_form(ScanDirection::RightToLeft, height),
             projection: self.projection.at_position(),
             residual: self.residual,
         }

@@ -54,11 +54,11 @@ enum LayerState {
 }
 
 impl Layer {
-    fn step_form(&self) -> LayerStep {
+    fn step_form(&self, image: ImageSpec) -> LayerStep {
         match self {
             Layer::PixelCnn(layer) => LayerStep::PixelCnn(layer.step_form()),
             Layer::RowLstm(layer) => LayerStep::RowLstm(layer.step_form()),
-            Layer::DiagonalBilstm(layer) => LayerStep::DiagonalBilstm(layer.step_form()),
+            Layer::DiagonalBilstm(layer) => LayerStep::DiagonalBilstm(layer.step_form(image.height)),
         }
     }
 }
@@ -120,7 +120,7 @@ impl PixelRnn {
         Incremental {
             image: self.image,
             input: self.input.at_position(),
-            layers: self.layers.iter().map(Layer::step_form).collect(),
+            layers: self.layers.iter().map(|layer| layer.step_form(self.image)).collect(),
             skips: self.skips.iter().map(|skip| skip.at_position()).collect(),
             output: self.output.step_form(),
         }
@@ -208,7 +208,7 @@ mod tests {
 
     use crate::image_spec::input_affine;
     use crate::image_spec::ImageSpec;
-    use crate::models::{Architecture, ModelConfig, Preset};
+    use crate::models::{Architecture, DiagonalPadding, ModelConfig, Preset};
 
     #[test]
     fn the_incremental_form_equals_the_network_at_every_position() {
@@ -219,9 +219,13 @@ mod tests {
         ];
         for architecture in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
             for image in specs {
-                for (residual, skip) in [(true, true), (false, false)] {
+                for (residual, skip, padding) in [
+                    (true, true, DiagonalPadding::Zero),
+                    (false, false, DiagonalPadding::Zero),
+                    (true, false, DiagonalPadding::Bias),
+                ] {
                     let mut config = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap();
-                    (config.residual, config.skip) = (residual, skip);
+                    (config.residual, config.skip, config.diagonal_padding) = (residual, skip, padding);
                     let model = config.init(&Device::flex(), 11).unwrap();
                     let values: Vec<i32> = (0..image.dims()).map(|i| ((i * 7919 + 13) % image.levels) as i32).collect();
                     let shape = [1, image.channels, image.height, image.width];
@@ -243,7 +247,7 @@ mod tests {
                                 let e = expected[o * plane + r * image.width + c];
                                 assert!(
                                     (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                                    "{architecture:?} {image:?} residual={residual} skip={skip} at ({r},{c}) logit {o}: step form {g} vs network {e}"
+                                    "{architecture:?} {image:?} residual={residual} skip={skip} {padding:?} at ({r},{c}) logit {o}: step form {g} vs network {e}"
                                 );
                             }
                         }

@@ -9,7 +9,7 @@ pub mod row_lstm;
 
 use burn::prelude::*;
 
-pub use config::{Architecture, ModelConfig, Preset};
+pub use config::{Architecture, DiagonalPadding, ModelConfig, Preset};
 use diagonal_bilstm::{DiagonalBiLstmLayer, DiagonalBiLstmLayerConfig};
 pub use incremental::{Incremental, IncrementalState};
 use pixel_cnn::{ResidualBlock, ResidualBlockConfig};
@@ -91,8 +91,13 @@ impl ModelConfig {
                     .init(device, rng),
                 ),
                 Architecture::DiagonalBilstm => Layer::DiagonalBilstm(
-                    DiagonalBiLstmLayerConfig { hidden_channels: h, colour_groups: g, residual: self.residual }
-                        .init(device, rng),
+                    DiagonalBiLstmLayerConfig {
+                        hidden_channels: h,
+                        colour_groups: g,
+                        residual: self.residual,
+                        padding: self.diagonal_padding,
+                    }
+                    .init(device, rng),
                 ),
             })
             .collect();

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use crate::kernels::lstm_cell_cpu;
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
 use crate::nn::init::InitRng;
-use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
+use crate::nn::masked_conv::{host_values, ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::position_map::PositionMap;
 use crate::nn::scan::{lstm_scan, ScanFn, Steps};
 use crate::nn::skew::{skew, unskew};
@@ -22,6 +22,22 @@ pub struct DiagonalLstmConfig {
     pub hidden_channels: usize,
     /// Colour channels of the data (1 or 3).
     pub colour_groups: usize,
+    /// What the skewed map's padding holds.
+    pub padding: DiagonalPadding,
+}
+
+/// What the positions of the skewed map outside the image hold (the paper does not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum DiagonalPadding {
+    /// A zero state: the image is scanned with a zero boundary (pixelrnn's choice).
+    #[default]
+    Zero,
+    /// The states the LSTM computes there from the input-to-state bias alone, as when the
+    /// input-to-state convolution is applied after the skew (the PyTorch twin's choice). They
+    /// do not depend on the image, and reach the first pixel of every row below the first.
+    Bias,
 }
 
 impl DiagonalLstmConfig {
@@ -41,7 +57,12 @@ impl DiagonalLstmConfig {
         // with one zero row on top so that output row i reads input rows i-1 (tap 0) and i (tap 1).
         let mut state_to_state = MaskedConv2dConfig::same([2, 1], None, contiguous_groups(h, g), gate_groups(h, 4, g));
         state_to_state.padding = [1, 0, 0, 0];
-        DiagonalLstm { input_to_state, state_to_state: state_to_state.init(device, rng), hidden_channels: h }
+        DiagonalLstm {
+            input_to_state,
+            state_to_state: state_to_state.init(device, rng),
+            hidden_channels: h,
+            padding: self.padding,
+        }
     }
 }
 
@@ -54,6 +75,9 @@ pub struct DiagonalLstm {
     pub(crate) state_to_state: MaskedConv2d,
     /// h, the hidden (and cell) channels of each direction.
     pub(crate) hidden_channels: usize,
+    /// What the skewed map's padding holds.
+    #[module(skip)]
+    pub(crate) padding: DiagonalPadding,
 }
 
 impl DiagonalLstm {
@@ -69,10 +93,18 @@ impl DiagonalLstm {
         let [_, _, _, width] = x.dims();
         let h = self.hidden_channels;
         // The 1x1 input-to-state commutes with the skew; applying it first avoids computing it
-        // on the padding.
-        let gates = skew(self.input_to_state.forward(x)); // [batch, 4h, height, width + height - 1]
+        // on the padding (where the input is zero: K^is gives its bias there).
+        let gates = self.input_to_state.forward(x); // [batch, 4h, height, width]
+        let gates = match self.padding {
+            DiagonalPadding::Zero => skew(gates), // [batch, 4h, height, width + height - 1]
+            DiagonalPadding::Bias => {
+                let bias = self.input_to_state.bias.val().reshape([1, 4 * h, 1, 1]);
+                skew(gates - bias.clone()) + bias // [batch, 4h, height, width + height - 1]
+            }
+        };
         let initial = Tensor::<1>::zeros([2 * h], &gates.device());
-        let hidden = scan(gates, Steps::SkewedColumns { width }, &self.state_to_state, initial); // [batch, h, height, width + height - 1]
+        let steps = Steps::SkewedColumns { width, zero_outside: self.padding == DiagonalPadding::Zero };
+        let hidden = scan(gates, steps, &self.state_to_state, initial); // [batch, h, height, width + height - 1]
         unskew(hidden, width) // [batch, h, height, width]
     }
 }
@@ -93,6 +125,10 @@ pub(crate) struct DiagonalLstmStep {
     input_to_state: ConvAtPosition,
     state_to_state: ConvAtPosition,
     direction: ScanDirection,
+    /// With [`DiagonalPadding::Bias`]: per row r, the (hidden, cell) state of the padding
+    /// position the scan reads before the row's first pixel (skewed position (r, r - 1)); row 0
+    /// reads none.
+    boundary: Vec<Option<(Vec<f32>, Vec<f32>)>>,
 }
 
 /// What a [`DiagonalLstmStep`] keeps of one image: the hidden and cell states of every pixel,
@@ -116,17 +152,52 @@ impl DiagonalLstmState {
 }
 
 impl DiagonalLstm {
-    /// The step form (see [`DiagonalLstmStep`]), scanning in `direction`.
-    pub(crate) fn step_form(&self, direction: ScanDirection) -> DiagonalLstmStep {
-        DiagonalLstmStep {
+    /// The step form (see [`DiagonalLstmStep`]) for images `height` rows high, scanning in
+    /// `direction`.
+    pub(crate) fn step_form(&self, direction: ScanDirection, height: usize) -> DiagonalLstmStep {
+        let mut step = DiagonalLstmStep {
             input_to_state: self.input_to_state.at_position(),
             state_to_state: self.state_to_state.at_position(),
             direction,
+            boundary: vec![None; height],
+        };
+        if self.padding == DiagonalPadding::Bias {
+            step.boundary = step.padding_states(&host_values(self.input_to_state.bias.val()), height);
         }
+        step
     }
 }
 
 impl DiagonalLstmStep {
+    /// The states of the skewed padding left of the image (positions (r, t) with t < r, which
+    /// read only each other and K^is's bias), and of it the one before each row's first pixel.
+    fn padding_states(&self, bias: &[f32], height: usize) -> Vec<Option<(Vec<f32>, Vec<f32>)>> {
+        let h = bias.len() / 4;
+        // column[r]: the state at (r, t - 1) of the previous column, for the rows r > t - 1.
+        let mut column: Vec<Option<(Vec<f32>, Vec<f32>)>> = vec![None; height];
+        let mut boundary = vec![None; height];
+        for t in 0..height.saturating_sub(1) {
+            let mut next = vec![None; height];
+            for r in t + 1..height {
+                let mut state_gates = vec![0.0; 4 * h];
+                // K^ss reads (r - 1, t - 1) (tap dy = -1) and (r, t - 1) (tap dy = 0).
+                self.state_to_state.apply(&mut state_gates, |dy, _| {
+                    let row = if dy < 0 { r.checked_sub(1)? } else { r };
+                    column[row].as_ref().map(|(hidden, _)| &hidden[..])
+                });
+                let (mut cell, mut hidden) = (vec![0.0; h], vec![0.0; h]);
+                let cell_before = column[r].as_ref().map(|(_, c)| &c[..]);
+                lstm_cell_cpu::step(bias, &state_gates, cell_before, &mut cell, &mut hidden);
+                if t + 1 == r {
+                    boundary[r] = Some((hidden.clone(), cell.clone()));
+                }
+                next[r] = Some((hidden, cell));
+            }
+            column = next;
+        }
+        boundary
+    }
+
     /// A fresh state for `height x width` images.
     pub(crate) fn state(&self, height: usize, width: usize) -> DiagonalLstmState {
         let h = self.input_to_state.out_channels() / 4;
@@ -146,15 +217,17 @@ impl DiagonalLstmStep {
         let (mut input_gates, mut state_gates) = (vec![0.0; gates], vec![0.0; gates]);
         self.input_to_state.apply(&mut input_gates, |_, _| Some(x));
         let hidden = &state.hidden;
+        // Before the row's first pixel: the padding, zero or (with bias padding) its state.
+        let padding = self.boundary.get(r).and_then(Option::as_ref);
         self.state_to_state.apply(&mut state_gates, |dy, _| {
             if dy < 0 {
                 hidden.offset(r, c, -1, 0)
             } else {
-                hidden.offset(r, c, 0, before)
+                hidden.offset(r, c, 0, before).or(padding.map(|(h, _)| &h[..]))
             }
         });
         let (mut new_cell, mut new_hidden) = (vec![0.0; gates / 4], vec![0.0; gates / 4]);
-        let cell_before = state.cell.offset(r, c, 0, before);
+        let cell_before = state.cell.offset(r, c, 0, before).or(padding.map(|(_, c)| &c[..]));
         lstm_cell_cpu::step(&input_gates, &state_gates, cell_before, &mut new_cell, &mut new_hidden);
         state.cell.at_mut(r, c).copy_from_slice(&new_cell);
         state.hidden.at_mut(r, c).copy_from_slice(&new_hidden);
@@ -172,11 +245,18 @@ mod tests {
     fn the_one_operation_scan_equals_the_stepwise_scan_in_values_and_gradients() {
         // Binary and RGB groups; square, wide and tall maps; one image, several, and more than
         // one task of images (9 = 4 + 4 + 1).
-        for (batch, channels, hidden, groups, height, width) in
-            [(1, 4, 2, 1, 3, 3), (3, 6, 3, 3, 4, 6), (2, 4, 4, 1, 7, 2), (4, 2, 1, 1, 1, 5), (9, 2, 2, 1, 3, 4)]
+        // Both paddings: zero, and the states the bias drives there.
+        let cases =
+            [(1, 4, 2, 1, 3, 3), (3, 6, 3, 3, 4, 6), (2, 4, 4, 1, 7, 2), (4, 2, 1, 1, 1, 5), (9, 2, 2, 1, 3, 4)];
+        for (padding, (batch, channels, hidden, groups, height, width)) in
+            [DiagonalPadding::Zero, DiagonalPadding::Bias].into_iter().flat_map(|p| cases.map(|c| (p, c)))
         {
-            let config =
-                DiagonalLstmConfig { input_channels: channels, hidden_channels: hidden, colour_groups: groups };
+            let config = DiagonalLstmConfig {
+                input_channels: channels,
+                hidden_channels: hidden,
+                colour_groups: groups,
+                padding,
+            };
             for device in [Device::flex(), Device::flex().autodiff()] {
                 let run = |stepwise: bool| {
                     let layer = config.init(&device, &mut InitRng::new(11));
@@ -184,13 +264,14 @@ mod tests {
                     output_and_gradients([batch, channels, height, width], &device, forward, |grads| {
                         vec![
                             data(layer.input_to_state.weight.grad(grads).unwrap()),
+                            data(layer.input_to_state.bias.grad(grads).unwrap()),
                             data(layer.state_to_state.weight.grad(grads).unwrap()),
                             data(layer.state_to_state.bias.grad(grads).unwrap()),
                         ]
                     })
                 };
-                let names = ["output", "d x", "d K^is", "d K^ss", "d K^ss bias"];
-                let case = format!("{batch}x{channels}x{height}x{width}, h {hidden}, g {groups}");
+                let names = ["output", "d x", "d K^is", "d K^is bias", "d K^ss", "d K^ss bias"];
+                let case = format!("{batch}x{channels}x{height}x{width}, h {hidden}, g {groups}, {padding:?}");
                 assert_all_close(run(false), run(true), &names, &case);
             }
         }

@@ -25,10 +25,12 @@ pub(crate) enum Steps {
     /// Each row is a step (Row LSTM): the state everywhere, starting from the initial state.
     Rows,
     /// Each column of a skewed map of an image `width` pixels wide is a step (Diagonal LSTM).
-    /// Skewed positions outside the image hold a zero state.
     SkewedColumns {
         /// Width of the image before the skew.
         width: usize,
+        /// Skewed positions outside the image hold a zero state ([`crate::nn::diagonal_lstm::DiagonalPadding::Zero`]);
+        /// else their states are computed like the others'.
+        zero_outside: bool,
     },
 }
 
@@ -83,7 +85,10 @@ fn fused_shape(gates: &Tensor<4>, steps: Steps, state_to_state: &MaskedConv2d) -
         Steps::Rows => ScanShape::new(h, batch, [1, width], height, geometry, None),
         // Each image's column a `height x 1` map that K^ss (2x1, one zero row on top) maps onto
         // itself.
-        Steps::SkewedColumns { width: image_width } => {
+        Steps::SkewedColumns { zero_outside: false, .. } => {
+            ScanShape::new(h, batch, [height, 1], width, geometry, None)
+        }
+        Steps::SkewedColumns { width: image_width, zero_outside: true } => {
             let inside = (0..width)
                 .flat_map(|t| (0..height).map(move |r| if t >= r && t - r < image_width { 1.0 } else { 0.0 }))
                 .collect();
@@ -119,7 +124,8 @@ pub(crate) fn lstm_scan_composed(
     // 1 where a skewed position lies inside the image.
     let inside = match steps {
         Steps::Rows => None,
-        Steps::SkewedColumns { width: image_width } => {
+        Steps::SkewedColumns { zero_outside: false, .. } => None,
+        Steps::SkewedColumns { width: image_width, zero_outside: true } => {
             Some(skew(Tensor::<4>::ones([1, 1, height, image_width], &device))) // [1, 1, height, width]
         }
     };
