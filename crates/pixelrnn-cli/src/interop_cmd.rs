@@ -23,6 +23,8 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
         step: Some(header.step),
         seed: Some(config.training.seed),
         best_valid_bits_per_dim: header.best_valid_bits_per_dim,
+        batch_size: Some(config.training.batch_size),
+        optimizer: Some(serde_json::to_string(&config.optimizer)?),
     };
     let bytes = export_weights(&model, &config.model, &info, args.layout)
         .with_context(|| format!("exporting {} in the {} layout", path.display(), args.layout.name()))?;
@@ -53,17 +55,21 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     let image = imported.config.image;
     let step = imported.info.step.unwrap_or(0);
     let seed = imported.info.seed.unwrap_or(0);
+    // The run's optimizer and batch size when the file says (our export), else the defaults:
+    // `train --resume` continues with them.
+    let optimizer = match &imported.info.optimizer {
+        Some(json) => {
+            serde_json::from_str(json).with_context(|| format!("{}: metadata pixelrnn.optimizer", input.display()))?
+        }
+        None => OptimizerConfig { kind: OptimizerKind::Adam, learning_rate: 1e-3, lr_decay: 1.0, grad_clip_norm: None },
+    };
+    let batch_size = imported.info.batch_size.unwrap_or(32);
     let config = ExperimentConfig {
         model: imported.config.clone(),
         data: DataConfig { dataset, data_dir, valid_size: None },
-        optimizer: OptimizerConfig {
-            kind: OptimizerKind::Adam,
-            learning_rate: 1e-3,
-            lr_decay: 1.0,
-            grad_clip_norm: None,
-        },
+        optimizer,
         training: TrainingConfig {
-            batch_size: 32,
+            batch_size,
             steps: step,
             seed,
             valid_every: 500,

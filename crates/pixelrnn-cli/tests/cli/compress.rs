@@ -101,6 +101,22 @@ fn compress_and_decompress_round_trip_exactly() {
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
         assert!(!path("z").exists(), "nothing written for {file}");
     }
+    // Outputs that cannot be written: under a regular file. Errors, and no partial output.
+    let blocker = path("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    let err = stderr_of(
+        bin().args(["compress", "--run", r, "--split", "test", "--limit", "2", "-o"]).arg(blocker.join("x.prnn")),
+    );
+    assert!(err.contains("a-file"), "{err}");
+    let err =
+        stderr_of(bin().args(["decompress"]).arg(path("files.prnn")).args(["--run", r, "-o"]).arg(blocker.join("out")));
+    assert!(err.contains("a-file"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "no partial output left: {leftovers:?}");
     // An output folder that already holds files is refused before any work.
     let err = stderr_of(bin().args(["decompress"]).arg(path("files.prnn")).args(["--run", r, "-o"]).arg(&inputs));
     assert!(err.contains("not empty"), "{err}");

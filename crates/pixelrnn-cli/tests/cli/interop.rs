@@ -33,6 +33,12 @@ fn export_then_import_gives_a_run_with_the_same_nll() {
         .arg(tmp.path().join("s.png"))
         .assert()
         .success();
+    // Training resumes from the imported run with the flags of the original one.
+    let mut resumed = train_args(&data, &copy, "diagonal-bilstm", 5);
+    resumed.push("--resume".into());
+    bin().args(resumed).assert().success();
+    let metrics = std::fs::read_to_string(copy.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"step\":5"), "{metrics}");
     // A tiny model is not one of the PyTorch twin's specs; an existing run is not overwritten.
     let err = stderr_of(
         bin()

@@ -6,7 +6,8 @@
 //!
 //! Metadata (safetensors' `__metadata__`, strings): `format` = `pixelrnn`, `pixelrnn.layout`,
 //! `pixelrnn.model` (the model config as JSON), and, when known, `pixelrnn.dataset`,
-//! `pixelrnn.step`, `pixelrnn.seed`, `pixelrnn.best_valid_bits_per_dim`, `pixelrnn.spec` (m1..m4,
+//! `pixelrnn.step`, `pixelrnn.seed`, `pixelrnn.best_valid_bits_per_dim`, `pixelrnn.batch_size`,
+//! `pixelrnn.optimizer` (JSON), `pixelrnn.spec` (m1..m4,
 //! or `twin` for the twin's models at other sizes; PyTorch layout).
 
 pub mod pytorch;
@@ -178,6 +179,10 @@ pub struct TrainingInfo {
     pub seed: Option<u64>,
     /// Best validation bits/dim.
     pub best_valid_bits_per_dim: Option<f64>,
+    /// Images per training step.
+    pub batch_size: Option<usize>,
+    /// The optimizer's settings, as the run's `config.json` holds them (JSON).
+    pub optimizer: Option<String>,
 }
 
 /// A model as safetensors bytes in `layout`, with its config and `info` in the metadata.
@@ -198,6 +203,12 @@ pub fn export(model: &PixelRnn, config: &ModelConfig, info: &TrainingInfo, layou
     }
     if let Some(b) = info.best_valid_bits_per_dim {
         metadata.insert("pixelrnn.best_valid_bits_per_dim".into(), b.to_string());
+    }
+    if let Some(b) = info.batch_size {
+        metadata.insert("pixelrnn.batch_size".into(), b.to_string());
+    }
+    if let Some(o) = &info.optimizer {
+        metadata.insert("pixelrnn.optimizer".into(), o.clone());
     }
     let native = native_tensors(model);
     let tensors = match layout {
@@ -262,6 +273,8 @@ pub fn import(bytes: &[u8], device: &Device) -> Result<Imported> {
         step: metadata.get("pixelrnn.step").and_then(|s| s.parse().ok()),
         seed: metadata.get("pixelrnn.seed").and_then(|s| s.parse().ok()),
         best_valid_bits_per_dim: metadata.get("pixelrnn.best_valid_bits_per_dim").and_then(|s| s.parse().ok()),
+        batch_size: metadata.get("pixelrnn.batch_size").and_then(|s| s.parse().ok()),
+        optimizer: metadata.get("pixelrnn.optimizer").cloned(),
     };
     Ok(Imported { config, model, layout, info })
 }

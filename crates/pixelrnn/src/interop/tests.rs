@@ -28,6 +28,8 @@ fn native_export_and_import_give_the_same_model_for_every_architecture() {
                 step: Some(12),
                 seed: Some(7),
                 best_valid_bits_per_dim: Some(3.5),
+                batch_size: Some(16),
+                optimizer: Some("{}".into()),
             };
             let bytes = export(&model, &config, &info, Layout::Native).unwrap();
             let imported = import(&bytes, &Device::flex()).unwrap();
@@ -102,6 +104,13 @@ fn weights_that_do_not_fit_are_refused_with_the_tensor_named() {
     other.insert("pixelrnn.model".into(), serde_json::to_string(&Spec::M4.model_config()).unwrap());
     let err = import(&to_safetensors(&tensors, other).unwrap(), &Device::flex()).err().unwrap().to_string();
     assert!(err.contains("metadata says spec m3"), "{err}");
+    // A model config the tool cannot build.
+    let mut unbuildable = metadata.clone();
+    let mut config_json: serde_json::Value = serde_json::from_str(&metadata["pixelrnn.model"]).unwrap();
+    config_json["first_kernel"] = 6.into();
+    unbuildable.insert("pixelrnn.model".into(), config_json.to_string());
+    let err = import(&to_safetensors(&tensors, unbuildable).unwrap(), &Device::flex()).err().unwrap().to_string();
+    assert!(err.contains("must be odd"), "{err}");
     // Not safetensors at all.
     assert!(import(b"PIXRNNCK garbage", &Device::flex()).err().unwrap().to_string().contains("not a safetensors file"));
     // What the twin cannot hold: a learned initial state, a model that is not a benchmark spec.
