@@ -59,3 +59,26 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     assert!(err.contains("learning rate must be a non-negative number, got NaN"), "{err}");
     assert!(!tmp.path().join("nan-lr").join("config.json").exists());
 }
+
+#[test]
+fn a_run_written_before_the_redesign_still_loads_and_scores_the_same() {
+    // tests/fixtures/run-c9b9af2-diagonal-bilstm: a tiny Diagonal BiLSTM trained 20 steps by the
+    // binary of commit c9b9af2 (before the models gained their step forms and new settings);
+    // that binary scored tests/fixtures/checker.png at 541.5098178386688 nats.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("old-run");
+    std::fs::create_dir(&run).unwrap();
+    for file in ["config.json", "checkpoint-best.bin"] {
+        std::fs::copy(fixtures.join("run-c9b9af2-diagonal-bilstm").join(file), run.join(file)).unwrap();
+    }
+    let out = bin()
+        .args(["score", "--run", run.to_str().unwrap(), "--json", "--image"])
+        .arg(fixtures.join("checker.png"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nll = report["nll_nats"].as_f64().unwrap();
+    assert!((nll - 541.5098178386688).abs() < 1e-9 * 541.5, "{nll}");
+}
