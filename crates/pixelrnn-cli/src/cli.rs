@@ -169,13 +169,17 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Continue the run in --out from its last checkpoint.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Start afresh in an --out that holds a run: its config, checkpoints, metrics and plot are
+    /// deleted first.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Validate every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
     pub valid_every: u64,
     /// Validate on at most N images.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one())]
     pub valid_limit: Option<usize>,
     /// Checkpoint every N steps (0: only at the end; always on Ctrl-C).
     #[arg(long, default_value_t = 200)]

@@ -1,7 +1,7 @@
 //! `pixelrnn train`: check and resolve the flags into an ExperimentConfig, then run the
 //! library's loop with a progress bar and Ctrl-C handling.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use std::process::ExitCode;
@@ -13,6 +13,7 @@ use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, Optimizer
 use pixelrnn::models::ModelConfig;
 use pixelrnn::run::{RunDir, Which};
 use pixelrnn::train::{train, TrainEvent};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::cli::TrainArgs;
 use crate::data_cmd::fetch_and_load;
@@ -30,8 +31,11 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
     if args.resume && !has_checkpoint {
         bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
     }
-    if !args.resume && has_checkpoint {
-        bail!("{} already holds a run; pass --resume to continue it or choose another --out", args.out.display());
+    if !args.resume && !args.overwrite && has_checkpoint {
+        bail!(
+            "{} already holds a run; pass --resume to continue it, --overwrite to start afresh, or choose another --out",
+            args.out.display()
+        );
     }
     let options = LoadOptions { valid_size: args.data.valid_size, mirror: args.data.mirror.clone() };
     let data = fetch_and_load(dataset, &data_dir, &options)?;
@@ -87,16 +91,26 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
     Ok((config, data))
 }
 
-/// Trains; exits 130 when stopped by Ctrl-C (after saving a checkpoint).
+/// Trains; exits 130 when stopped by Ctrl-C, 143 by SIGTERM (after saving a checkpoint).
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let (config, data) = resolve(&args)?;
+    if args.overwrite {
+        // Under the run's lock: never the files of a trainer still running there.
+        let run = RunDir::new(&args.out);
+        let _owner = run.lock().with_context(|| format!("--overwrite {}", args.out.display()))?;
+        run.clear().with_context(|| format!("--overwrite {}", args.out.display()))?;
+    }
     let (dataset, steps, batch_size) = (config.data.dataset, config.training.steps, config.training.batch_size);
     let device = crate::device::select(args.device)?;
+    // SIGINT (Ctrl-C) and SIGTERM (what Slurm, Kubernetes and `timeout` send) both stop
+    // training after a checkpoint; a second signal ends the process at once.
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while the checkpoint is being written is ignored on purpose.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    let signal = Arc::new(AtomicUsize::new(0));
+    for (number, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        signal_hook::flag::register_conditional_shutdown(number, code, stop.clone())
+            .and_then(|_| signal_hook::flag::register_usize(number, signal.clone(), code as usize))
+            .and_then(|_| signal_hook::flag::register(number, stop.clone()))
+            .context("installing the signal handlers")?;
     }
     let m = &config.model;
     eprintln!(
@@ -128,8 +142,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("training in --out {}", args.out.display()))?;
     bar.finish_and_clear();
     if outcome.interrupted {
+        let code = signal.load(Ordering::SeqCst) as u8;
         eprintln!("interrupted at step {}; checkpoint saved, continue with --resume", outcome.step);
-        return Ok(ExitCode::from(130));
+        return Ok(ExitCode::from(if code == 0 { 130 } else { code }));
     }
     eprintln!("done: {} steps, run in {}", outcome.step, args.out.display());
     Ok(ExitCode::SUCCESS)

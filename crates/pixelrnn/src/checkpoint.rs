@@ -1,8 +1,13 @@
 //! Checkpoints: model weights, optimizer state and progress in one file, written atomically.
 //!
 //! Layout: `PIXRNNCK` magic, u32 version, then three length-prefixed (u64 LE) sections: a JSON
-//! header ([`CheckpointHeader`]), the model record (burnpack) and the optimizer record.
-//! The batch order is a function of (seed, step), so step + seed are the whole RNG state.
+//! header ([`CheckpointHeader`], which holds the model config the weights belong to), the model
+//! record (burnpack) and the optimizer record; version 2 ends with the SHA-256 of everything
+//! before it, checked on load, so that a flipped byte anywhere is an error rather than weights
+//! that load silently wrong. Version 1 files (no checksum) are still read; the next save
+//! writes version 2. Weights are checked finite before they are saved and after they are
+//! loaded. The batch order is a function of (seed, step), so step + seed are the whole RNG
+//! state.
 
 use std::path::Path;
 
@@ -15,9 +20,12 @@ use crate::data::DatasetName;
 use crate::error::{Error, Result};
 use crate::models::{ModelConfig, PixelRnn};
 use crate::run::write_atomic;
+use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"PIXRNNCK";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The format before the checksum, still read.
+const VERSION_WITHOUT_CHECKSUM: u32 = 1;
 
 /// Progress saved with the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +60,12 @@ pub fn save(
     optimizer: Option<&ModuleOptimizer>,
 ) -> Result<()> {
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    if let Some(name) = first_non_finite(model) {
+        return Err(err(format!(
+            "not saved: {name} holds non-finite values (NaN or infinity) at step {}; the last good checkpoint is kept (a lower learning rate may help)",
+            header.step
+        )));
+    }
     let json = serde_json::to_vec(header).expect("header serializes");
     let weights = model.clone().into_record().into_bytes().map_err(|e| err(e.to_string()))?;
     let optim = match optimizer {
@@ -65,6 +79,8 @@ pub fn save(
         bytes.extend((section.len() as u64).to_le_bytes());
         bytes.extend_from_slice(section);
     }
+    let checksum = Sha256::digest(&bytes);
+    bytes.extend_from_slice(&checksum);
     write_atomic(path, &bytes)
 }
 
@@ -76,19 +92,35 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         return Err(err("not a pixelrnn checkpoint (bad magic number)".into()));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
-        return Err(err(format!("format version {version}, expected {VERSION}")));
-    }
+    let bytes = match version {
+        VERSION => {
+            let Some(body_len) = bytes.len().checked_sub(32).filter(|&n| n >= 12) else {
+                return Err(err("truncated before its checksum".into()));
+            };
+            let (body, checksum) = bytes.split_at(body_len);
+            if Sha256::digest(body).as_slice() != checksum {
+                return Err(err(
+                    "corrupt: its SHA-256 does not match its contents (a damaged or truncated copy)".into()
+                ));
+            }
+            body
+        }
+        VERSION_WITHOUT_CHECKSUM => &bytes[..],
+        _ => return Err(err(format!("format version {version}, expected {VERSION} (or {VERSION_WITHOUT_CHECKSUM})"))),
+    };
     let mut at = 12usize;
     let mut sections = Vec::new();
     for name in ["header", "weights", "optimizer"] {
         let len = bytes
             .get(at..at + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
             .ok_or_else(|| err(format!("truncated before the {name} section")))?;
-        let section = bytes
-            .get(at + 8..at + 8 + len)
+        // Checked against the file's size before anything is allocated.
+        let end = usize::try_from(len).ok().and_then(|len| (at + 8).checked_add(len));
+        let section = end
+            .and_then(|end| bytes.get(at + 8..end))
             .ok_or_else(|| err(format!("truncated {name} section ({len} bytes expected)")))?;
+        let len = section.len();
         sections.push(section.to_vec());
         at += 8 + len;
     }
@@ -130,8 +162,122 @@ impl Checkpoint {
                 ),
             });
         }
-        model
+        let model = model
             .try_load_record(self.model.clone())
-            .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })
+            .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
+        if let Some(name) = first_non_finite(&model) {
+            return Err(Error::Checkpoint {
+                path: path.to_path_buf(),
+                reason: format!("{name} holds non-finite values (NaN or infinity): the weights are unusable"),
+            });
+        }
+        Ok(model)
+    }
+}
+
+/// The first parameter (in the module's order, as `parameter N of shape [..]`) holding a NaN or
+/// an infinity, if any.
+pub fn first_non_finite(model: &PixelRnn) -> Option<String> {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::prelude::Tensor;
+    struct Finder {
+        index: usize,
+        found: Option<String>,
+    }
+    impl ModuleVisitor for Finder {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.found.is_none() {
+                let tensor = param.val();
+                if !tensor.clone().is_finite().all().into_scalar::<bool>() {
+                    self.found = Some(format!("parameter {} of shape {:?}", self.index, tensor.dims()));
+                }
+            }
+            self.index += 1;
+        }
+    }
+    let mut finder = Finder { index: 0, found: None };
+    model.visit(&mut finder);
+    finder.found
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::prelude::*;
+
+    use super::*;
+    use crate::image_spec::ImageSpec;
+    use crate::models::{Architecture, Preset};
+
+    fn model() -> (ModelConfig, PixelRnn) {
+        let image = ImageSpec { channels: 1, height: 4, width: 4, levels: 2 };
+        let config = ModelConfig::preset(Preset::Tiny, Architecture::RowLstm, image).unwrap();
+        let model = config.init(&Device::flex(), 3).unwrap();
+        (config, model)
+    }
+
+    fn header(config: &ModelConfig) -> CheckpointHeader {
+        CheckpointHeader {
+            model: config.clone(),
+            dataset: DatasetName::BinarizedMnist,
+            step: 4,
+            seed: 3,
+            best_valid_bits_per_dim: None,
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_is_caught_and_version_1_still_loads() {
+        let (config, model) = model();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint-last.bin");
+        save(&path, &header(&config), &model, None).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let loaded = load(&path).unwrap().apply(&path, &config, DatasetName::BinarizedMnist, model.clone()).unwrap();
+        assert_eq!(crate::interop::native_tensors(&loaded), crate::interop::native_tensors(&model));
+        // A flipped bit anywhere (sampled every 97 bytes), and a missing tail: refused.
+        for at in (12..bytes.len()).step_by(97) {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x04;
+            std::fs::write(&path, &damaged).unwrap();
+            let err = load(&path).err().expect("refused").to_string();
+            assert!(err.contains("corrupt") && err.contains("checkpoint-last.bin"), "byte {at}: {err}");
+        }
+        std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+        assert!(load(&path).err().unwrap().to_string().contains("truncated"));
+        // Version 1 (before the checksum): the same sections without the trailing SHA-256.
+        let mut v1 = bytes[..bytes.len() - 32].to_vec();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::write(&path, &v1).unwrap();
+        let loaded = load(&path).unwrap().apply(&path, &config, DatasetName::BinarizedMnist, model.clone()).unwrap();
+        assert_eq!(crate::interop::native_tensors(&loaded), crate::interop::native_tensors(&model));
+    }
+
+    #[test]
+    fn non_finite_weights_are_neither_saved_nor_loaded() {
+        let (config, mut model) = model();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint-last.bin");
+        save(&path, &header(&config), &model, None).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        model.input.bias = Param::from_tensor(Tensor::full([12], f32::NAN, &Device::flex()));
+        let err = save(&path, &header(&config), &model, None).unwrap_err().to_string();
+        assert!(err.contains("non-finite") && err.contains("step 4"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), good, "the last good checkpoint is kept");
+        assert!(first_non_finite(&config.init(&Device::flex(), 1).unwrap()).is_none());
+        // A version-1 file (no checksum) holding NaN weights is refused on load.
+        let mut bytes = Vec::from(&MAGIC[..]);
+        bytes.extend(1u32.to_le_bytes());
+        let json = serde_json::to_vec(&header(&config)).unwrap();
+        let weights = model.clone().into_record().into_bytes().unwrap();
+        for section in [&json[..], &weights[..], &[][..]] {
+            bytes.extend((section.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(section);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let (_, fresh) = super::tests::model();
+        let err =
+            load(&path).unwrap().apply(&path, &config, DatasetName::BinarizedMnist, fresh).err().unwrap().to_string();
+        assert!(err.contains("non-finite"), "{err}");
     }
 }

@@ -84,6 +84,38 @@ impl RunDir {
         std::fs::create_dir_all(&self.path).map_err(|e| Error::io(&self.path, e))
     }
 
+    /// Takes the run directory's advisory lock (`RUN_DIR/.lock`, holding the owner's PID) for
+    /// as long as the returned guard lives: one trainer per run directory. A second one is
+    /// refused with the holder's PID.
+    pub fn lock(&self) -> Result<RunLock> {
+        use std::io::{Read, Seek, Write};
+        let path = self.path.join(".lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(Error::Config(format!(
+                    "{} is in use by another trainer (process {}); wait for it or choose another directory",
+                    self.path.display(),
+                    holder.trim()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        let written =
+            file.set_len(0).and_then(|()| file.rewind()).and_then(|()| write!(file, "{}", std::process::id()));
+        written.map_err(|e| Error::io(&path, e))?;
+        Ok(RunLock { _file: file })
+    }
+
     /// Reads `config.json`.
     pub fn load_config(&self) -> Result<ExperimentConfig> {
         let path = self.config_path();
@@ -116,6 +148,44 @@ impl RunDir {
         Ok((config, model, path))
     }
 
+    /// Removes what a run wrote (config, checkpoints, metrics, plot), for a fresh run in the
+    /// same directory; other files are left alone.
+    pub fn clear(&self) -> Result<()> {
+        let files = [CONFIG_FILE, METRICS_FILE, LOSS_PLOT_FILE, Which::Best.file_name(), Which::Last.file_name()];
+        for name in files {
+            let path = self.path.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the metrics log back to the events of steps up to `step` (what a resumed run
+    /// repeats after its last checkpoint goes), dropping lines that are not events (a damaged
+    /// log does not stop training).
+    pub fn truncate_metrics(&self, step: u64) -> Result<()> {
+        let path = self.metrics_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let kept: String = String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| s <= step)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        write_atomic(&path, kept.as_bytes())
+    }
+
     /// Opens the metrics log for appending.
     pub fn open_metrics(&self) -> Result<MetricsLog> {
         let path = self.metrics_path();
@@ -128,7 +198,8 @@ impl RunDir {
     /// points).
     pub fn write_loss_plot(&self) -> Result<()> {
         let path = self.metrics_path();
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let text = String::from_utf8_lossy(&bytes);
         let mut train = Vec::new();
         let mut valid = Vec::new();
         for line in text.lines() {
@@ -144,6 +215,12 @@ impl RunDir {
             crate::plot::line_chart("bits/dim", "step", &[("train", "#1f77b4", &train), ("valid", "#d62728", &valid)]);
         write_atomic(&self.path.join(LOSS_PLOT_FILE), svg.as_bytes())
     }
+}
+
+/// The run directory's lock, held until dropped (see [`RunDir::lock`]).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
 }
 
 /// The run's `metrics.jsonl`, open for appending.
@@ -183,6 +260,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_owner_per_run_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let held = run.lock().unwrap();
+        let err = run.lock().unwrap_err().to_string();
+        assert!(err.contains("in use by another trainer") && err.contains(&std::process::id().to_string()), "{err}");
+        drop(held);
+        run.lock().unwrap();
+    }
 
     #[test]
     fn a_failed_write_keeps_the_previous_file() {

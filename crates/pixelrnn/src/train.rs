@@ -101,6 +101,15 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     config.model.validate()?;
     config.optimizer.validate()?;
+    if data.train.is_empty() {
+        return Err(Error::Config("the training split is empty: nothing to train on".into()));
+    }
+    if config.training.valid_limit == Some(0) {
+        return Err(Error::Config("a validation limit of 0 images would validate on nothing".into()));
+    }
+    if config.training.batch_size == 0 {
+        return Err(Error::Config("the batch size must be at least 1".into()));
+    }
     if data.train.spec() != config.model.image {
         return Err(Error::Config(format!(
             "the model is built for {:?} but the dataset has {:?}",
@@ -110,6 +119,7 @@ pub fn train(
     }
     let run = RunDir::new(run_dir);
     run.create()?;
+    let _owner = run.lock()?;
     let last_path = run.checkpoint_path(Which::Last);
     let ad_device = device.clone().autodiff();
     let mut model: PixelRnn = config.model.init(&ad_device, config.training.seed)?;
@@ -142,6 +152,7 @@ pub fn train(
         }
         step = ckpt.header.step;
         best = ckpt.header.best_valid_bits_per_dim;
+        run.truncate_metrics(step)?;
     } else if last_path.exists() {
         return Err(Error::Config(format!(
             "{} already holds a run; resume it or choose another directory",

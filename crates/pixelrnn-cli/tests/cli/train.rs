@@ -79,6 +79,17 @@ fn kill_9_leaves_a_loadable_checkpoint() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
+    interrupt_saves_a_checkpoint_and_resume_continues("-INT", 130);
+}
+
+#[test]
+fn sigterm_saves_a_checkpoint_and_exits_143() {
+    interrupt_saves_a_checkpoint_and_resume_continues("-TERM", 143);
+}
+
+/// Trains until a few steps are logged, sends `signal`, and checks the exit code, the
+/// checkpoint and that `--resume` continues from it.
+fn interrupt_saves_a_checkpoint_and_resume_continues(signal: &str, code: i32) {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_mnist(tmp.path());
     let run = tmp.path().join("interrupted");
@@ -91,9 +102,9 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
     while std::fs::read_to_string(&metrics).map_or(true, |m| m.lines().count() < 5) && start.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "an interrupted run exits with 130");
+    assert_eq!(status.code(), Some(code), "a run stopped by {signal} exits with {code}");
     assert!(run.join("checkpoint-last.bin").is_file());
     let saved_step = std::fs::read_to_string(&metrics)
         .unwrap()
@@ -161,4 +172,47 @@ fn nll_after_training_is_lower_than_at_initialization_on_real_mnist() {
     let a = eval_json(&init, &["--limit", "300"])["nll_nats"].as_f64().unwrap();
     let b = eval_json(&trained, &["--limit", "300"])["nll_nats"].as_f64().unwrap();
     assert!(b < a - 20.0, "training must lower the test NLL: {a} -> {b}");
+}
+
+#[test]
+fn one_trainer_per_run_directory_overwrite_and_a_damaged_metrics_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("run");
+    // A second trainer on a directory in use is refused with the holder's PID.
+    let mut child = bin().args(train_args(&data, &run, "pixel-cnn", 1_000_000)).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !run.join("metrics.jsonl").is_file() && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut second = train_args(&data, &run, "pixel-cnn", 3);
+    second.push("--overwrite".into());
+    let err = stderr_of(bin().args(second));
+    assert!(err.contains("in use by another trainer") && err.contains(&child.id().to_string()), "{err}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    // --overwrite starts afresh; without it (or --resume) the run is kept.
+    let err = stderr_of(bin().args(train_args(&data, &run, "pixel-cnn", 3)));
+    assert!(err.contains("--overwrite"), "{err}");
+    let mut fresh = train_args(&data, &run, "pixel-cnn", 4);
+    fresh.push("--overwrite".into());
+    bin().args(fresh).assert().success();
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(metrics.lines().next().unwrap().contains("\"step\":0"), "a fresh log: {metrics}");
+    // A damaged line (not UTF-8) and the steps a resume repeats are cut from the log.
+    let mut bytes = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    bytes.extend_from_slice(b"\xff\xfe garbage\n{\"event\":\"step\",\"step\":99}\n");
+    std::fs::write(run.join("metrics.jsonl"), bytes).unwrap();
+    let mut resumed = train_args(&data, &run, "pixel-cnn", 6);
+    resumed.push("--resume".into());
+    bin().args(resumed).assert().success();
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("the log is UTF-8 again");
+    assert!(!metrics.contains("garbage") && !metrics.contains("\"step\":99"), "{metrics}");
+    assert!(metrics.contains("\"step\":6"), "{metrics}");
+    // A validation limit of 0 is a usage error.
+    let mut zero = train_args(&data, &tmp.path().join("z"), "pixel-cnn", 1);
+    let i = zero.iter().position(|a| a == "--valid-limit").unwrap();
+    zero[i + 1] = "0".into();
+    let out = bin().args(zero).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
