@@ -6,9 +6,8 @@ use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
 use crate::png::{decode_png, encode_png};
 
-/// Reads a PNG as raw values for a model of `spec`: the size and channel count must match;
-/// for binary models a grey PNG is thresholded at 128 (>= 128 -> 1).
-pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
+/// A PNG's planar 8-bit pixels, which must have the size and channel count of `spec`.
+fn read_png_of_size(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (channels, height, width, pixels) = decode_png(&bytes, path)?;
     if (height, width) != (spec.height, spec.width) || channels != spec.channels {
@@ -21,6 +20,13 @@ pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
             ),
         ));
     }
+    Ok(pixels)
+}
+
+/// Reads a PNG as raw values for a model of `spec`: the size and channel count must match;
+/// for binary models a grey PNG is thresholded at 128 (>= 128 -> 1).
+pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
+    let pixels = read_png_of_size(path, spec)?;
     Ok(if spec.is_binary() { pixels.into_iter().map(|v| (v >= 128) as u8).collect() } else { pixels })
 }
 
@@ -28,18 +34,7 @@ pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
 /// channel count must match, and for binary models every pixel must be 0 or 255 (black or
 /// white), which read as 0 and 1. What lossless compression takes.
 pub fn read_png_exact(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (channels, height, width, pixels) = decode_png(&bytes, path)?;
-    if (height, width) != (spec.height, spec.width) || channels != spec.channels {
-        let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
-        return Err(Error::dataset(
-            path,
-            format!(
-                "{width}x{height} with {channels} channel(s); the model codes {}x{} {kind} images",
-                spec.width, spec.height
-            ),
-        ));
-    }
+    let pixels = read_png_of_size(path, spec)?;
     if spec.is_binary() {
         if let Some(v) = pixels.iter().find(|&&v| v != 0 && v != 255) {
             return Err(Error::dataset(

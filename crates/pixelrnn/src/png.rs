@@ -33,6 +33,18 @@ pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec
     Ok((channels, h, w, planar))
 }
 
+/// Planar pixels `[channels, height, width]` interleaved `[height, width, channels]`, as PNG
+/// stores them.
+fn interleaved(channels: usize, height: usize, width: usize, planar: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; planar.len()];
+    for i in 0..width * height {
+        for c in 0..channels {
+            out[i * channels + c] = planar[c * width * height + i];
+        }
+    }
+    out
+}
+
 /// Encodes planar 8-bit pixels `[channels, height, width]` (1 or 3 channels) as PNG bytes.
 pub fn encode_png(channels: usize, height: usize, width: usize, planar: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -41,13 +53,7 @@ pub fn encode_png(channels: usize, height: usize, width: usize, planar: &[u8]) -
         encoder.set_color(if channels == 3 { png::ColorType::Rgb } else { png::ColorType::Grayscale });
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().expect("PNG header to a Vec");
-        let mut interleaved = vec![0u8; planar.len()];
-        for i in 0..width * height {
-            for c in 0..channels {
-                interleaved[i * channels + c] = planar[c * width * height + i];
-            }
-        }
-        writer.write_image_data(&interleaved).expect("PNG data to a Vec");
+        writer.write_image_data(&interleaved(channels, height, width, planar)).expect("PNG data to a Vec");
     }
     out
 }
@@ -77,13 +83,7 @@ pub fn encode_png_smallest(channels: usize, height: usize, width: usize, planar:
         } else {
             encoder.set_depth(png::BitDepth::Eight);
             let mut writer = encoder.write_header().expect("PNG header to a Vec");
-            let mut interleaved = vec![0u8; planar.len()];
-            for i in 0..width * height {
-                for c in 0..channels {
-                    interleaved[i * channels + c] = planar[c * width * height + i];
-                }
-            }
-            writer.write_image_data(&interleaved).expect("PNG data to a Vec");
+            writer.write_image_data(&interleaved(channels, height, width, planar)).expect("PNG data to a Vec");
         }
     }
     out
