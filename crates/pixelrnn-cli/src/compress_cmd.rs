@@ -11,14 +11,14 @@ use pixelrnn::codec::format::{hex, Header};
 use pixelrnn::codec::{auto_chunk, decode, encode, ImageCost};
 use pixelrnn::data::LoadOptions;
 use pixelrnn::image_spec::ImageSpec;
-use pixelrnn::images::{image_png, read_png_exact};
-use pixelrnn::png::encode_png_smallest;
+use pixelrnn::images::{display_values, image_png, read_png_exact};
+use pixelrnn::png::{encode_png, encode_png_smallest};
 use pixelrnn::run::{write_atomic, RunDir};
 use serde_json::json;
 
 use crate::cli::{CompressArgs, DecompressArgs};
 use crate::data_cmd::fetch_and_load;
-use crate::run_args::load_run;
+use crate::run_args::{load_run, publish_folder};
 
 /// A bar over the sub-pixels of every chunk; the codec reports progress chunk by chunk.
 fn chunk_bar(count: usize, chunk: usize, dims: usize, hidden: bool) -> (ProgressBar, impl FnMut(usize, usize)) {
@@ -171,17 +171,19 @@ fn report(
     as_json: bool,
 ) -> anyhow::Result<()> {
     let dims = spec.dims() as f64;
-    let found: Vec<&External> = EXTERNAL.iter().filter(|e| installed(e.program)).collect();
+    // Which external encoders are installed (one probe each), and each one's total bytes.
+    let present: Vec<bool> = EXTERNAL.iter().map(|e| installed(e.program)).collect();
+    let found: Vec<&External> = EXTERNAL.iter().zip(&present).filter(|(_, &p)| p).map(|(e, _)| e).collect();
+    let mut external_totals = [0u64; EXTERNAL.len()];
+    let mut png_total = 0u64;
     let scratch = tempfile::tempdir().context("a scratch folder for the external encoders")?;
     let mut rows = Vec::with_capacity(names.len());
-    let mut totals = [0u64; 3]; // png, webp, jxl
     for ((name, pixels), cost) in names.iter().zip(images.chunks(spec.dims())).zip(costs) {
-        let png = image_png(spec, pixels);
-        let display: Vec<u8> = pixelrnn::png::decode_png(&png, Path::new(name))?.3;
+        let display = display_values(spec, pixels);
         let smallest = encode_png_smallest(spec.channels, spec.height, spec.width, &display).len() as u64;
-        totals[0] += smallest;
+        png_total += smallest;
         let input = scratch.path().join("in.png");
-        std::fs::write(&input, &png)?;
+        std::fs::write(&input, encode_png(spec.channels, spec.height, spec.width, &display))?;
         let mut row = json!({
             "name": name,
             "nll_bits_per_dim": cost.nll_bits / dims,
@@ -189,9 +191,9 @@ fn report(
             "overhead": cost.coded_bits / cost.nll_bits - 1.0,
             "png_bytes": smallest,
         });
-        for encoder in &found {
+        for (k, encoder) in EXTERNAL.iter().enumerate().filter(|(k, _)| present[*k]) {
             let size = external_size(encoder, &input, scratch.path())?;
-            totals[if encoder.name == "webp" { 1 } else { 2 }] += size;
+            external_totals[k] += size;
             row[format!("{}_bytes", encoder.name)] = size.into();
         }
         rows.push(row);
@@ -206,13 +208,13 @@ fn report(
         "coded_bits_per_dim": coded / total_dims,
         "file_bits_per_dim": file_bytes as f64 * 8.0 / total_dims,
         "overhead": file_bytes as f64 * 8.0 / nll - 1.0,
-        "png_bytes": totals[0],
+        "png_bytes": png_total,
         "encoders_found": found.iter().map(|e| e.program).collect::<Vec<_>>(),
-        "encoders_missing": EXTERNAL.iter().filter(|e| !installed(e.program)).map(|e| e.program).collect::<Vec<_>>(),
+        "encoders_missing": EXTERNAL.iter().zip(&present).filter(|(_, &p)| !p).map(|(e, _)| e.program).collect::<Vec<_>>(),
         "per_image": rows,
     });
-    for encoder in &found {
-        summary[format!("{}_bytes", encoder.name)] = totals[if encoder.name == "webp" { 1 } else { 2 }].into();
+    for (k, encoder) in EXTERNAL.iter().enumerate().filter(|(k, _)| present[*k]) {
+        summary[format!("{}_bytes", encoder.name)] = external_totals[k].into();
     }
     if as_json {
         println!("{summary}");
@@ -239,14 +241,13 @@ fn report(
         (file_bytes as f64 * 8.0 / nll - 1.0) * 100.0,
         pixelrnn::codec::format::HEADER_LEN
     );
-    println!("PNG (smallest): {} bytes = {:.4} bits/dim", totals[0], bpd(totals[0]));
-    for encoder in EXTERNAL.iter() {
-        match found.iter().find(|e| e.name == encoder.name) {
-            Some(_) => {
-                let t = totals[if encoder.name == "webp" { 1 } else { 2 }];
-                println!("{} lossless ({}): {} bytes = {:.4} bits/dim", encoder.name, encoder.program, t, bpd(t));
-            }
-            None => println!("{} lossless: {} not installed, not compared", encoder.name, encoder.program),
+    println!("PNG (smallest): {} bytes = {:.4} bits/dim", png_total, bpd(png_total));
+    for (k, encoder) in EXTERNAL.iter().enumerate() {
+        if present[k] {
+            let t = external_totals[k];
+            println!("{} lossless ({}): {} bytes = {:.4} bits/dim", encoder.name, encoder.program, t, bpd(t));
+        } else {
+            println!("{} lossless: {} not installed, not compared", encoder.name, encoder.program);
         }
     }
     Ok(())
@@ -285,24 +286,13 @@ pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     if let Some(bad) = decoded.names.iter().find(|n| !plain_file_name(n)) {
         bail!("{}: the image name {bad:?} is not a plain file name", input.display());
     }
-    // Written into a temporary folder renamed into place at the end: an interrupted run leaves
-    // no output folder that looks complete.
-    let partial = PathBuf::from(format!("{}.partial-{}", output.display(), std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
-        std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    publish_folder(output, |folder| {
         for (name, pixels) in decoded.names.iter().zip(decoded.images.chunks(spec.dims())) {
-            let path = partial.join(name);
+            let path = folder.join(name);
             std::fs::write(&path, image_png(&spec, pixels)).with_context(|| format!("writing {}", path.display()))?;
         }
-        if output.exists() {
-            std::fs::remove_dir(output).with_context(|| format!("replacing the empty folder {}", output.display()))?;
-        }
-        std::fs::rename(&partial, output).with_context(|| format!("moving {} into place", output.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    result?;
+        Ok(())
+    })?;
     eprintln!("{} image(s) -> {}", decoded.names.len(), output.display());
     Ok(())
 }

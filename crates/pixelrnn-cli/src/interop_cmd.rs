@@ -10,6 +10,7 @@ use pixelrnn::interop::{export as export_weights, import as import_weights, Trai
 use pixelrnn::run::{write_atomic, RunDir, Which};
 
 use crate::cli::{ExportArgs, ImportArgs};
+use crate::run_args::publish_folder;
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     let run = RunDir::new(&args.run);
@@ -84,24 +85,14 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
         seed,
         best_valid_bits_per_dim: imported.info.best_valid_bits_per_dim,
     };
-    // Written into a temporary folder renamed into place: a failure leaves no half-made run.
-    let partial = std::path::PathBuf::from(format!("{}.partial-{}", args.out.display(), std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
-        let staging = RunDir::new(&partial);
-        staging.create()?;
+    // A failure leaves no half-made run.
+    publish_folder(&args.out, |folder| {
+        let staging = RunDir::new(folder);
         staging.save_config(&config)?;
         checkpoint::save(&staging.checkpoint_path(Which::Last), &header, &imported.model, None)?;
         write_atomic(&staging.metrics_path(), b"")?;
-        if args.out.exists() {
-            std::fs::remove_dir(&args.out)
-                .with_context(|| format!("{} exists and is not an empty folder", args.out.display()))?;
-        }
-        std::fs::rename(&partial, &args.out).with_context(|| format!("moving {} into place", args.out.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    result?;
+        Ok(())
+    })?;
     eprintln!(
         "{} ({} layout: {} L={} h={} on {}x{}x{}, {dataset}) -> {}",
         input.display(),

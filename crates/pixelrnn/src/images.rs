@@ -96,10 +96,14 @@ pub fn grid_png(spec: &ImageSpec, rows: &[Vec<Cell>], scale: usize) -> Vec<u8> {
     encode_png(c, gh, gw, &planar)
 }
 
+/// Raw values as the 8-bit values a PNG of them holds (binary 0/1 as 0/255).
+pub fn display_values(spec: &ImageSpec, pixels: &[u8]) -> Vec<u8> {
+    pixels.iter().map(|&v| display(spec, v)).collect()
+}
+
 /// One image as a PNG at its own size.
 pub fn image_png(spec: &ImageSpec, pixels: &[u8]) -> Vec<u8> {
-    let planar: Vec<u8> = pixels.iter().map(|&v| display(spec, v)).collect();
-    encode_png(spec.channels, spec.height, spec.width, &planar)
+    encode_png(spec.channels, spec.height, spec.width, &display_values(spec, pixels))
 }
 
 /// A heatmap of per-pixel values (`[height][width]`), black (lowest) -> red -> yellow -> white

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::image_spec::{input_affine, ImageSpec};
+use crate::image_spec::ImageSpec;
 use crate::models::{Incremental, IncrementalState, ModelConfig, PixelRnn};
 use format::{config_digest, names_from_bytes, names_to_bytes, weights_digest, Header, HEADER_LEN};
 
@@ -220,7 +220,6 @@ fn encode_chunk(
     let dims = image.dims();
     let plane = image.height * image.width;
     let n = images.len() / dims;
-    let (scale, offset) = input_affine(&image);
     let mut states: Vec<IncrementalState> = (0..n).map(|_| incremental.state()).collect();
     let mut costs = vec![ImageCost { nll_bits: 0.0, coded_bits: 0.0 }; n];
     let mut encoder = DefaultRangeEncoder::new();
@@ -233,7 +232,7 @@ fn encode_chunk(
             encoder.encode_symbol(value as usize, &model).map_err(|e| codec_error(format!("range coder: {e:?}")))?;
             costs[i].nll_bits -= probabilities[value as usize].log2();
             costs[i].coded_bits -= (frequencies[value as usize] as f64 / (1u64 << quantize::PRECISION) as f64).log2();
-            state.set_input(r, c, ch, value as f32 * scale + offset);
+            state.set_value(r, c, ch, value);
         }
         progress(done + 1, dims);
     }
@@ -250,7 +249,6 @@ fn decode_chunk(
     let image = incremental.image();
     let dims = image.dims();
     let plane = image.height * image.width;
-    let (scale, offset) = input_affine(&image);
     let mut states: Vec<IncrementalState> = (0..n).map(|_| incremental.state()).collect();
     let mut images = vec![0u8; n * dims];
     let mut decoder =
@@ -262,7 +260,7 @@ fn decode_chunk(
             let model = entropy_model(logits, &mut probabilities, &mut frequencies);
             let value = decoder.decode_symbol(&model).map_err(|e| codec_error(format!("corrupt payload: {e:?}")))?;
             images[i * dims + ch * plane + r * image.width + c] = value as u8;
-            state.set_input(r, c, ch, value as f32 * scale + offset);
+            state.set_value(r, c, ch, value as u8);
         }
         progress(done + 1, dims);
     }

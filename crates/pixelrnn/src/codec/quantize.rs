@@ -57,7 +57,12 @@ pub fn probabilities(logits: &[f32], out: &mut Vec<f64>) {
     if let [logit] = logits {
         let l = *logit as f64;
         // sigmoid without overflow: 1 / (1 + e^-l) for l >= 0, e^l / (1 + e^l) otherwise.
-        let p1 = if l >= 0.0 { 1.0 / (1.0 + exp(-l)) } else { exp(l) / (1.0 + exp(l)) };
+        let p1 = if l >= 0.0 {
+            1.0 / (1.0 + exp(-l))
+        } else {
+            let e = exp(l);
+            e / (1.0 + e)
+        };
         out.extend([1.0 - p1, p1]);
         return;
     }

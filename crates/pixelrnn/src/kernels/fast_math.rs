@@ -40,11 +40,16 @@ macro_rules! dispatched {
 pub(crate) use dispatched;
 
 /// The widest instruction set the dispatched loops may use: 2 AVX-512, 1 AVX2, 0 the baseline.
+#[cfg(test)]
 static ALLOWED_INSTRUCTION_SET: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
 
-/// See [`limit_instruction_set`].
+/// See [`limit_instruction_set`]: the tests' limit; outside the tests, every instruction set
+/// (a constant, so the dispatch costs nothing more).
 pub(crate) fn allowed_instruction_set() -> u8 {
-    ALLOWED_INSTRUCTION_SET.load(std::sync::atomic::Ordering::Relaxed)
+    #[cfg(test)]
+    return ALLOWED_INSTRUCTION_SET.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(test))]
+    2
 }
 
 /// Limits the dispatched loops to the baseline (0), AVX2 (1) or AVX-512 (2, the default) where

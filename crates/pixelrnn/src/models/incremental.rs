@@ -21,11 +21,11 @@
 //! let incremental = model.incremental();
 //! let mut state = incremental.state();
 //! let logits = incremental.logits_at(&mut state, 0, 0); // p(x_1): nothing observed yet
-//! state.set_input(0, 0, 0, 1.0); // then x_1 = 1 (binary inputs enter unscaled)
+//! state.set_value(0, 0, 0, 1); // then x_1 = 1
 //! assert_eq!(logits.len(), 1);
 //! ```
 
-use crate::image_spec::ImageSpec;
+use crate::image_spec::{input_affine, ImageSpec};
 use crate::models::diagonal_bilstm::{DiagonalBiLstmLayerState, DiagonalBiLstmLayerStep};
 use crate::models::pixel_cnn::{ResidualBlockState, ResidualBlockStep};
 use crate::models::row_lstm::RowLstmLayerStep;
@@ -109,6 +109,8 @@ pub struct Incremental {
 #[derive(Debug, Clone)]
 pub struct IncrementalState {
     canvas: PositionMap,
+    /// The input scaling `(scale, offset)` of the model's images ([`input_affine`]).
+    affine: (f32, f32),
     layers: Vec<LayerState>,
     /// The row being generated.
     row: Option<usize>,
@@ -143,10 +145,11 @@ impl IncrementalState {
         self.canvas.bytes() + self.layers.iter().map(LayerState::bytes).sum::<usize>()
     }
 
-    /// Sets the network input, already scaled (see [`crate::image_spec::input_affine`]), of
-    /// sub-pixel (r, c, ch).
-    pub fn set_input(&mut self, r: usize, c: usize, ch: usize, value: f32) {
-        self.canvas.at_mut(r, c)[ch] = value;
+    /// Sets sub-pixel (r, c, ch) to the raw `value` (`0..levels`), scaled as the network's
+    /// input ([`input_affine`]).
+    pub fn set_value(&mut self, r: usize, c: usize, ch: usize, value: u8) {
+        let (scale, offset) = self.affine;
+        self.canvas.at_mut(r, c)[ch] = value as f32 * scale + offset;
     }
 }
 
@@ -161,6 +164,7 @@ impl Incremental {
         let ImageSpec { channels, height, width, .. } = self.image;
         IncrementalState {
             canvas: PositionMap::new(height, width, channels),
+            affine: input_affine(&self.image),
             layers: self.layers.iter().map(|layer| layer.state(height, width)).collect(),
             row: None,
         }
@@ -206,7 +210,6 @@ impl Incremental {
 mod tests {
     use burn::prelude::*;
 
-    use crate::image_spec::input_affine;
     use crate::image_spec::ImageSpec;
     use crate::models::{Architecture, DiagonalPadding, ModelConfig, Preset};
 
@@ -231,7 +234,6 @@ mod tests {
                     let shape = [1, image.channels, image.height, image.width];
                     let batch = Tensor::<4, Int>::from_data(TensorData::new(values.clone(), shape), &Device::flex());
                     let expected: Vec<f32> = model.logits(batch).into_data().convert::<f32>().try_to_vec().unwrap();
-                    let (scale, offset) = input_affine(&image);
                     let incremental = model.incremental();
                     let mut state = incremental.state();
                     let plane = image.height * image.width;
@@ -239,7 +241,7 @@ mod tests {
                         for c in 0..image.width {
                             for ch in 0..image.channels {
                                 let v = values[ch * plane + r * image.width + c];
-                                state.set_input(r, c, ch, v as f32 * scale + offset);
+                                state.set_value(r, c, ch, v as u8);
                             }
                             let got = incremental.logits_at(&mut state, r, c);
                             assert_eq!(got.len(), image.channels * image.logits_per_subpixel());

@@ -18,7 +18,6 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::image_spec::input_affine;
 use crate::image_spec::ImageSpec;
 use crate::models::IncrementalState;
 use crate::models::PixelRnn;
@@ -86,11 +85,6 @@ fn uniform(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-fn scaled(spec: &ImageSpec, v: u8) -> f32 {
-    let (scale, offset) = input_affine(spec);
-    v as f32 * scale + offset
-}
-
 /// Generates the free sub-pixels of `request` and returns the images (same layout).
 /// `progress(done, total)` counts generated sub-pixels per image.
 pub fn generate(
@@ -135,7 +129,7 @@ pub fn generate(
             if let Some(incremental) = &incremental {
                 for (n, state) in states.iter_mut().enumerate() {
                     for ch in 0..observed_channels {
-                        state.set_input(r, c, ch, scaled(&spec, images[n * dims + ch * plane + pixel]));
+                        state.set_value(r, c, ch, images[n * dims + ch * plane + pixel]);
                     }
                 }
                 if observed_channels == ch_count {
@@ -160,7 +154,7 @@ pub fn generate(
                     let v = draw(l, spec.is_binary(), request.temperature, uniform(&mut rng));
                     images[n * dims + ch * plane + pixel] = v;
                     if let Some(state) = states.get_mut(n) {
-                        state.set_input(r, c, ch, scaled(&spec, v));
+                        state.set_value(r, c, ch, v);
                     }
                 }
                 done += 1;
