@@ -162,6 +162,24 @@ pub struct TrainArgs {
     /// Clip gradients to this global L2 norm.
     #[arg(long)]
     pub grad_clip: Option<f32>,
+    /// The optimizer's epsilon (default: Burn's, 1e-5 for Adam, 1e-8 for RMSProp; PyTorch's
+    /// Adam uses 1e-8).
+    #[arg(long)]
+    pub epsilon: Option<f64>,
+    /// Start from the weights in this safetensors file (`export`'s native layout, or the PyTorch
+    /// twin's `state_dict`) instead of the seeded initialisation.
+    #[arg(long, conflicts_with = "resume")]
+    pub init_weights: Option<PathBuf>,
+    /// Take each step's batch from this text file: one line per step, each line --batch-size
+    /// indices into the training split (the parity harness feeds both sides the same batches).
+    #[arg(long)]
+    pub batch_order: Option<PathBuf>,
+    /// Write the first step's gradients to this safetensors file (see --gradients-layout).
+    #[arg(long)]
+    pub gradients_out: Option<PathBuf>,
+    /// Layout of --gradients-out.
+    #[arg(long, value_enum, default_value = "native", requires = "gradients_out")]
+    pub gradients_layout: pixelrnn::interop::Layout,
     /// Seed of the weights and the batch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -62,7 +62,13 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
         Some(json) => {
             serde_json::from_str(json).with_context(|| format!("{}: metadata pixelrnn.optimizer", input.display()))?
         }
-        None => OptimizerConfig { kind: OptimizerKind::Adam, learning_rate: 1e-3, lr_decay: 1.0, grad_clip_norm: None },
+        None => OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            lr_decay: 1.0,
+            grad_clip_norm: None,
+            epsilon: None,
+        },
     };
     let batch_size = imported.info.batch_size.unwrap_or(32);
     let config = ExperimentConfig {
@@ -76,6 +82,8 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
             valid_every: 500,
             valid_limit: None,
             checkpoint_every: 200,
+            batch_order: None,
+            init_weights: None,
         },
     };
     let header = CheckpointHeader {

@@ -12,7 +12,7 @@ use pixelrnn::data::{default_data_dir, LoadOptions, ShuffledBatches, Splits};
 use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, OptimizerConfig, TrainingConfig};
 use pixelrnn::models::ModelConfig;
 use pixelrnn::run::{RunDir, Which};
-use pixelrnn::train::{train, TrainEvent};
+use pixelrnn::train::{train, TrainEvent, TrainOptions};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::cli::TrainArgs;
@@ -73,8 +73,12 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
         learning_rate: args.lr,
         lr_decay: args.lr_decay,
         grad_clip_norm: args.grad_clip,
+        epsilon: args.epsilon,
     };
-    optimizer.validate().context("--lr/--lr-decay/--grad-clip")?;
+    optimizer.validate().context("--lr/--lr-decay/--grad-clip/--epsilon")?;
+    let absolute = |flag: &str, path: &Option<std::path::PathBuf>| {
+        path.as_ref().map(|p| std::path::absolute(p).with_context(|| format!("{flag} {}", p.display()))).transpose()
+    };
     let config = ExperimentConfig {
         model,
         data: DataConfig { dataset, data_dir, valid_size: args.data.valid_size },
@@ -86,6 +90,8 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
             valid_every: args.valid_every,
             valid_limit: args.valid_limit,
             checkpoint_every: args.checkpoint_every,
+            batch_order: absolute("--batch-order", &args.batch_order)?,
+            init_weights: absolute("--init-weights", &args.init_weights)?,
         },
     };
     Ok((config, data))
@@ -94,7 +100,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
 /// Trains; exits 130 when stopped by Ctrl-C, 143 by SIGTERM (after saving a checkpoint).
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let (config, data) = resolve(&args)?;
-    if args.overwrite {
+    if args.overwrite && args.out.exists() {
         // Under the run's lock: never the files of a trainer still running there.
         let run = RunDir::new(&args.out);
         let _owner = run.lock().with_context(|| format!("--overwrite {}", args.out.display()))?;
@@ -138,7 +144,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
         TrainEvent::Checkpoint { .. } => {}
     };
-    let outcome = train(&config, &data, &args.out, args.resume, &device, &stop, &mut observer)
+    let options = TrainOptions {
+        resume: args.resume,
+        gradients_out: args.gradients_out.clone().map(|path| (path, args.gradients_layout)),
+    };
+    let outcome = train(&config, &data, &args.out, &options, &device, &stop, &mut observer)
         .with_context(|| format!("training in --out {}", args.out.display()))?;
     bar.finish_and_clear();
     if outcome.interrupted {

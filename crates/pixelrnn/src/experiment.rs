@@ -41,6 +41,10 @@ pub struct OptimizerConfig {
     pub lr_decay: f64,
     /// Clip the gradient to this global L2 norm, if set.
     pub grad_clip_norm: Option<f32>,
+    /// The epsilon added to the root of the second-moment estimate (`None`: the optimizer's
+    /// default, Burn's 1e-5 for Adam and 1e-8 for RMSProp; PyTorch's Adam uses 1e-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
 }
 
 impl OptimizerConfig {
@@ -60,6 +64,9 @@ impl OptimizerConfig {
         }
         if let Some(norm) = self.grad_clip_norm.filter(|&n| !positive(f64::from(n))) {
             return Err(Error::Config(format!("gradient clipping norm must be a positive number, got {norm}")));
+        }
+        if let Some(eps) = self.epsilon.filter(|&e| !positive(e)) {
+            return Err(Error::Config(format!("the optimizer's epsilon must be a positive number, got {eps}")));
         }
         Ok(())
     }
@@ -91,6 +98,14 @@ pub struct TrainingConfig {
     pub valid_limit: Option<usize>,
     /// Write a checkpoint every this many steps (0: only at the end).
     pub checkpoint_every: u64,
+    /// Take the batches from this file instead of the seeded shuffle (see
+    /// [`crate::data::read_batch_order`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_order: Option<PathBuf>,
+    /// Start from the weights in this safetensors file (either layout of [`crate::interop`])
+    /// instead of the seeded initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_weights: Option<PathBuf>,
 }
 
 /// Everything that defines a run.
@@ -126,6 +141,7 @@ mod tests {
             learning_rate: 1e-3,
             lr_decay: 1.0,
             grad_clip_norm: Some(1.0),
+            epsilon: Some(1e-8),
         };
         good.validate().unwrap();
         OptimizerConfig { learning_rate: 0.0, ..good.clone() }.validate().unwrap();
@@ -137,6 +153,7 @@ mod tests {
             OptimizerConfig { lr_decay: -0.5, ..good.clone() },
             OptimizerConfig { grad_clip_norm: Some(-1.0), ..good.clone() },
             OptimizerConfig { grad_clip_norm: Some(f32::NAN), ..good.clone() },
+            OptimizerConfig { epsilon: Some(0.0), ..good.clone() },
         ];
         for config in bad {
             let err = config.validate().unwrap_err().to_string();

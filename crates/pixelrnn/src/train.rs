@@ -1,7 +1,7 @@
 //! Maximum-likelihood training (§5.2) with validation, best/last checkpoints, metrics log and
 //! a loss plot; resumable to the same parameters as an uninterrupted run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -12,10 +12,11 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use crate::checkpoint::{self, CheckpointHeader};
-use crate::data::{ShuffledBatches, Splits};
+use crate::data::{read_batch_order, BatchOrder, ShuffledBatches, Splits};
 use crate::error::{Error, Result};
 use crate::eval::{per_image_nll, summarize};
 use crate::experiment::{ExperimentConfig, OptimizerKind};
+use crate::interop::{self, Layout};
 use crate::likelihood::bits_per_dim;
 use crate::models::PixelRnn;
 use crate::run::{RunDir, Which};
@@ -75,17 +76,43 @@ pub struct TrainOutcome {
     pub best_valid_bits_per_dim: Option<f64>,
 }
 
+/// How a training call runs, beyond the run's config.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from `checkpoint-last.bin`.
+    pub resume: bool,
+    /// Write the gradients of the first step run (the mean loss's, before clipping) to this
+    /// safetensors file in this layout: what the parity harness compares with the twin's.
+    pub gradients_out: Option<(PathBuf, Layout)>,
+}
+
 fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
     let clip = config.optimizer.grad_clip_norm.map(GradientClippingConfig::Norm);
     match config.optimizer.kind {
-        // Deviation: the paper trains with RMSProp (§5.2); Adam (Burn's defaults: betas 0.9 /
-        // 0.999, epsilon 1e-5) is our default, `--optimizer rmsprop` the paper's.
-        OptimizerKind::Adam => AdamConfig::new().with_grad_clipping(clip).init(),
-        // §5.2: RMSProp. Momentum off: plain RMSProp as in the paper's era.
-        OptimizerKind::Rmsprop => {
-            RmsPropConfig::new().with_momentum(0.0).with_epsilon(1e-8).with_grad_clipping(clip).init()
+        // Deviation: the paper trains with RMSProp (§5.2); Adam (betas 0.9 / 0.999, epsilon
+        // Burn's 1e-5 unless `--epsilon` says) is our default, `--optimizer rmsprop` the paper's.
+        OptimizerKind::Adam => {
+            let adam = AdamConfig::new().with_grad_clipping(clip);
+            match config.optimizer.epsilon {
+                Some(eps) => adam.with_epsilon(eps as f32).init(),
+                None => adam.init(),
+            }
         }
+        // §5.2: RMSProp. Momentum off: plain RMSProp as in the paper's era.
+        OptimizerKind::Rmsprop => RmsPropConfig::new()
+            .with_momentum(0.0)
+            .with_epsilon(config.optimizer.epsilon.unwrap_or(1e-8) as f32)
+            .with_grad_clipping(clip)
+            .init(),
     }
+}
+
+/// The model a fresh run starts from: the seeded initialisation, or `init_weights`.
+fn initial_model(config: &ExperimentConfig, device: &Device) -> Result<PixelRnn> {
+    let model = config.model.init(device, config.training.seed)?;
+    let Some(path) = &config.training.init_weights else { return Ok(model) };
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    interop::import_as(&bytes, &config.model, model).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))
 }
 
 /// Trains `config` in `run_dir` on `data`, resuming from `checkpoint-last.bin` when `resume`.
@@ -94,7 +121,7 @@ pub fn train(
     config: &ExperimentConfig,
     data: &Splits,
     run_dir: &Path,
-    resume: bool,
+    options: &TrainOptions,
     device: &Device,
     stop: &AtomicBool,
     observer: &mut dyn FnMut(&TrainEvent),
@@ -122,7 +149,15 @@ pub fn train(
     let _owner = run.lock()?;
     let last_path = run.checkpoint_path(Which::Last);
     let ad_device = device.clone().autodiff();
-    let mut model: PixelRnn = config.model.init(&ad_device, config.training.seed)?;
+    let t = &config.training;
+    // Checked before anything is written: a listed order must cover every step.
+    let mut batches = match &t.batch_order {
+        Some(path) => BatchOrder::Listed(read_batch_order(path, data.train.len(), t.batch_size, t.steps)?),
+        None => BatchOrder::Shuffled(ShuffledBatches::new(data.train.len(), t.batch_size, t.seed)),
+    };
+    let resume = options.resume;
+    let mut model: PixelRnn =
+        if resume { config.model.init(&ad_device, t.seed)? } else { initial_model(config, &ad_device)? };
     let mut optim = optimizer(config);
     let mut step = 0u64;
     let mut best: Option<f64> = None;
@@ -136,6 +171,8 @@ pub fn train(
             ("optimizer", saved.optimizer != config.optimizer),
             ("batch size", saved.training.batch_size != config.training.batch_size),
             ("seed", saved.training.seed != config.training.seed),
+            ("batch order", saved.training.batch_order != config.training.batch_order),
+            ("initial weights", saved.training.init_weights != config.training.init_weights),
         ];
         if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
             return Err(Error::Config(format!(
@@ -161,8 +198,6 @@ pub fn train(
     }
     run.save_config(config)?;
 
-    let t = &config.training;
-    let mut batches = ShuffledBatches::new(data.train.len(), t.batch_size, t.seed);
     let dims = config.model.image.dims();
     let mut metrics = run.open_metrics()?;
     let mut log = |event: &TrainEvent, observer: &mut dyn FnMut(&TrainEvent)| -> Result<()> {
@@ -182,6 +217,7 @@ pub fn train(
         checkpoint::save(&run.checkpoint_path(which), &header, model, Some(optim))
     };
     let mut interrupted = false;
+    let first_step = step;
     while step < t.steps {
         if stop.load(Ordering::SeqCst) {
             interrupted = true;
@@ -196,6 +232,10 @@ pub fn train(
             return Err(Error::Diverged { step: step + 1, loss: loss_value });
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        if let Some((path, layout)) = options.gradients_out.as_ref().filter(|_| step == first_step) {
+            let bytes = interop::export_gradients(&interop::gradients_as_model(&model, &grads), &config.model, *layout)?;
+            crate::run::write_atomic(path, &bytes)?;
+        }
         let lr = config.optimizer.learning_rate * config.optimizer.lr_decay.powf(step as f64);
         model = optim.step(lr, model, grads);
         step += 1;

@@ -15,6 +15,6 @@ pub mod mnist;
 pub mod png_folder;
 pub mod registry;
 
-pub use batches::ShuffledBatches;
+pub use batches::{read_batch_order, BatchOrder, ShuffledBatches};
 pub use image_set::{ImageSet, Split, Splits};
 pub use registry::{default_data_dir, load, DatasetName, LoadOptions};

@@ -14,6 +14,7 @@ pub mod pytorch;
 
 use std::collections::{BTreeMap, HashMap};
 
+use burn::module::Param;
 use burn::prelude::*;
 use burn::store::ModuleSnapshot;
 use burn::tensor::Bytes;
@@ -190,7 +191,6 @@ pub fn export(model: &PixelRnn, config: &ModelConfig, info: &TrainingInfo, layou
     let mut metadata = BTreeMap::new();
     metadata.insert("format".into(), "pixelrnn".into());
     metadata.insert("pixelrnn.version".into(), env!("CARGO_PKG_VERSION").into());
-    metadata.insert("pixelrnn.layout".into(), layout.name().into());
     metadata.insert("pixelrnn.model".into(), serde_json::to_string(config).expect("config serializes"));
     if let Some(d) = &info.dataset {
         metadata.insert("pixelrnn.dataset".into(), d.clone());
@@ -210,15 +210,7 @@ pub fn export(model: &PixelRnn, config: &ModelConfig, info: &TrainingInfo, layou
     if let Some(o) = &info.optimizer {
         metadata.insert("pixelrnn.optimizer".into(), o.clone());
     }
-    let native = native_tensors(model);
-    let tensors = match layout {
-        Layout::Native => native,
-        Layout::Pytorch => {
-            metadata.insert("pixelrnn.spec".into(), pytorch::spec_name(config).into());
-            pytorch::to_twin(model, config, native)?
-        }
-    };
-    to_safetensors(&tensors, metadata)
+    encode(model, config, native_tensors(model), layout, metadata)
 }
 
 /// An imported model: its config, the model on `device`, and the training metadata found.
@@ -233,20 +225,115 @@ pub struct Imported {
     pub info: TrainingInfo,
 }
 
+/// The layout of a file's tensors: its metadata's word, else the twin's names if present.
+fn layout_of(tensors: &BTreeMap<String, Weights>, metadata: &BTreeMap<String, String>) -> Result<Layout> {
+    match metadata.get("pixelrnn.layout").map(String::as_str) {
+        Some("native") => Ok(Layout::Native),
+        Some("pytorch") => Ok(Layout::Pytorch),
+        Some(other) => Err(interop_error(format!("metadata pixelrnn.layout is {other:?}, expected native or pytorch"))),
+        None if tensors.contains_key("inp.weight") => Ok(Layout::Pytorch),
+        None => Ok(Layout::Native),
+    }
+}
+
+/// The fields in which two model configs differ, as `field: ours vs theirs`.
+fn config_differences(ours: &ModelConfig, theirs: &ModelConfig) -> Vec<String> {
+    let (a, b) = (serde_json::to_value(ours).expect("config"), serde_json::to_value(theirs).expect("config"));
+    match (a, b) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => a
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k}: {v} vs {}", b.get(k).unwrap_or(&serde_json::Value::Null)))
+            .collect(),
+        _ => vec!["the configs are not objects".into()],
+    }
+}
+
+/// `model` (built from `config`) with the weights of a safetensors file in either layout:
+/// the weights a run starts from (`train --init-weights`). The file must hold exactly this
+/// model: in the native layout its recorded config must equal `config`; in the twin's layout
+/// `config` must be a model the twin defines and every tensor must have its shape.
+pub fn import_as(bytes: &[u8], config: &ModelConfig, model: PixelRnn) -> Result<PixelRnn> {
+    let (tensors, metadata) = from_safetensors(bytes)?;
+    let native = match layout_of(&tensors, &metadata)? {
+        Layout::Native => {
+            if let Some(json) = metadata.get("pixelrnn.model") {
+                let theirs: ModelConfig = serde_json::from_str(json)
+                    .map_err(|e| interop_error(format!("metadata pixelrnn.model is not a model config: {e}")))?;
+                let differences = config_differences(config, &theirs);
+                if !differences.is_empty() {
+                    return Err(interop_error(format!(
+                        "the weights are for another model (this run vs the file: {})",
+                        differences.join(", ")
+                    )));
+                }
+            }
+            tensors
+        }
+        Layout::Pytorch => pytorch::from_twin(&model, config, tensors)?,
+    };
+    apply_native(model, &native)
+}
+
+/// A model whose parameters are the gradients in `grads` (zero where a parameter has none) of
+/// `model`'s: how the first step's gradients are written with the weights' names and layout
+/// (`train --gradients-out`, read by the parity harness).
+pub fn gradients_as_model(model: &PixelRnn, grads: &burn::optim::GradientsParams) -> PixelRnn {
+    struct AsParams<'a>(&'a burn::optim::GradientsParams);
+    impl burn::module::ModuleMapper for AsParams<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let id = param.id;
+            let value = param.val();
+            let grad = self.0.get::<D>(id).unwrap_or_else(|| value.zeros_like());
+            Param::initialized(id, grad)
+        }
+    }
+    model.valid().map(&mut AsParams(grads))
+}
+
+/// The gradients of [`gradients_as_model`] as safetensors bytes in `layout` (the twin's
+/// layout holds its masks too). Parameters the twin does not have carry no gradient to it.
+pub fn export_gradients(gradients: &PixelRnn, config: &ModelConfig, layout: Layout) -> Result<Vec<u8>> {
+    let mut native = native_tensors(gradients);
+    if layout == Layout::Pytorch {
+        for name in pytorch::zero_in_twin(config) {
+            if let Some(w) = native.get_mut(&name) {
+                w.values.iter_mut().for_each(|v| *v = 0.0);
+            }
+        }
+    }
+    let mut metadata = BTreeMap::new();
+    metadata.insert("format".into(), "pixelrnn".into());
+    metadata.insert("pixelrnn.content".into(), "gradients".into());
+    metadata.insert("pixelrnn.model".into(), serde_json::to_string(config).expect("config serializes"));
+    encode(gradients, config, native, layout, metadata)
+}
+
+/// `native` (tensors of `model`, built from `config`) as safetensors bytes in `layout`.
+fn encode(
+    model: &PixelRnn,
+    config: &ModelConfig,
+    native: BTreeMap<String, Weights>,
+    layout: Layout,
+    mut metadata: BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    metadata.insert("pixelrnn.layout".into(), layout.name().into());
+    let tensors = match layout {
+        Layout::Native => native,
+        Layout::Pytorch => {
+            metadata.insert("pixelrnn.spec".into(), pytorch::spec_name(config).into());
+            pytorch::to_twin(model, config, native)?
+        }
+    };
+    to_safetensors(&tensors, metadata)
+}
+
 /// Reads a safetensors file written by [`export`] (either layout) or by the PyTorch twin
 /// (`save_file(model.state_dict(), ...)`, recognised by its tensor names). The weights must
 /// match the model exactly: every tensor present, with its shape, and no other.
 pub fn import(bytes: &[u8], device: &Device) -> Result<Imported> {
     let (tensors, metadata) = from_safetensors(bytes)?;
-    let layout = match metadata.get("pixelrnn.layout").map(String::as_str) {
-        Some("native") => Layout::Native,
-        Some("pytorch") => Layout::Pytorch,
-        Some(other) => {
-            return Err(interop_error(format!("metadata pixelrnn.layout is {other:?}, expected native or pytorch")))
-        }
-        None if tensors.contains_key("inp.weight") => Layout::Pytorch,
-        None => Layout::Native,
-    };
+    let layout = layout_of(&tensors, &metadata)?;
     let config: ModelConfig = match metadata.get("pixelrnn.model") {
         Some(json) => serde_json::from_str(json)
             .map_err(|e| interop_error(format!("metadata pixelrnn.model is not a model config: {e}")))?,

@@ -88,7 +88,7 @@ fn entries(config: &ModelConfig) -> Vec<(String, Source, Vec<usize>)> {
 
 /// The native names the twin has no tensor for, and must be zero (the Row LSTM's learned
 /// initial state, which the twin does not have).
-fn zero_in_twin(config: &ModelConfig) -> Vec<String> {
+pub(crate) fn zero_in_twin(config: &ModelConfig) -> Vec<String> {
     match twin_kind(config) {
         Twin::RowLstm => vec!["layers.0.lstm.initial_hidden".into(), "layers.0.lstm.initial_cell".into()],
         _ => Vec::new(),

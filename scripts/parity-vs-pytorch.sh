@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Learning parity with the PyTorch twin (torch_ref.py's models of the benchmark specs M1-M4).
+#
+#   scripts/parity-vs-pytorch.sh [SPECS...]          (default: m1 m2 m3 m4)
+#
+# Part 1, exact (always): both sides start from the same weights (the twin's PyTorch init,
+# through safetensors: train --init-weights) and take the same batches in the same order
+# (train --batch-order), with the same Adam (lr 1e-3, epsilon 1e-8). Reported per spec: the
+# step-1 loss and the relative difference of every parameter's gradient (train
+# --gradients-out), and the per-step losses of the first 20 steps.
+#
+# Part 2, learning (LONG_STEPS > 0, binary specs): for each of SEEDS, the twin (its init, its
+# epsilon) and pixelrnn with its own defaults (its init, Adam epsilon, and padding / initial
+# state as VARIANT says) train LONG_STEPS steps on the same batches; both test NLLs on the
+# 10,000 test images go to RESULTS_DIR/long.jsonl, and a summary line per spec gives the means
+# and spreads.
+#
+# Environment: LONG_STEPS (default 0), SEEDS (default "1 2 3"), THREADS per side (default 1;
+# the two sides run concurrently in part 2), RESULTS_DIR (default target/parity), TORCH_VENV,
+# BENCH_DIR, DATA; OURS_FLAGS: extra pixelrnn train flags for part 2 (e.g. "--epsilon 1e-8").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+specs=("$@")
+[[ ${#specs[@]} -gt 0 ]] || specs=(m1 m2 m3 m4)
+bench_dir=${BENCH_DIR:-../shared/bench}
+data=${DATA:-../shared/data}
+venv=${TORCH_VENV:-.venv-torch}
+long_steps=${LONG_STEPS:-0}
+seeds=${SEEDS:-1 2 3}
+threads=${THREADS:-1}
+out=${RESULTS_DIR:-target/parity}
+[[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
+"$venv/bin/python" -c "import safetensors" 2> /dev/null || "$venv/bin/pip" install -q safetensors
+cargo build --release -q -p pixelrnn-cli
+bin=target/release/pixelrnn
+py() { "$venv/bin/python" scripts/parity_twin.py "$@" --twin-dir "$bench_dir"; }
+mkdir -p "$out"
+if [[ ! -f $out/mnist/images.npz ]]; then py data --mnist-dir "$data/mnist" --out "$out/mnist"; fi
+
+# The twin's model of each spec, as pixelrnn train flags.
+flags_of() {
+  case $1 in
+    m1) echo --dataset binarized-mnist --data-dir "$out/mnist" --model pixel-cnn --layers 7 --hidden 32 --output-hidden 64 --batch-size 32 ;;
+    m2) echo --dataset cifar10 --data-dir "$data/cifar10" --model pixel-cnn --layers 7 --hidden 64 --output-hidden 128 --batch-size 16 ;;
+    m3) echo --dataset binarized-mnist --data-dir "$out/mnist" --model row-lstm --layers 1 --hidden 32 --output-hidden 64 --batch-size 32 ;;
+    m4) echo --dataset binarized-mnist --data-dir "$out/mnist" --model diagonal-bilstm --layers 1 --hidden 16 --output-hidden 32 --batch-size 32 ;;
+  esac
+}
+# What makes pixelrnn's model the twin's exactly (it differs on purpose by default).
+twin_flags_of() {
+  case $1 in
+    m3) echo --zero-initial-state ;;
+    m4) echo --diagonal-padding bias ;;
+  esac
+}
+data_of() { if [[ $1 == m2 ]]; then echo "$data/cifar10"; else echo "$out/mnist"; fi; }
+
+for spec in "${specs[@]}"; do
+  s=$out/$spec
+  py init --spec "$spec" --seed 0 --out "$s.init.safetensors"
+  py order --spec "$spec" --seed 0 --steps 20 --out "$s.order.txt"
+  # shellcheck disable=SC2046
+  "$bin" train $(flags_of "$spec") $(twin_flags_of "$spec") --no-skip --steps 20 --valid-every 0 --valid-limit 16 \
+    --checkpoint-every 0 --epsilon 1e-8 --init-weights "$s.init.safetensors" --batch-order "$s.order.txt" \
+    --gradients-out "$s.ours.grads" --gradients-layout pytorch --out "$s.run" --overwrite --quiet 2> /dev/null
+  py train --spec "$spec" --data "$(data_of "$spec")" --weights "$s.init.safetensors" --order "$s.order.txt" --steps 20 \
+    --json "$s.twin.json" --grads-out "$s.twin.grads" --test-limit 16 --threads 2
+  py compare --spec "$spec" --ours-grads "$s.ours.grads" --twin-grads "$s.twin.grads" \
+    --ours-losses "$s.run/metrics.jsonl" --twin-json "$s.twin.json" > "$s.exact.json"
+  python3 - "$s.exact.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{r['spec']} exact: step-1 loss pixelrnn {r['step1_loss_ours']:.6f} twin {r['step1_loss_twin']:.6f}; "
+      f"gradients: worst relative difference {r['grad_worst_relative_difference']:.2e} over {len(r['gradients'])} tensors; "
+      f"losses of {r['steps_compared']} steps: worst relative difference {r['loss_worst_relative_difference']:.2e}")
+PY
+done
+
+[[ $long_steps -gt 0 ]] || exit 0
+for spec in "${specs[@]}"; do
+  [[ $spec == m2 ]] && { echo "m2: part 2 covers the binary specs only (see BENCHMARKS.md)"; continue; }
+  for seed in $seeds; do
+    s=$out/$spec-long-$seed
+    py init --spec "$spec" --seed "$seed" --out "$s.init.safetensors"
+    py order --spec "$spec" --seed "$seed" --steps "$long_steps" --out "$s.order.txt"
+    # shellcheck disable=SC2046,SC2086
+    RAYON_NUM_THREADS=$threads "$bin" train $(flags_of "$spec") --no-skip --steps "$long_steps" --seed "$seed" \
+      --valid-every 0 --valid-limit 16 --checkpoint-every 0 --batch-order "$s.order.txt" ${OURS_FLAGS:-} \
+      --out "$s.run" --overwrite --quiet 2> /dev/null &
+    ours=$!
+    py train --spec "$spec" --data "$out/mnist" --weights "$s.init.safetensors" --order "$s.order.txt" \
+      --steps "$long_steps" --json "$s.twin.json" --threads "$threads"
+    wait $ours
+    RAYON_NUM_THREADS=2 "$bin" eval --run "$s.run" --checkpoint last --split test --json > "$s.ours.json"
+    python3 - "$spec" "$seed" "$long_steps" "$s.ours.json" "$s.twin.json" "${OURS_FLAGS:-}" >> "$out/long.jsonl" <<'PY'
+import json, sys
+spec, seed, steps, ours, twin, flags = sys.argv[1:]
+o, t = json.load(open(ours)), json.load(open(twin))
+print(json.dumps({"spec": spec, "seed": int(seed), "steps": int(steps), "ours_flags": flags,
+                  "pixelrnn_test_nats": o["nll_nats"], "twin_test_nats": t["test_nats"], "test_images": t["test_images"]}))
+PY
+    tail -n 1 "$out/long.jsonl"
+  done
+  python3 - "$spec" "$long_steps" "$out/long.jsonl" "${OURS_FLAGS:-}" <<'PY'
+import json, statistics as st, sys
+spec, steps, path, flags = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rows = [r for r in map(json.loads, open(path)) if r["spec"] == spec and r["steps"] == steps and r["ours_flags"] == flags]
+ours, twin = [r["pixelrnn_test_nats"] for r in rows], [r["twin_test_nats"] for r in rows]
+sd = lambda v: st.stdev(v) if len(v) > 1 else 0.0
+print(f"{spec} learning, {steps} steps, {len(rows)} seeds{' (' + flags + ')' if flags else ''}: "
+      f"pixelrnn {st.mean(ours):.3f} +- {sd(ours):.3f} nats, twin {st.mean(twin):.3f} +- {sd(twin):.3f}, "
+      f"difference {st.mean(ours) - st.mean(twin):+.3f}")
+PY
+done
