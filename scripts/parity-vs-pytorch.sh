@@ -60,7 +60,7 @@ for spec in "${specs[@]}"; do
   py init --spec "$spec" --seed 0 --out "$s.init.safetensors"
   py order --spec "$spec" --seed 0 --steps 20 --out "$s.order.txt"
   # shellcheck disable=SC2046
-  "$bin" train $(flags_of "$spec") $(twin_flags_of "$spec") --no-skip --steps 20 --valid-every 0 --valid-limit 16 \
+  "$bin" train $(flags_of "$spec") $(twin_flags_of "$spec") --no-verify --no-skip --steps 20 --valid-every 0 --valid-limit 16 \
     --checkpoint-every 0 --epsilon 1e-8 --init-weights "$s.init.safetensors" --batch-order "$s.order.txt" \
     --gradients-out "$s.ours.grads" --gradients-layout pytorch --out "$s.run" --overwrite --quiet 2> /dev/null
   py train --spec "$spec" --data "$(data_of "$spec")" --weights "$s.init.safetensors" --order "$s.order.txt" --steps 20 \
@@ -85,7 +85,7 @@ for spec in "${specs[@]}"; do
     py order --spec "$spec" --seed "$seed" --steps "$long_steps" --out "$s.order.txt"
     # shellcheck disable=SC2046,SC2086
     RAYON_NUM_THREADS=$threads "$bin" train $(flags_of "$spec") --no-skip --steps "$long_steps" --seed "$seed" \
-      --valid-every 0 --valid-limit 16 --checkpoint-every 0 --batch-order "$s.order.txt" ${OURS_FLAGS:-} \
+      --valid-every 0 --valid-limit 16 --checkpoint-every 0 --batch-order "$s.order.txt" --no-verify ${OURS_FLAGS:-} \
       --out "$s.run" --overwrite --quiet 2> /dev/null &
     ours=$!
     py train --spec "$spec" --data "$out/mnist" --weights "$s.init.safetensors" --order "$s.order.txt" \

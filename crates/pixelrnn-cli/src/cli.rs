@@ -52,6 +52,12 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
+/// Parses a count in `1..=max`: a value beyond what memory or the output format can hold is a
+/// usage error naming the bound, not an allocation failure later.
+fn one_to(max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=max)
+}
+
 /// The optimizer.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OptimizerArg {
@@ -106,6 +112,10 @@ pub struct DataArgs {
     /// Download from MIRROR/FILE instead of the canonical addresses.
     #[arg(long)]
     pub mirror: Option<String>,
+    /// Use the dataset's files even if they differ from the published SHA-256 (checked on first
+    /// use otherwise, and remembered per file in the folder's .pixelrnn-verified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,8 +157,8 @@ pub struct TrainArgs {
     /// Number of optimizer steps.
     #[arg(long)]
     pub steps: Option<u64>,
-    /// Images per step (default per preset).
-    #[arg(long)]
+    /// Images per step (default per preset; at most 65,536).
+    #[arg(long, value_parser = one_to(65_536))]
     pub batch_size: Option<usize>,
     /// Learning rate.
     #[arg(long, default_value_t = 1e-3)]
@@ -295,8 +305,8 @@ pub struct RunArgs {
 pub struct SampleArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Number of images.
-    #[arg(long, default_value_t = 16)]
+    /// Number of images (at most 100,000).
+    #[arg(long, default_value_t = 16, value_parser = one_to(100_000))]
     pub count: usize,
     /// Seed of the draws: the same seed gives the same images.
     #[arg(long, default_value_t = 0)]
@@ -310,11 +320,11 @@ pub struct SampleArgs {
     /// Also write one PNG per sample into this folder.
     #[arg(long)]
     pub each: Option<PathBuf>,
-    /// Images per grid row.
-    #[arg(long, default_value_t = 8, value_parser = at_least_one())]
+    /// Images per grid row (at most 1,000).
+    #[arg(long, default_value_t = 8, value_parser = one_to(1_000))]
     pub columns: usize,
-    /// Pixel upscaling of the grid.
-    #[arg(long, default_value_t = 4, value_parser = at_least_one())]
+    /// Pixel upscaling of the grid (at most 64).
+    #[arg(long, default_value_t = 4, value_parser = one_to(64))]
     pub scale: usize,
     /// Use the naive sampler (one full forward pass per sub-pixel) instead of the fast one.
     #[arg(long)]
@@ -332,8 +342,8 @@ pub struct CompleteArgs {
     /// `--image` is always a PNG file).
     #[arg(long, alias = "images", value_delimiter = ',', conflicts_with_all = ["count", "image"])]
     pub indices: Option<Vec<usize>>,
-    /// Number of images (the first N of the split).
-    #[arg(long, conflicts_with = "image")]
+    /// Number of images (the first N of the split; at most 10,000).
+    #[arg(long, conflicts_with = "image", value_parser = one_to(10_000))]
     pub count: Option<usize>,
     /// Complete this PNG instead of dataset images.
     #[arg(long)]
@@ -341,8 +351,8 @@ pub struct CompleteArgs {
     /// Rows kept from the top (default: half the image).
     #[arg(long)]
     pub observed_rows: Option<usize>,
-    /// Completions per image.
-    #[arg(long, default_value_t = 3)]
+    /// Completions per image (at most 100).
+    #[arg(long, default_value_t = 3, value_parser = one_to(100))]
     pub samples_per_image: usize,
     /// Seed of the draws.
     #[arg(long, default_value_t = 0)]
@@ -353,8 +363,8 @@ pub struct CompleteArgs {
     /// Output PNG grid.
     #[arg(long)]
     pub out: PathBuf,
-    /// Pixel upscaling of the grid.
-    #[arg(long, default_value_t = 4, value_parser = at_least_one())]
+    /// Pixel upscaling of the grid (at most 64).
+    #[arg(long, default_value_t = 4, value_parser = one_to(64))]
     pub scale: usize,
     /// Use the naive sampler.
     #[arg(long)]
@@ -455,6 +465,9 @@ pub struct ImportArgs {
     /// Folder with the dataset's files (default: the user cache).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The run uses the dataset's files even if they differ from the published SHA-256.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -66,8 +66,11 @@ fn gather(
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     if let Some(split) = args.split {
         let dir = args.data_dir.clone().unwrap_or(run.data.data_dir.clone());
-        let splits =
-            fetch_and_load(run.data.dataset, &dir, &LoadOptions { valid_size: run.data.valid_size, mirror: None })?;
+        let splits = fetch_and_load(
+            run.data.dataset,
+            &dir,
+            &LoadOptions { valid_size: run.data.valid_size, mirror: None, no_verify: run.data.no_verify },
+        )?;
         let split: pixelrnn::data::Split = split.into();
         let set = splits.get(split)?;
         let n = args.limit.map_or(set.len(), |l| l.min(set.len()));
@@ -261,7 +264,7 @@ fn plain_file_name(name: &str) -> bool {
 
 pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     let input = &args.input;
-    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let bytes = pixelrnn::data::files::read_file(input)?;
     let header = Header::parse(&bytes).with_context(|| format!("{}", input.display()))?;
     let Some(run) = &args.run else {
         bail!(

@@ -14,7 +14,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Fetch { name, data_dir, mirror } => {
             let dir = data_dir.unwrap_or_else(|| default_data_dir(name));
-            let options = LoadOptions { valid_size: None, mirror };
+            let options = LoadOptions { valid_size: None, mirror, no_verify: false };
             fetch(name, &dir, &options)?;
             println!("{name} ready in {}", dir.display());
             Ok(())
@@ -60,7 +60,7 @@ pub fn fetch_and_load(name: DatasetName, dir: &Path, options: &LoadOptions) -> a
 }
 
 fn info(name: DatasetName, dir: &Path, valid_size: Option<usize>) -> anyhow::Result<()> {
-    let splits = load(name, dir, &LoadOptions { valid_size, mirror: None })
+    let splits = load(name, dir, &LoadOptions { valid_size, mirror: None, no_verify: true })
         .with_context(|| format!("loading {name} from {}", dir.display()))?;
     println!("dataset: {name}");
     println!("folder:  {}", dir.display());
@@ -82,7 +82,7 @@ fn info(name: DatasetName, dir: &Path, valid_size: Option<usize>) -> anyhow::Res
             println!("  {}/ (folder of PNGs)", f.display());
         } else {
             let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
-            println!("  {} ({len} bytes): {}", f.display(), checksum_status(&f)?);
+            println!("  {} ({len} bytes): {}", f.display(), checksum_status(name, &f)?);
         }
     }
     for (label, set) in

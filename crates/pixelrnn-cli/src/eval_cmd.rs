@@ -12,7 +12,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (config, model, device, ckpt) = load_run(&args.run)?;
     let dataset = config.data.dataset;
     let dir = args.data_dir.clone().unwrap_or(config.data.data_dir.clone());
-    let splits = fetch_and_load(dataset, &dir, &LoadOptions { valid_size: config.data.valid_size, mirror: None })?;
+    let splits = fetch_and_load(
+        dataset,
+        &dir,
+        &LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify },
+    )?;
     let split: Split = args.split.into();
     let set = splits.get(split)?;
     if args.limit == Some(0) {

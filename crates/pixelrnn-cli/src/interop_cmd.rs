@@ -40,7 +40,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     if run.config_path().exists() || run.checkpoint_path(Which::Last).exists() {
         bail!("{} already holds a run; choose another --out", args.out.display());
     }
-    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let bytes = pixelrnn::data::files::read_file(input)?;
     let imported = import_weights(&bytes, &Device::flex()).with_context(|| format!("{}", input.display()))?;
     let dataset = match (args.dataset, &imported.info.dataset) {
         (Some(d), _) => d,
@@ -73,7 +73,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     let batch_size = imported.info.batch_size.unwrap_or(32);
     let config = ExperimentConfig {
         model: imported.config.clone(),
-        data: DataConfig { dataset, data_dir, valid_size: None },
+        data: DataConfig { dataset, data_dir, valid_size: None, no_verify: args.no_verify },
         optimizer,
         training: TrainingConfig {
             batch_size,

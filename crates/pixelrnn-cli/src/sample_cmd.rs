@@ -68,7 +68,7 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         let splits = fetch_and_load(
             config.data.dataset,
             &dir,
-            &LoadOptions { valid_size: config.data.valid_size, mirror: None },
+            &LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify },
         )?;
         let split: Split = args.split.into();
         let set = splits.get(split)?;

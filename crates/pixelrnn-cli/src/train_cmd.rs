@@ -37,7 +37,11 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
             args.out.display()
         );
     }
-    let options = LoadOptions { valid_size: args.data.valid_size, mirror: args.data.mirror.clone() };
+    let options = LoadOptions {
+        valid_size: args.data.valid_size,
+        mirror: args.data.mirror.clone(),
+        no_verify: args.data.no_verify,
+    };
     let data = fetch_and_load(dataset, &data_dir, &options)?;
     let preset = args.preset.unwrap_or_else(|| paper_preset(dataset));
     let mut model = ModelConfig::preset(preset, args.model, data.train.spec()).context("--preset")?;
@@ -62,7 +66,9 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
     let per_epoch = ShuffledBatches::new(data.train.len(), batch_size, args.seed).batches_per_epoch() as u64;
     let steps = match (args.steps, args.epochs) {
         (Some(s), _) => s,
-        (None, Some(e)) => e * per_epoch,
+        (None, Some(e)) => {
+            e.checked_mul(per_epoch).with_context(|| format!("--epochs {e} x {per_epoch} steps per epoch overflows"))?
+        }
         (None, None) => per_epoch,
     };
     if steps == 0 {
@@ -81,7 +87,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
     };
     let config = ExperimentConfig {
         model,
-        data: DataConfig { dataset, data_dir, valid_size: args.data.valid_size },
+        data: DataConfig { dataset, data_dir, valid_size: args.data.valid_size, no_verify: args.data.no_verify },
         optimizer,
         training: TrainingConfig {
             batch_size,

@@ -87,7 +87,7 @@ pub fn save(
 /// Reads a checkpoint, checking its magic number, version and section sizes.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::data::files::read_file(path)?;
     if bytes.len() < 12 || &bytes[..8] != MAGIC {
         return Err(err("not a pixelrnn checkpoint (bad magic number)".into()));
     }

@@ -81,6 +81,9 @@ pub struct DataConfig {
     pub data_dir: PathBuf,
     /// Training images held out for validation (`None`: the dataset's default).
     pub valid_size: Option<usize>,
+    /// Files that differ from their published checksum are used anyway (`train --no-verify`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_verify: bool,
 }
 
 /// The training loop's settings.

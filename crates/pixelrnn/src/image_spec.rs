@@ -56,6 +56,12 @@ impl ImageSpec {
         if self.height == 0 || self.width == 0 {
             return Err(Error::Config(format!("empty image size {}x{}", self.height, self.width)));
         }
+        if self.height > 16384 || self.width > 16384 {
+            return Err(Error::Config(format!(
+                "image size {}x{} is beyond the limit of 16384",
+                self.height, self.width
+            )));
+        }
         if !(2..=65536).contains(&self.levels) {
             return Err(Error::Config(format!("levels must be in 2..=65536, got {}", self.levels)));
         }

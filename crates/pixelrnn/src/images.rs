@@ -8,7 +8,7 @@ use crate::png::{decode_png, encode_png};
 
 /// A PNG's planar 8-bit pixels, which must have the size and channel count of `spec`.
 fn read_png_of_size(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::data::files::read_file(path)?;
     let (channels, height, width, pixels) = decode_png(&bytes, path)?;
     if (height, width) != (spec.height, spec.width) || channels != spec.channels {
         let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };

@@ -57,6 +57,7 @@ pub mod models;
 pub mod nn;
 pub mod plot;
 pub mod png;
+pub mod resources;
 pub mod run;
 pub mod sample;
 pub mod score;

@@ -119,9 +119,7 @@ impl RunDir {
     /// Reads `config.json`.
     pub fn load_config(&self) -> Result<ExperimentConfig> {
         let path = self.config_path();
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: not a pixelrnn run config: {e}", path.display())))
+        parse_config(&path, &crate::data::files::read_file(&path)?)
     }
 
     /// Writes `config.json` atomically.
@@ -238,23 +236,40 @@ impl MetricsLog {
     }
 }
 
-/// Writes `bytes` to `path` through `path.tmp`, fsync and rename: a crash leaves either the old
-/// file or the new one, never a torn one.
+/// A run's `config.json` from its bytes (`path` names it in errors): JSON of the right shape,
+/// and a model and optimizer that pass their checks (sizes within bounds).
+pub fn parse_config(path: &Path, bytes: &[u8]) -> Result<ExperimentConfig> {
+    let bad = |reason: String| Error::Config(format!("{}: not a pixelrnn run config: {reason}", path.display()));
+    let config: ExperimentConfig = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    config.model.validate().map_err(|e| bad(e.to_string()))?;
+    config.optimizer.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(config)
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, fsync and rename: a crash leaves
+/// either the old file or the new one, never a torn one. The temporary name is unique to this
+/// process and call (`.NAME.PID.N.tmp`), so two writers never share one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().expect("a file path").to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    write_through(path, &tmp, bytes)
+}
+
+/// [`write_atomic`] through the temporary file `tmp`.
+fn write_through(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let mut tmp_name = path.file_name().expect("a file path").to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::File::create(tmp)?;
         file.write_all(bytes)?;
         file.sync_all()
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
+        let _ = std::fs::remove_file(tmp);
+        return Err(Error::io(tmp, e));
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
@@ -281,7 +296,7 @@ mod tests {
         // Disk full: the temporary file is /dev/full, where every write fails with ENOSPC.
         if Path::new("/dev/full").exists() {
             std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
-            let err = write_atomic(&path, b"new").unwrap_err().to_string();
+            let err = write_through(&path, &tmp, b"new").unwrap_err().to_string();
             assert!(err.contains("checkpoint-last.bin.tmp") && err.to_lowercase().contains("space"), "{err}");
             assert_eq!(std::fs::read(&path).unwrap(), b"good");
             assert!(!tmp.exists(), "the failed temporary file is removed");
@@ -290,7 +305,16 @@ mod tests {
         }
         // Unwritable: the temporary name is taken by a folder.
         std::fs::create_dir(&tmp).unwrap();
-        assert!(write_atomic(&path, b"new").is_err());
+        assert!(write_through(&path, &tmp, b"new").is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"good");
+        // Unique temporary names: writers do not share one, and none is left behind.
+        write_atomic(&path, b"newer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"newer");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".checkpoint-last.bin."))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

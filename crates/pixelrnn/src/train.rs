@@ -111,7 +111,7 @@ fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
 fn initial_model(config: &ExperimentConfig, device: &Device) -> Result<PixelRnn> {
     let model = config.model.init(device, config.training.seed)?;
     let Some(path) = &config.training.init_weights else { return Ok(model) };
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::data::files::read_file(path)?;
     interop::import_as(&bytes, &config.model, model).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))
 }
 
@@ -144,6 +144,11 @@ pub fn train(
             data.train.spec()
         )));
     }
+    crate::resources::check_fits(
+        &format!("training this model at batch {}", config.training.batch_size),
+        config.model.training_bytes(config.training.batch_size),
+        crate::resources::available_memory(),
+    )?;
     let run = RunDir::new(run_dir);
     run.create()?;
     let _owner = run.lock()?;
@@ -233,7 +238,8 @@ pub fn train(
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         if let Some((path, layout)) = options.gradients_out.as_ref().filter(|_| step == first_step) {
-            let bytes = interop::export_gradients(&interop::gradients_as_model(&model, &grads), &config.model, *layout)?;
+            let bytes =
+                interop::export_gradients(&interop::gradients_as_model(&model, &grads), &config.model, *layout)?;
             crate::run::write_atomic(path, &bytes)?;
         }
         let lr = config.optimizer.learning_rate * config.optimizer.lr_decay.powf(step as f64);

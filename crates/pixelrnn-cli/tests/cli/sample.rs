@@ -1,5 +1,7 @@
 //! `pixelrnn sample`, `complete` and `score`.
 
+use std::path::Path;
+
 use assert_cmd::prelude::*;
 
 use crate::common::{bin, small_mnist, stderr_of, train_args};
@@ -83,7 +85,14 @@ fn sample_complete_and_score() {
 
     // Bad input: clear errors, no panic.
     let err = stderr_of(bin().args(["sample", "--run", r, "--count", "0", "--out", &grid("x.png")]));
-    assert!(err.contains("--count must be at least 1"), "{err}");
+    assert!(err.contains("--count") && err.contains("not in 1..=100000"), "{err}");
+    let err = stderr_of(bin().args(["sample", "--run", r, "--scale", "100000", "--out", &grid("x.png")]));
+    assert!(err.contains("--scale") && err.contains("not in 1..=64"), "{err}");
+    // An unbounded input is refused before it is read.
+    if Path::new("/dev/zero").exists() {
+        let err = stderr_of(bin().args(["complete", "--run", r, "--image", "/dev/zero", "--out", &grid("x.png")]));
+        assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
+    }
     let err = stderr_of(bin().args(["complete", "--run", r, "--observed-rows", "28", "--out", &grid("x.png")]));
     assert!(err.contains("--observed-rows must be below the image height 28"), "{err}");
     let err = stderr_of(bin().args(["complete", "--run", r, "--images", "99999", "--out", &grid("x.png")]));

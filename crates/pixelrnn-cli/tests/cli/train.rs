@@ -216,3 +216,68 @@ fn one_trainer_per_run_directory_overwrite_and_a_damaged_metrics_log() {
     let out = bin().args(zero).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn damaged_data_and_absurd_sizes_are_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let out = tmp.path().join("run");
+    let with = |extra: &[&str], drop_no_verify: bool| {
+        let mut args: Vec<String> = train_args(&data, &out, "pixel-cnn", 2);
+        if drop_no_verify {
+            args.retain(|a| a != "--no-verify");
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut cmd = bin();
+        cmd.args(args).env("PIXELRNN_CACHE", tmp.path().join("cache"));
+        stderr_of(&mut cmd)
+    };
+    // Files with MNIST's names but not its published contents: refused unless --no-verify.
+    let err = with(&[], true);
+    assert!(
+        err.contains("train-images-idx3-ubyte.gz")
+            && err.contains("differs from the published")
+            && err.contains("--no-verify"),
+        "{err}"
+    );
+    // Sizes beyond their bounds, with the bound in the message, and no allocation abort.
+    let err = with(&["--batch-size", "100000000"], false);
+    assert!(err.contains("--batch-size") && err.contains("1..=65536"), "{err}");
+    let err = with(&["--hidden", "100000"], false);
+    assert!(err.contains("at most 4096"), "{err}");
+    let err = with(&["--hidden", "4096", "--layers", "1000", "--batch-size", "65536"], false);
+    assert!(err.contains("needs about") && err.contains("GiB available"), "{err}");
+    // Weights for another model, a batch order that does not fit the run.
+    let order = tmp.path().join("order.txt");
+    std::fs::write(&order, "0 1 2\n").unwrap();
+    let err = with(&["--batch-order", order.to_str().unwrap()], false);
+    assert!(err.contains("order.txt") && err.contains("expected the batch size"), "{err}");
+    let weights = tmp.path().join("w.safetensors");
+    let other = tmp.path().join("other");
+    bin().args(train_args(&data, &other, "row-lstm", 1)).assert().success();
+    bin().args(["export", "--run", other.to_str().unwrap(), "--out", weights.to_str().unwrap()]).assert().success();
+    let err = with(&["--init-weights", weights.to_str().unwrap()], false);
+    assert!(err.contains("w.safetensors") && err.contains("another model") && err.contains("architecture"), "{err}");
+    assert!(!out.join("checkpoint-last.bin").exists(), "nothing was trained");
+}
+
+#[test]
+fn the_dataset_check_is_remembered_per_file() {
+    let Some(mnist) = [Path::new("../../../shared/data/mnist"), Path::new("../shared/data/mnist")]
+        .into_iter()
+        .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p))
+        .find(|p| p.join("train-images-idx3-ubyte.gz").is_file())
+    else {
+        eprintln!("skipped: the shared MNIST files are not present");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("run");
+    let mut args = train_args(&mnist, &out, "pixel-cnn", 1);
+    args.retain(|a| a != "--no-verify");
+    bin().args(&args).env("PIXELRNN_CACHE", &cache).assert().success();
+    let verified = std::fs::read_to_string(cache.join("verified.txt")).unwrap();
+    assert_eq!(verified.lines().count(), 4, "the four published files: {verified}");
+    assert!(verified.contains("train-images-idx3-ubyte.gz"), "{verified}");
+}

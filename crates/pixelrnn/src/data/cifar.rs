@@ -16,7 +16,7 @@ pub const TEST_FILE: &str = "test_batch.bin";
 
 /// Reads one CIFAR-10 `.bin` file.
 pub fn read_batch(path: &Path) -> Result<ImageSet> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::data::files::read_file(path)?;
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
         return Err(Error::dataset(
             path,

@@ -5,70 +5,121 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::data::files::{checked_len, MAX_DATA_BYTES};
 use crate::error::{Error, Result};
 
-/// Reads a whole file, gunzipping it if it starts with the gzip magic bytes.
-pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::dataset(path, format!("gzip data does not decompress: {e}")))?;
-        Ok(out)
+/// A dataset file as a byte stream, gunzipped if it starts with the gzip magic bytes; refused
+/// when it is not a regular file or larger than [`MAX_DATA_BYTES`].
+pub fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>> {
+    checked_len(path)?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    let head = std::io::Cursor::new(magic[..n].to_vec());
+    let stream = head.chain(std::io::BufReader::new(file));
+    Ok(if n == 2 && magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(stream))
     } else {
-        Ok(raw)
-    }
+        Box::new(stream)
+    })
 }
 
-fn header(path: &Path, bytes: &[u8], words: usize) -> Result<Vec<u32>> {
-    if bytes.len() < 4 * words {
+/// Reads exactly `want` bytes of `reader` (the rest of a file whose header said how much
+/// follows), then checks that nothing follows: memory grows only with data that is there.
+fn read_body(path: &Path, reader: &mut dyn Read, want: u64, what: &str) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    reader
+        .take(want.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| Error::dataset(path, format!("data does not read or decompress: {e}")))?;
+    if body.len() as u64 != want {
+        let (got, more) = if body.len() as u64 > want {
+            ("more".to_string(), " (trailing data)")
+        } else {
+            (body.len().to_string(), " (truncated or corrupt)")
+        };
         return Err(Error::dataset(
             path,
-            format!("truncated IDX header: {} bytes, expected at least {}", bytes.len(), 4 * words),
+            format!("{got} bytes of data after the header, expected {want} for {what}{more}"),
         ));
     }
-    Ok((0..words).map(|i| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"))).collect())
+    Ok(body)
 }
 
-/// IDX images: `(count, rows, cols, pixels)` after checking magic 2051 and the exact size.
+/// Reads a whole file (bounded by [`MAX_DATA_BYTES`]), gunzipping it if it starts with the gzip
+/// magic bytes.
+pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let reader = open_maybe_gzip(path)?;
+    let mut out = Vec::new();
+    reader
+        .take(MAX_DATA_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::dataset(path, format!("gzip data does not decompress: {e}")))?;
+    if out.len() as u64 > MAX_DATA_BYTES {
+        return Err(Error::dataset(path, format!("decompresses to more than the limit of {MAX_DATA_BYTES} bytes")));
+    }
+    Ok(out)
+}
+
+/// Reads `words` big-endian u32 of the header.
+fn header(path: &Path, reader: &mut dyn Read, words: usize) -> Result<Vec<u32>> {
+    let mut bytes = vec![0u8; 4 * words];
+    let mut got = 0;
+    while got < bytes.len() {
+        match reader.read(&mut bytes[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::dataset(path, format!("gzip data does not decompress: {e}"))),
+        }
+    }
+    if got < bytes.len() {
+        return Err(Error::dataset(
+            path,
+            format!("truncated IDX header: {got} bytes, expected at least {}", 4 * words),
+        ));
+    }
+    Ok(bytes.chunks_exact(4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes"))).collect())
+}
+
+/// IDX images: `(count, rows, cols, pixels)` after checking magic 2051 and the exact size
+/// (computed with checked arithmetic and bounded by [`MAX_DATA_BYTES`] before any is read).
 pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let bytes = read_maybe_gzip(path)?;
-    let magic = header(path, &bytes, 1)?[0];
-    if magic != 2051 {
-        return Err(Error::dataset(path, format!("wrong magic number {magic}, expected 2051 (IDX images)")));
+    let mut reader = open_maybe_gzip(path)?;
+    let h = header(path, &mut reader, 1)?;
+    if h[0] != 2051 {
+        return Err(Error::dataset(path, format!("wrong magic number {}, expected 2051 (IDX images)", h[0])));
     }
-    let h = header(path, &bytes, 4)?;
-    let (count, rows, cols) = (h[1] as usize, h[2] as usize, h[3] as usize);
-    let expected = 16 + count * rows * cols;
-    if bytes.len() != expected {
+    let h = header(path, &mut reader, 3)?;
+    let (count, rows, cols) = (h[0] as u64, h[1] as u64, h[2] as u64);
+    let size = count.checked_mul(rows).and_then(|v| v.checked_mul(cols)).filter(|&v| v <= MAX_DATA_BYTES);
+    let Some(size) = size else {
         return Err(Error::dataset(
             path,
-            format!(
-                "{} bytes, expected {expected} for {count} images of {rows}x{cols} (truncated or corrupt)",
-                bytes.len()
-            ),
+            format!("header says {count} images of {rows}x{cols}: more than the limit of {MAX_DATA_BYTES} bytes (corrupt header)"),
         ));
-    }
-    Ok((count, rows, cols, bytes[16..].to_vec()))
+    };
+    let pixels = read_body(path, &mut reader, size, &format!("{count} images of {rows}x{cols}"))?;
+    Ok((count as usize, rows as usize, cols as usize, pixels))
 }
 
-/// IDX labels after checking magic 2049 and the exact size.
-pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read_maybe_gzip(path)?;
-    let magic = header(path, &bytes, 1)?[0];
-    if magic != 2049 {
-        return Err(Error::dataset(path, format!("wrong magic number {magic}, expected 2049 (IDX labels)")));
+/// IDX labels after checking magic 2049, the exact size and that every label is below
+/// `classes`.
+pub fn read_labels(path: &Path, classes: u8) -> Result<Vec<u8>> {
+    let mut reader = open_maybe_gzip(path)?;
+    let h = header(path, &mut reader, 1)?;
+    if h[0] != 2049 {
+        return Err(Error::dataset(path, format!("wrong magic number {}, expected 2049 (IDX labels)", h[0])));
     }
-    let h = header(path, &bytes, 2)?;
-    let count = h[1] as usize;
-    if bytes.len() != 8 + count {
+    let count = header(path, &mut reader, 1)?[0] as u64;
+    let labels = read_body(path, &mut reader, count, &format!("{count} labels"))?;
+    if let Some((i, label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
         return Err(Error::dataset(
             path,
-            format!("{} bytes, expected {} for {count} labels (truncated or corrupt)", bytes.len(), 8 + count),
+            format!("label {i} is {label}, outside 0..={} (corrupt labels)", classes - 1),
         ));
     }
-    Ok(bytes[8..].to_vec())
+    Ok(labels)
 }
 
 /// Writes IDX files (used by tests and by users converting their own data).
@@ -119,7 +170,7 @@ mod tests {
             assert_eq!((n, r, c), (2, 3, 4));
             assert_eq!(p, pixels);
         }
-        assert_eq!(read_labels(&write(dir.path(), "l", &encode_labels(&[3, 1]))).unwrap(), vec![3, 1]);
+        assert_eq!(read_labels(&write(dir.path(), "l", &encode_labels(&[3, 1])), 10).unwrap(), vec![3, 1]);
     }
 
     #[test]
@@ -127,7 +178,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let raw = encode_images(2, 3, 4, &[0; 24]);
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-            ("truncated", raw[..30].to_vec(), "expected 40"),
+            ("truncated", raw[..30].to_vec(), "14 bytes of data after the header, expected 24 for 2 images of 3x4"),
+            ("trailing", [raw.clone(), vec![0]].concat(), "(trailing data)"),
+            (
+                // count x rows x cols overflows 64 bits: refused before reading.
+                "overflow",
+                [2051u32, u32::MAX, u32::MAX, u32::MAX].iter().flat_map(|v| v.to_be_bytes()).collect(),
+                "more than the limit",
+            ),
+            (
+                // A gzip bomb: a small file that decompresses to far more than its header says.
+                "bomb.gz",
+                gzip(&[encode_images(1, 28, 28, &[0; 784]), vec![0; 50 << 20]].concat()),
+                "(trailing data)",
+            ),
             ("short-header", raw[..10].to_vec(), "truncated IDX header"),
             ("labels-as-images", encode_labels(&[1, 2]), "wrong magic number 2049, expected 2051"),
             (
@@ -147,6 +211,16 @@ mod tests {
             assert!(err.contains(expect) && err.contains(name), "{name}: {err}");
         }
         let p = write(dir.path(), "img-as-labels", &raw);
-        assert!(read_labels(&p).unwrap_err().to_string().contains("expected 2049"));
+        assert!(read_labels(&p, 10).unwrap_err().to_string().contains("expected 2049"));
+        let p = write(dir.path(), "label-12", &encode_labels(&[3, 12]));
+        let err = read_labels(&p, 10).unwrap_err().to_string();
+        assert!(err.contains("label 1 is 12, outside 0..=9") && err.contains("label-12"), "{err}");
+        let err = read_images(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        #[cfg(unix)]
+        {
+            let err = read_images(Path::new("/dev/zero")).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
     }
 }

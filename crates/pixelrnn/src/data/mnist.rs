@@ -48,7 +48,7 @@ fn require_idx(dir: &Path, name: &str) -> Result<PathBuf> {
 
 fn load_pair(images: &Path, labels: &Path) -> Result<ImageSet> {
     let (count, rows, cols, pixels) = read_images(images)?;
-    let labels_v = read_labels(labels)?;
+    let labels_v = read_labels(labels, 10)?;
     if labels_v.len() != count {
         return Err(Error::dataset(
             labels,
@@ -83,7 +83,9 @@ pub fn binarize(set: &ImageSet, split_index: u64) -> ImageSet {
 }
 
 fn read_amat(path: &Path) -> Result<ImageSet> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::data::files::read_file(path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::dataset(path, "not UTF-8 text (expected lines of 784 values 0 or 1)"))?;
     let mut pixels = Vec::with_capacity(text.len() / 2);
     for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let before = pixels.len();

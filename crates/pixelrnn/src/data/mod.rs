@@ -9,6 +9,7 @@
 pub mod batches;
 pub mod cifar;
 pub mod download;
+pub mod files;
 pub mod idx;
 pub mod image_set;
 pub mod mnist;

@@ -46,19 +46,21 @@ fn is_png(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png"))
 }
 
-/// All `.png` files directly in `dir`, in name order.
+/// All `.png` files directly in `dir`, in name order. Every `.png` entry must be a readable
+/// regular file (symbolic links followed): a dangling link, a link loop or a folder named
+/// `*.png` is an error naming it, not an image silently left out.
 pub fn load_dir(dir: &Path) -> Result<ImageSet> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut paths: Vec<PathBuf> = entries
         .map(|e| e.map(|e| e.path()).map_err(|err| Error::io(dir, err)))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
-        .filter(|p| p.is_file() && is_png(p))
+        .filter(|p| is_png(p))
         .collect();
     paths.sort();
     let mut collector = Collector { shape: None, pixels: Vec::new() };
     for path in &paths {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::data::files::read_file(path)?;
         collector.push(path, &bytes)?;
     }
     collector.finish(dir)
@@ -74,6 +76,13 @@ pub fn load_tar(path: &Path) -> Result<ImageSet> {
         let mut entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.into_owned();
         if entry.header().entry_type().is_file() && is_png(&name) {
+            let limit = crate::data::files::MAX_DATA_BYTES;
+            if entry.size() > limit {
+                return Err(Error::dataset(
+                    path,
+                    format!("member {} claims {} bytes, more than the limit of {limit}", name.display(), entry.size()),
+                ));
+            }
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).map_err(bad)?;
             members.push((name, bytes));
@@ -152,5 +161,26 @@ mod tests {
         assert!(err.contains("b.png") && err.contains("unreadable PNG"), "{err}");
         let empty = tempfile::tempdir().unwrap();
         assert!(load_dir(empty.path()).unwrap_err().to_string().contains("no PNG images"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn link_loops_dangling_links_and_folders_named_png_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.png"), encode_png(1, 2, 2, &[0; 4])).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("b.png"), dir.path().join("c.png")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("c.png"), dir.path().join("b.png")).unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("b.png"), "{err}");
+        for name in ["b.png", "c.png"] {
+            std::fs::remove_file(dir.path().join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink(dir.path().join("gone.png"), dir.path().join("d.png")).unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("d.png"), "{err}");
+        std::fs::remove_file(dir.path().join("d.png")).unwrap();
+        std::fs::create_dir(dir.path().join("e.png")).unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("e.png") && err.contains("not a regular file"), "{err}");
     }
 }

@@ -91,6 +91,16 @@ pub struct LoadOptions {
     pub valid_size: Option<usize>,
     /// Replace the canonical download addresses by `MIRROR/FILE_NAME`.
     pub mirror: Option<String>,
+    /// Skip the check of the files against their published SHA-256 (see [`verify_files`]).
+    pub no_verify: bool,
+}
+
+/// The user cache of this tool: `$PIXELRNN_CACHE`, else `~/.cache/pixelrnn`.
+pub fn cache_root() -> PathBuf {
+    std::env::var_os("PIXELRNN_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("pixelrnn")))
+        .unwrap_or_else(|| PathBuf::from(".pixelrnn-cache"))
 }
 
 /// Where a dataset's files are looked for when no `--data-dir` is given: Fashion-MNIST in the
@@ -100,10 +110,7 @@ pub fn default_data_dir(name: DatasetName) -> PathBuf {
     if name == DatasetName::FashionMnist {
         return PathBuf::from("/usr/share/datasets/fashion-mnist");
     }
-    let root = std::env::var_os("PIXELRNN_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("pixelrnn")))
-        .unwrap_or_else(|| PathBuf::from(".pixelrnn-cache"));
+    let root = cache_root();
     let sub = match name {
         DatasetName::BinarizedMnist | DatasetName::Mnist => "mnist",
         other => other.name(),
@@ -133,6 +140,60 @@ const CIFAR_SHA256: [&str; 5] = [
     "014e562d6e23c72197cc727519169a60359f5eccd8945ad5a09d710285ff4e48",
     "755304fc0b379caeae8c14f0dac912fbc7d6cd469eb67a1029a08a39453a9add",
 ];
+
+/// The published SHA-256 of a file of `dataset`, by file name, if known. Fashion-MNIST shares
+/// MNIST's file names but not its contents, and Debian's copies are recompressed: none.
+pub fn published_sha256(dataset: DatasetName, file_name: &str) -> Option<&'static str> {
+    match dataset {
+        DatasetName::FashionMnist | DatasetName::Folder | DatasetName::Imagenet32 | DatasetName::Imagenet64 => None,
+        DatasetName::Mnist | DatasetName::BinarizedMnist | DatasetName::Cifar10 => known_sha256(file_name),
+    }
+}
+
+/// The file in the user cache ([`cache_root`]) that remembers which dataset files were
+/// verified: one line per file version, `SHA256 SIZE MTIME_NS ABSOLUTE_PATH`. Data folders are
+/// never written to (they may be read-only or shared).
+pub fn verified_cache() -> PathBuf {
+    cache_root().join("verified.txt")
+}
+
+/// Checks every file of `files` that has a published checksum for `dataset` against it, once
+/// per file version: a file whose path, size and modification time are in [`verified_cache`]
+/// was verified before. A mismatch is an error naming the file (the caller's `--no-verify`
+/// skips this). The cache is best-effort: where it cannot be written, files are verified on
+/// every use.
+pub fn verify_files(dataset: DatasetName, files: &[PathBuf]) -> Result<()> {
+    let cache = verified_cache();
+    for path in files.iter().filter(|p| p.is_file()) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(expected) = published_sha256(dataset, &name) else { continue };
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mtime =
+            meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let key = format!("{expected} {} {mtime} {}", meta.len(), absolute.display());
+        let known = std::fs::read_to_string(&cache).unwrap_or_default();
+        if known.lines().any(|l| l == key) {
+            continue;
+        }
+        let got = sha256_file(path)?;
+        if got != expected {
+            return Err(Error::dataset(
+                path,
+                format!(
+                    "SHA-256 {got} differs from the published {expected}: the file is damaged or not the original (fetch it again, or pass --no-verify to use it as it is)"
+                ),
+            ));
+        }
+        let suffix = format!(" {}", absolute.display());
+        let kept = known.lines().filter(|l| !l.ends_with(&suffix));
+        let text = kept.chain([key.as_str()]).collect::<Vec<_>>().join("\n") + "\n";
+        if std::fs::create_dir_all(cache_root()).is_ok() {
+            let _ = crate::run::write_atomic(&cache, text.as_bytes());
+        }
+    }
+    Ok(())
+}
 
 /// The published SHA-256 of a distributed file, by file name, if known.
 pub fn known_sha256(file_name: &str) -> Option<&'static str> {
@@ -259,6 +320,14 @@ fn imagenet_path(name: DatasetName, dir: &Path, part: &str) -> Option<PathBuf> {
 /// out from it) and `valid_NxN` as the test split (as in the paper); a folder either `train/`
 /// and `test/` sub-folders or all PNGs in it, with 10% held out.
 pub fn load(name: DatasetName, dir: &Path, options: &LoadOptions) -> Result<Splits> {
+    let splits = load_unverified(name, dir, options)?;
+    if !options.no_verify {
+        verify_files(name, &splits.files)?;
+    }
+    Ok(splits)
+}
+
+fn load_unverified(name: DatasetName, dir: &Path, options: &LoadOptions) -> Result<Splits> {
     let valid = options.valid_size.unwrap_or(name.default_valid_size());
     let splits = match name {
         DatasetName::BinarizedMnist => {
@@ -330,10 +399,11 @@ pub fn load(name: DatasetName, dir: &Path, options: &LoadOptions) -> Result<Spli
     splits.hold_out(valid)
 }
 
-/// Checksum status of a file: `"ok"`, `"MISMATCH (expected ..)"` or `"no published checksum"`.
-pub fn checksum_status(path: &Path) -> Result<String> {
+/// Checksum status of a file of `dataset`: `"ok"`, `"MISMATCH (expected ..)"` or `"no
+/// published checksum"`.
+pub fn checksum_status(dataset: DatasetName, path: &Path) -> Result<String> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(match known_sha256(&name) {
+    Ok(match published_sha256(dataset, &name) {
         Some(expected) => {
             let got = sha256_file(path)?;
             if got == expected {
@@ -366,7 +436,16 @@ mod tests {
         std::fs::write(&archive, builder.into_inner().unwrap().finish().unwrap()).unwrap();
         extract_cifar(&archive, dir.path()).unwrap();
         assert!(is_present(DatasetName::Cifar10, dir.path()));
-        let s = load(DatasetName::Cifar10, dir.path(), &LoadOptions { valid_size: Some(1), mirror: None }).unwrap();
+        // Files with the official names but other contents: loaded only when not verified.
+        let options = LoadOptions { valid_size: Some(1), mirror: None, no_verify: false };
+        let err = load(DatasetName::Cifar10, dir.path(), &options).unwrap_err().to_string();
+        assert!(
+            err.contains("data_batch_1.bin")
+                && err.contains("differs from the published")
+                && err.contains("--no-verify"),
+            "{err}"
+        );
+        let s = load(DatasetName::Cifar10, dir.path(), &LoadOptions { no_verify: true, ..options }).unwrap();
         assert_eq!((s.train.len(), s.valid.unwrap().len(), s.test.unwrap().len()), (4, 1, 1));
         std::fs::write(&archive, b"not gzip").unwrap();
         assert!(extract_cifar(&archive, dir.path()).unwrap_err().to_string().contains("corrupt archive"));
@@ -414,9 +493,11 @@ mod tests {
         }
         let mnist_dir = shared.join("mnist");
         for f in mnist::IDX_FILES {
-            assert!(checksum_status(&mnist_dir.join(f)).unwrap().starts_with("ok"), "{f}");
+            assert!(checksum_status(DatasetName::Mnist, &mnist_dir.join(f)).unwrap().starts_with("ok"), "{f}");
         }
-        let m = load(DatasetName::Mnist, &mnist_dir, &LoadOptions { valid_size: Some(0), mirror: None }).unwrap();
+        let m =
+            load(DatasetName::Mnist, &mnist_dir, &LoadOptions { valid_size: Some(0), mirror: None, no_verify: false })
+                .unwrap();
         assert_eq!((m.train.len(), m.test.as_ref().unwrap().len()), (60_000, 10_000));
         assert_eq!(m.train.class_counts(), vec![5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
         assert_eq!(
@@ -428,12 +509,19 @@ mod tests {
             (b.train.len(), b.valid.as_ref().unwrap().len(), b.test.as_ref().unwrap().len()),
             (50_000, 10_000, 10_000)
         );
-        let c = load(DatasetName::Cifar10, &shared.join("cifar10"), &LoadOptions { valid_size: Some(0), mirror: None })
-            .unwrap();
+        let c = load(
+            DatasetName::Cifar10,
+            &shared.join("cifar10"),
+            &LoadOptions { valid_size: Some(0), mirror: None, no_verify: false },
+        )
+        .unwrap();
         assert_eq!(c.train.len(), 50_000);
         assert_eq!(c.train.class_counts(), vec![5000; 10]);
         for f in cifar::TRAIN_FILES {
-            assert!(checksum_status(&shared.join("cifar10").join(f)).unwrap().starts_with("ok"), "{f}");
+            assert!(
+                checksum_status(DatasetName::Cifar10, &shared.join("cifar10").join(f)).unwrap().starts_with("ok"),
+                "{f}"
+            );
         }
     }
 

@@ -161,6 +161,12 @@ impl ModelConfig {
     /// Checks the configuration; every model is built from a validated config.
     pub fn validate(&self) -> Result<()> {
         self.image.validate()?;
+        if self.hidden_channels > MAX_WIDTH || self.output_hidden_channels > MAX_WIDTH || self.num_layers > MAX_LAYERS {
+            return Err(Error::Config(format!(
+                "widths are at most {MAX_WIDTH} and depth at most {MAX_LAYERS} layers, got h={} d={} L={}",
+                self.hidden_channels, self.output_hidden_channels, self.num_layers
+            )));
+        }
         let c = self.image.channels;
         let odd = |k: usize| k % 2 == 1;
         if self.hidden_channels < c || self.output_hidden_channels < c {
@@ -178,15 +184,57 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// A rough lower bound of the memory (bytes) that training at `batch` images per step takes:
+    /// weights, gradients and Adam's two moments, plus the activations kept for the backward
+    /// pass (about 30 values of width h per position and layer, and the logits). Saturating:
+    /// absurd sizes give `u64::MAX`, never a wrap.
+    pub fn training_bytes(&self, batch: usize) -> u64 {
+        let (h, d, l) = (self.hidden_channels as u64, self.output_hidden_channels as u64, self.num_layers as u64);
+        let c = self.image.channels as u64;
+        let out = self.output_channels() as u64;
+        let k2 = (self.first_kernel as u64).saturating_mul(self.first_kernel as u64);
+        let params = l
+            .saturating_mul(h.saturating_mul(h).saturating_mul(20))
+            .saturating_add(c.saturating_mul(h.saturating_mul(2)).saturating_mul(k2))
+            .saturating_add(h.saturating_mul(2).saturating_mul(d))
+            .saturating_add(d.saturating_mul(out));
+        let positions = (batch as u64).saturating_mul(self.image.height as u64).saturating_mul(self.image.width as u64);
+        let per_position = l.saturating_mul(h).saturating_mul(30).saturating_add(out.saturating_mul(3));
+        params.saturating_mul(16).saturating_add(positions.saturating_mul(per_position).saturating_mul(4))
+    }
+
     /// Number of logit channels of the output: `channels * logits_per_subpixel`.
     pub fn output_channels(&self) -> usize {
         self.image.channels * self.image.logits_per_subpixel()
     }
 }
 
+/// The widest layer a config may ask for (hidden or output width).
+pub const MAX_WIDTH: usize = 4096;
+/// The most layers a config may ask for.
+pub const MAX_LAYERS: usize = 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_sizes_are_refused_and_estimated_without_overflow() {
+        let base = ModelConfig::preset(Preset::Mnist, Architecture::PixelCnn, BINARY).unwrap();
+        for config in [
+            ModelConfig { hidden_channels: MAX_WIDTH + 1, ..base.clone() },
+            ModelConfig { output_hidden_channels: usize::MAX, ..base.clone() },
+            ModelConfig { num_layers: MAX_LAYERS + 1, ..base.clone() },
+        ] {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("at most 4096") && err.contains("1024 layers"), "{err}");
+        }
+        let huge = ModelConfig { hidden_channels: usize::MAX, num_layers: usize::MAX, ..base.clone() };
+        assert_eq!(huge.training_bytes(usize::MAX), u64::MAX);
+        let small = base.training_bytes(16);
+        assert!(small > 1 << 20 && small < 1 << 30, "{small}");
+        assert!(base.training_bytes(32) > small);
+    }
 
     const BINARY: ImageSpec = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
     const RGB: ImageSpec = ImageSpec { channels: 3, height: 32, width: 32, levels: 256 };
