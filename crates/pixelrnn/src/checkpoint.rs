@@ -86,8 +86,12 @@ pub fn save(
 
 /// Reads a checkpoint, checking its magic number, version and section sizes.
 pub fn load(path: &Path) -> Result<Checkpoint> {
+    parse(path, &crate::data::files::read_file(path)?)
+}
+
+/// A checkpoint from its bytes (`path` names it in errors): [`load`] without the file.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
-    let bytes = crate::data::files::read_file(path)?;
     if bytes.len() < 12 || &bytes[..8] != MAGIC {
         return Err(err("not a pixelrnn checkpoint (bad magic number)".into()));
     }
@@ -131,6 +135,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let weights = sections.pop().expect("three sections");
     let header: CheckpointHeader =
         serde_json::from_slice(&sections[0]).map_err(|e| err(format!("unreadable header: {e}")))?;
+    header.model.validate().map_err(|e| err(format!("unusable header: {e}")))?;
     let model = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
         .map_err(|e| err(format!("unreadable weights: {e}")))?;
     Ok(Checkpoint { header, model, optimizer })

@@ -6,6 +6,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// The most bytes one decoded PNG may take (1 GiB).
+pub const MAX_DECODED_BYTES: usize = 1 << 30;
+
 /// Decodes one PNG to `(channels, height, width, planar pixels [channels, height, width])`.
 pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     let bad = |e: &dyn std::fmt::Display| Error::dataset(name, format!("unreadable PNG: {e}"));
@@ -13,6 +16,17 @@ pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| bad(&e))?;
     let size = reader.output_buffer_size().ok_or_else(|| bad(&"image too large"))?;
+    // Checked before the buffer is allocated: deflate expands at most 1032:1, so a header
+    // claiming more pixels than the file's bytes can hold is corrupt (or a decompression bomb).
+    let plausible = bytes.len().saturating_mul(1032).saturating_add(1 << 16).min(MAX_DECODED_BYTES);
+    if size > plausible {
+        return Err(bad(&format!(
+            "the header claims {}x{} pixels ({size} bytes decoded), more than its {} bytes can hold",
+            reader.info().width,
+            reader.info().height,
+            bytes.len()
+        )));
+    }
     let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).map_err(|e| bad(&e))?;
     let (w, h) = (info.width as usize, info.height as usize);

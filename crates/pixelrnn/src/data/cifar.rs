@@ -16,7 +16,11 @@ pub const TEST_FILE: &str = "test_batch.bin";
 
 /// Reads one CIFAR-10 `.bin` file.
 pub fn read_batch(path: &Path) -> Result<ImageSet> {
-    let bytes = crate::data::files::read_file(path)?;
+    parse_batch(path, &crate::data::files::read_file(path)?)
+}
+
+/// [`read_batch`] from the file's bytes (`path` names it in errors).
+pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
         return Err(Error::dataset(
             path,

@@ -12,11 +12,23 @@ use crate::error::{Error, Result};
 /// when it is not a regular file or larger than [`MAX_DATA_BYTES`].
 pub fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>> {
     checked_len(path)?;
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    maybe_gunzip(std::io::BufReader::new(file)).map_err(|e| Error::io(path, e))
+}
+
+/// `stream`, gunzipped if it starts with the gzip magic bytes.
+pub fn maybe_gunzip(mut stream: impl Read + 'static) -> std::io::Result<Box<dyn Read>> {
     let mut magic = [0u8; 2];
-    let n = file.read(&mut magic).map_err(|e| Error::io(path, e))?;
-    let head = std::io::Cursor::new(magic[..n].to_vec());
-    let stream = head.chain(std::io::BufReader::new(file));
+    let mut n = 0;
+    while n < 2 {
+        match stream.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let stream = std::io::Cursor::new(magic[..n].to_vec()).chain(stream);
     Ok(if n == 2 && magic == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(stream))
     } else {
@@ -85,12 +97,17 @@ fn header(path: &Path, reader: &mut dyn Read, words: usize) -> Result<Vec<u32>> 
 /// IDX images: `(count, rows, cols, pixels)` after checking magic 2051 and the exact size
 /// (computed with checked arithmetic and bounded by [`MAX_DATA_BYTES`] before any is read).
 pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let mut reader = open_maybe_gzip(path)?;
-    let h = header(path, &mut reader, 1)?;
+    images_from(path, &mut open_maybe_gzip(path)?)
+}
+
+/// [`read_images`] from a stream (`path` names it in errors).
+pub fn images_from(path: &Path, reader: &mut dyn Read) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let reader = &mut *reader;
+    let h = header(path, reader, 1)?;
     if h[0] != 2051 {
         return Err(Error::dataset(path, format!("wrong magic number {}, expected 2051 (IDX images)", h[0])));
     }
-    let h = header(path, &mut reader, 3)?;
+    let h = header(path, reader, 3)?;
     let (count, rows, cols) = (h[0] as u64, h[1] as u64, h[2] as u64);
     let size = count.checked_mul(rows).and_then(|v| v.checked_mul(cols)).filter(|&v| v <= MAX_DATA_BYTES);
     let Some(size) = size else {
@@ -99,20 +116,25 @@ pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
             format!("header says {count} images of {rows}x{cols}: more than the limit of {MAX_DATA_BYTES} bytes (corrupt header)"),
         ));
     };
-    let pixels = read_body(path, &mut reader, size, &format!("{count} images of {rows}x{cols}"))?;
+    let pixels = read_body(path, reader, size, &format!("{count} images of {rows}x{cols}"))?;
     Ok((count as usize, rows as usize, cols as usize, pixels))
 }
 
 /// IDX labels after checking magic 2049, the exact size and that every label is below
 /// `classes`.
 pub fn read_labels(path: &Path, classes: u8) -> Result<Vec<u8>> {
-    let mut reader = open_maybe_gzip(path)?;
-    let h = header(path, &mut reader, 1)?;
+    labels_from(path, &mut open_maybe_gzip(path)?, classes)
+}
+
+/// [`read_labels`] from a stream (`path` names it in errors).
+pub fn labels_from(path: &Path, reader: &mut dyn Read, classes: u8) -> Result<Vec<u8>> {
+    let reader = &mut *reader;
+    let h = header(path, reader, 1)?;
     if h[0] != 2049 {
         return Err(Error::dataset(path, format!("wrong magic number {}, expected 2049 (IDX labels)", h[0])));
     }
-    let count = header(path, &mut reader, 1)?[0] as u64;
-    let labels = read_body(path, &mut reader, count, &format!("{count} labels"))?;
+    let count = header(path, reader, 1)?[0] as u64;
+    let labels = read_body(path, reader, count, &format!("{count} labels"))?;
     if let Some((i, label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
         return Err(Error::dataset(
             path,

@@ -83,7 +83,12 @@ pub fn binarize(set: &ImageSet, split_index: u64) -> ImageSet {
 }
 
 fn read_amat(path: &Path) -> Result<ImageSet> {
-    let bytes = crate::data::files::read_file(path)?;
+    parse_amat(path, crate::data::files::read_file(path)?)
+}
+
+/// A binarized MNIST `.amat` file from its bytes (`path` names it in errors): lines of 784
+/// values `0` or `1`.
+pub fn parse_amat(path: &Path, bytes: Vec<u8>) -> Result<ImageSet> {
     let text = String::from_utf8(bytes)
         .map_err(|_| Error::dataset(path, "not UTF-8 text (expected lines of 784 values 0 or 1)"))?;
     let mut pixels = Vec::with_capacity(text.len() / 2);

@@ -46,6 +46,16 @@ fn is_png(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("png"))
 }
 
+/// Images from `(name, PNG bytes)` in the given order: one size and channel count throughout
+/// (what a folder of PNGs holds; `source` names the whole in errors).
+pub fn from_pngs<'a>(source: &Path, files: impl IntoIterator<Item = (&'a Path, &'a [u8])>) -> Result<ImageSet> {
+    let mut collector = Collector { shape: None, pixels: Vec::new() };
+    for (name, bytes) in files {
+        collector.push(name, bytes)?;
+    }
+    collector.finish(source)
+}
+
 /// All `.png` files directly in `dir`, in name order. Every `.png` entry must be a readable
 /// regular file (symbolic links followed): a dangling link, a link loop or a folder named
 /// `*.png` is an error naming it, not an image silently left out.
@@ -68,8 +78,14 @@ pub fn load_dir(dir: &Path) -> Result<ImageSet> {
 
 /// All `.png` members of a tar file, in name order.
 pub fn load_tar(path: &Path) -> Result<ImageSet> {
+    crate::data::files::checked_len(path)?;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut archive = tar::Archive::new(file);
+    tar_from(path, std::io::BufReader::new(file))
+}
+
+/// [`load_tar`] from a stream (`path` names it in errors).
+pub fn tar_from(path: &Path, reader: impl Read) -> Result<ImageSet> {
+    let mut archive = tar::Archive::new(reader);
     let bad = |e: std::io::Error| Error::dataset(path, format!("corrupt tar archive: {e}"));
     let mut members = Vec::new();
     for entry in archive.entries().map_err(bad)? {

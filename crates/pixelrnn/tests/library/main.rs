@@ -3,6 +3,7 @@
 //! then also run on the device `PIXELRNN_TEST_DEVICE` names, see `scripts/gpu-check.sh`).
 
 mod causality;
+mod fuzz_regressions;
 #[cfg(any(feature = "vulkan", feature = "wgpu"))]
 mod gpu;
 mod twin;
