@@ -109,7 +109,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
             }
             body
         }
-        VERSION_WITHOUT_CHECKSUM => &bytes[..],
+        VERSION_WITHOUT_CHECKSUM => bytes,
         _ => return Err(err(format!("format version {version}, expected {VERSION} (or {VERSION_WITHOUT_CHECKSUM})"))),
     };
     let mut at = 12usize;

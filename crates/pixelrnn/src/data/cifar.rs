@@ -21,7 +21,7 @@ pub fn read_batch(path: &Path) -> Result<ImageSet> {
 
 /// [`read_batch`] from the file's bytes (`path` names it in errors).
 pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<ImageSet> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::dataset(
             path,
             format!(
