@@ -38,6 +38,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Make a run directory from safetensors weights (an export, or the PyTorch twin's state_dict).
     Import(ImportArgs),
+    /// Draw where a model looks when it predicts one pixel (the paper's Figure 4): the gradient
+    /// of that pixel's logits with respect to every input pixel.
+    ReceptiveField(ReceptiveFieldArgs),
     /// Time the benchmark models M1-M4 (docs/bench-specs.md); one JSON line per run.
     Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
@@ -50,6 +53,12 @@ pub enum Command {
 /// Parses a count that must be at least 1 (clap reports anything else as a usage error).
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
+/// Parses `ROW,COL`.
+fn parse_pixel(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text.split_once(',').and_then(|(r, c)| Some((r.trim().parse().ok()?, c.trim().parse().ok()?)));
+    parsed.ok_or_else(|| format!("expected ROW,COL (two numbers), got '{text}'"))
 }
 
 /// Parses a count in `1..=max`: a value beyond what memory or the output format can hold is a
@@ -299,6 +308,43 @@ pub struct RunArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceptiveFieldArgs {
+    /// A trained run (else give --model for an untrained one).
+    #[arg(long, conflicts_with_all = ["model", "preset"])]
+    pub run: Option<PathBuf>,
+    /// Which checkpoint of --run.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointArg,
+    /// An untrained model of this architecture (seeded initialisation).
+    #[arg(long, value_enum, required_unless_present = "run")]
+    pub model: Option<Architecture>,
+    /// Its size (default: the dataset's paper setting).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// The dataset whose images the untrained model is built for.
+    #[arg(long, value_enum, default_value = "binarized-mnist")]
+    pub dataset: DatasetName,
+    /// Seed of the untrained model's weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The predicted pixel, ROW,COL (0-based).
+    #[arg(long, value_parser = parse_pixel)]
+    pub pixel: (usize, usize),
+    /// Its colour channel (0 = R, 1 = G, 2 = B; 0 for grey images).
+    #[arg(long, default_value_t = 0)]
+    pub channel: usize,
+    /// Output PNG (target red, dependencies grey to white by gradient size, none dark blue).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Pixel upscaling of the PNG (at most 64).
+    #[arg(long, default_value_t = 12, value_parser = one_to(64))]
+    pub scale: usize,
+    /// Print JSON: the target and every input sub-pixel with a non-zero gradient.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -51,7 +51,9 @@ pub enum Error {
         got: String,
     },
     /// Training diverged (NaN or infinite loss).
-    #[error("training diverged at step {step}: loss is {loss} (last good checkpoint kept)")]
+    #[error(
+        "training diverged at step {step}: loss is {loss} (last good checkpoint kept; try a lower --lr or --grad-clip)"
+    )]
     Diverged {
         /// The step at which the loss stopped being finite.
         step: u64,

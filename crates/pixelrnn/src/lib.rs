@@ -46,6 +46,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod field;
 pub mod image_spec;
 pub mod images;
 pub mod interop;

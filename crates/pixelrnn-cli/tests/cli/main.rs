@@ -6,6 +6,7 @@ mod common;
 mod compress;
 mod data;
 mod eval;
+mod field;
 mod interop;
 mod sample;
 mod train;

@@ -56,6 +56,22 @@ impl DatasetName {
         }
     }
 
+    /// The images of the dataset as distributed (`None` for a folder of PNGs: any size).
+    pub fn image_spec(self) -> Option<crate::image_spec::ImageSpec> {
+        use crate::image_spec::ImageSpec;
+        match self {
+            DatasetName::BinarizedMnist => Some(ImageSpec { channels: 1, height: 28, width: 28, levels: 2 }),
+            DatasetName::Mnist | DatasetName::FashionMnist => {
+                Some(ImageSpec { channels: 1, height: 28, width: 28, levels: 256 })
+            }
+            DatasetName::Cifar10 | DatasetName::Imagenet32 => {
+                Some(ImageSpec { channels: 3, height: 32, width: 32, levels: 256 })
+            }
+            DatasetName::Imagenet64 => Some(ImageSpec { channels: 3, height: 64, width: 64, levels: 256 }),
+            DatasetName::Folder => None,
+        }
+    }
+
     /// Default number of training images held out for validation when the files have no
     /// validation split.
     pub fn default_valid_size(self) -> usize {
