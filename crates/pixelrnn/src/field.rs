@@ -54,17 +54,29 @@ pub fn probe_image(image: &ImageSpec) -> Vec<i64> {
 }
 
 /// The dependency field of sub-pixel `(row, col, channel)` of `model` (on an autodiff
-/// device), measured at `raw` (`[channels, height, width]` values in `0..levels`). Each of the
-/// target's logits is weighted by a distinct factor so that no two cancel.
+/// device), measured at `raw` (`[channels, height, width]` values in `0..levels`).
 pub fn dependency_field(
     model: &PixelRnn,
     raw: &[i64],
-    (row, col, channel): (usize, usize, usize),
+    target: (usize, usize, usize),
     device: &Device,
 ) -> Result<DependencyField> {
+    Ok(dependency_fields(model, raw, &[target], device)?.remove(0))
+}
+
+/// The dependency fields of several target sub-pixels at once (one batch, one backward pass):
+/// [`dependency_field`] for each. Each of a target's logits is weighted by a distinct factor
+/// so that no two cancel.
+pub fn dependency_fields(
+    model: &PixelRnn,
+    raw: &[i64],
+    targets: &[(usize, usize, usize)],
+    device: &Device,
+) -> Result<Vec<DependencyField>> {
     let image = model.image();
     let ImageSpec { channels, height, width, .. } = image;
-    if row >= height || col >= width || channel >= channels {
+    if let Some(&(row, col, channel)) = targets.iter().find(|&&(r, c, ch)| r >= height || c >= width || ch >= channels)
+    {
         return Err(Error::Config(format!(
             "pixel ({row}, {col}) channel {channel} is outside the model's {height}x{width} images with {channels} channel(s)"
         )));
@@ -72,19 +84,27 @@ pub fn dependency_field(
     if raw.len() != image.dims() {
         return Err(Error::Config(format!("{} input values, the model's images have {}", raw.len(), image.dims())));
     }
-    let per = image.logits_per_subpixel();
-    let images = Tensor::<4, Int>::from_data(TensorData::new(raw.to_vec(), [1, channels, height, width]), device);
+    let (batch, per, n) = (targets.len(), image.logits_per_subpixel(), image.dims());
+    let images: Vec<i64> = (0..batch).flat_map(|_| raw.iter().copied()).collect();
+    let images = Tensor::<4, Int>::from_data(TensorData::new(images, [batch, channels, height, width]), device);
     let x = scale_input(&image, images).require_grad();
-    let logits = model.forward(x.clone()); // [1, channels * per, height, width]
-    let mut select = vec![0.0f32; channels * per * height * width];
-    for k in 0..per {
-        select[((channel * per + k) * height + row) * width + col] = 1.0 + 0.37 * ((k * 7919) % 13) as f32;
+    let logits = model.forward(x.clone()); // [batch, channels * per, height, width]
+    let mut select = vec![0.0f32; batch * channels * per * height * width];
+    for (b, &(row, col, channel)) in targets.iter().enumerate() {
+        for k in 0..per {
+            select[((b * channels * per + channel * per + k) * height + row) * width + col] =
+                1.0 + 0.37 * ((k * 7919) % 13) as f32;
+        }
     }
-    let select = Tensor::<4>::from_data(TensorData::new(select, [1, channels * per, height, width]), device);
+    let select = Tensor::<4>::from_data(TensorData::new(select, [batch, channels * per, height, width]), device);
     let grads = (logits * select).sum().backward();
     let grad = x.grad(&grads).ok_or_else(|| Error::Config("the model was not built on an autodiff device".into()))?;
     let magnitude = grad.abs().into_data().try_to_vec::<f32>().map_err(|e| Error::Config(format!("{e:?}")))?;
-    Ok(DependencyField { image, target: (row, col, channel), magnitude })
+    Ok(targets
+        .iter()
+        .enumerate()
+        .map(|(b, &target)| DependencyField { image, target, magnitude: magnitude[b * n..(b + 1) * n].to_vec() })
+        .collect())
 }
 
 /// The field as an RGB picture `[3, height, width]` (planar): the target red, each input

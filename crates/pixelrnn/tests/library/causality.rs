@@ -12,7 +12,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use burn::prelude::*;
-use pixelrnn::image_spec::{scale_input, ImageSpec};
+use pixelrnn::field::dependency_fields;
+use pixelrnn::image_spec::ImageSpec;
 use pixelrnn::models::{Architecture, ModelConfig, PixelRnn, Preset};
 
 const ARCHITECTURES: [Architecture; 3] = [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
@@ -129,40 +130,14 @@ fn perturbation_test(arch: Architecture, image: ImageSpec, residual: bool, skip:
 
 /// `grad[b][q]`: gradient of target `b`'s output logit(s) with respect to input sub-pixel `q`,
 /// for one target per batch element (`targets[b]` is a sub-pixel index).
+/// |d logits(target) / d input| for each target sub-pixel index, in sub-pixel order (the
+/// library's dependency fields, measured at the base image).
 fn input_gradients(model: &PixelRnn, targets: &[usize], device: &Device) -> Vec<Vec<f32>> {
     let image = model.image();
     let (c, h, w) = (image.channels, image.height, image.width);
-    let per = image.logits_per_subpixel();
-    let batch = targets.len();
-    let base = base_image(&image);
-    let images: Vec<i64> = (0..batch).flat_map(|_| base.iter().copied()).collect();
-    let images = Tensor::<4, Int>::from_data(TensorData::new(images, [batch, c, h, w]), device);
-    let x = scale_input(&image, images).require_grad();
-    let logits = model.forward(x.clone()); // [batch, c * per, h, w]
-
-    // Select each target's logits, weighted by a fixed projection so no two cancel.
-    let mut select = vec![0.0f32; batch * c * per * h * w];
-    for (b, &s) in targets.iter().enumerate() {
-        let (pixel, channel) = (s / c, s % c);
-        let (row, col) = (pixel / w, pixel % w);
-        for k in 0..per {
-            let o = channel * per + k;
-            select[((b * c * per + o) * h + row) * w + col] = 1.0 + 0.37 * ((k * 7919) % 13) as f32;
-        }
-    }
-    let select = Tensor::<4>::from_data(TensorData::new(select, [batch, c * per, h, w]), device);
-    let grads = (logits * select).sum().backward();
-    let g: Vec<f32> = x.grad(&grads).expect("input gradient").into_data().try_to_vec::<f32>().unwrap();
-    (0..batch)
-        .map(|b| {
-            (0..c * h * w)
-                .map(|q| {
-                    let (pixel, channel) = (q / c, q % c);
-                    g[(b * c + channel) * h * w + pixel]
-                })
-                .collect()
-        })
-        .collect()
+    let at: Vec<(usize, usize, usize)> = targets.iter().map(|&s| ((s / c) / w, (s / c) % w, s % c)).collect();
+    let fields = dependency_fields(model, &base_image(&image), &at, device).unwrap();
+    fields.iter().map(|f| (0..c * h * w).map(|q| f.magnitude[(q % c) * h * w + q / c]).collect()).collect()
 }
 
 fn gradient_test(arch: Architecture, image: ImageSpec) {
