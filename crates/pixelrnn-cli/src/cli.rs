@@ -156,9 +156,10 @@ pub struct TrainArgs {
     /// PyTorch twin does).
     #[arg(long)]
     pub zero_initial_state: bool,
-    /// Diagonal BiLSTM: what the skewed map's padding holds (zero, or the states the bias drives
-    /// there, as the PyTorch twin computes).
-    #[arg(long, value_enum, default_value = "zero")]
+    /// Diagonal BiLSTM: what the skewed map's padding holds: the states the bias drives there
+    /// (as the PyTorch twin computes; learns better per step), or zero (pixelrnn's former
+    /// default).
+    #[arg(long, value_enum, default_value = "bias")]
     pub diagonal_padding: pixelrnn::models::DiagonalPadding,
     /// Number of epochs (default 1 when --steps is not given).
     #[arg(long, conflicts_with = "steps")]

@@ -135,9 +135,9 @@ pub(crate) fn lstm_scan_composed(
         // step_gates: [4h, batch, ..step]
         state = lstm_cell(step_gates, state_to_state.forward_channel_major(hidden), state); // [2h, batch, ..step]
         if let Some(inside) = &inside {
-            // Deviation: the paper does not say what the skewed padding holds; we hold its
-            // states at zero, so the image is scanned with a zero boundary (K^ss's bias would
-            // otherwise make the padding non-zero and leak a constant into column 0).
+            // DiagonalPadding::Zero (the paper does not say what the skewed padding holds): its
+            // states are held at zero, so the image is scanned with a zero boundary (K^ss's
+            // bias would otherwise make the padding non-zero and leak a constant into column 0).
             state = state * inside.clone().narrow(3, index, 1);
         }
         hidden = take_rows(state.clone(), h, h);
