@@ -154,8 +154,15 @@ pub fn check_twin(config: &ModelConfig) -> Result<()> {
     // by `to_twin`), whichever way the config says it is kept. Its Diagonal BiLSTM's padding
     // holds the states the bias drives there (`DiagonalPadding::Bias`): a model trained with a
     // zero padding computes something else, and is refused.
-    let comparable =
-        ModelConfig { image: expected.image, learned_initial_state: expected.learned_initial_state, ..config.clone() };
+    // The padding means nothing outside the Diagonal BiLSTM.
+    let padding =
+        if twin == Twin::DiagBiLstm { config.diagonal_padding } else { expected.diagonal_padding };
+    let comparable = ModelConfig {
+        image: expected.image,
+        learned_initial_state: expected.learned_initial_state,
+        diagonal_padding: padding,
+        ..config.clone()
+    };
     if !same_image || comparable != expected {
         return Err(interop_error(format!(
             "the PyTorch twin has no such model: it defines the benchmark specs M1-M4 (docs/bench-specs.md) at any width h (and PixelCNN depth), with residual connections, no skip connections, an output stack of width 2h, one LSTM layer on binary images and (Diagonal BiLSTM) a bias-driven padding (train --diagonal-padding bias); this model is {} L={} h={} d={} residual={} skip={} padding={:?} on {}x{}x{} ({} levels)",

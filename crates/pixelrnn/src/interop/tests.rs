@@ -126,3 +126,17 @@ fn weights_that_do_not_fit_are_refused_with_the_tensor_named() {
         .to_string();
     assert!(err.contains("the PyTorch twin has no such model"), "{err}");
 }
+
+#[test]
+fn the_padding_setting_matters_to_the_twin_only_for_the_diagonal_bilstm() {
+    use crate::nn::diagonal_lstm::DiagonalPadding;
+    for spec in [Spec::M1, Spec::M2, Spec::M3, Spec::M4] {
+        let config = spec.model_config();
+        for padding in [DiagonalPadding::Zero, DiagonalPadding::Bias] {
+            let with = ModelConfig { diagonal_padding: padding, ..config.clone() };
+            let fits = pytorch::check_twin(&with).is_ok();
+            let expected = spec != Spec::M4 || padding == DiagonalPadding::Bias;
+            assert_eq!(fits, expected, "{spec:?} with {padding:?}");
+        }
+    }
+}
