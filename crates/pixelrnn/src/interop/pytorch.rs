@@ -155,8 +155,7 @@ pub fn check_twin(config: &ModelConfig) -> Result<()> {
     // holds the states the bias drives there (`DiagonalPadding::Bias`): a model trained with a
     // zero padding computes something else, and is refused.
     // The padding means nothing outside the Diagonal BiLSTM.
-    let padding =
-        if twin == Twin::DiagBiLstm { config.diagonal_padding } else { expected.diagonal_padding };
+    let padding = if twin == Twin::DiagBiLstm { config.diagonal_padding } else { expected.diagonal_padding };
     let comparable = ModelConfig {
         image: expected.image,
         learned_initial_state: expected.learned_initial_state,

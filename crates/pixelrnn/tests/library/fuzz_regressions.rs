@@ -21,25 +21,12 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     found
 }
 
-/// The input cut into files after each `IEND` chunk, as the png_folder fuzz target does.
-fn pngs(data: &[u8]) -> Vec<&[u8]> {
-    let mut files = Vec::new();
-    let mut rest = data;
-    while let Some(at) = rest.windows(8).position(|w| &w[..4] == b"IEND") {
-        let (file, tail) = rest.split_at(at + 8);
-        files.push(file);
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        files.push(rest);
-    }
-    files
-}
+include!("../../../../fuzz/common/split_pngs.rs");
 
 #[test]
 fn png_headers_claiming_huge_images_are_refused_before_allocating() {
     for (path, data) in inputs("png_folder") {
-        let files = pngs(&data);
+        let files = split_pngs(&data);
         let names: Vec<PathBuf> = (0..files.len()).map(|i| PathBuf::from(format!("{i}.png"))).collect();
         let result = from_pngs(Path::new("fuzz"), names.iter().map(PathBuf::as_path).zip(files.iter().copied()));
         let err = result.err().unwrap_or_else(|| panic!("{}: expected an error", path.display())).to_string();
