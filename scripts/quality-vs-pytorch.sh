@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Quality per wall-clock against PyTorch: trains the same model with pixelrnn and with the
+# PyTorch twin (../shared/bench/torch_quality.py) for the same number of seconds, concurrently,
+# one core each, on the very same binarized MNIST images, then reports both test NLLs (nats,
+# all 10,000 test images) and the steps each side took.
+#
+#   scripts/quality-vs-pytorch.sh [SECONDS] [SPEC]      (default: 1200 m1; SPEC m1, m3 or m4)
+#
+# pixelrnn trains with its defaults for the spec's model (Adam 1e-3, batch 32) and is stopped
+# by SIGTERM at the budget (it saves its checkpoint; the budget includes its data loading, a
+# few seconds); the twin stops itself (its clock starts after loading).
+# Neither side evaluates inside the budget. One JSON line per side goes to
+# RESULTS_DIR/quality.jsonl (default target/quality), then a summary line.
+# Environment: TORCH_VENV, BENCH_DIR, DATA, SEED (default 0), RESULTS_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-1200}
+spec=${2:-m1}
+bench_dir=${BENCH_DIR:-../shared/bench}
+data=${DATA:-../shared/data}
+venv=${TORCH_VENV:-.venv-torch}
+seed=${SEED:-0}
+out=${RESULTS_DIR:-target/quality}
+[[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
+"$venv/bin/python" -c "import safetensors" 2> /dev/null || "$venv/bin/pip" install -q safetensors
+cargo build --release -q -p pixelrnn-cli
+bin=target/release/pixelrnn
+mkdir -p "$out"
+# The images both sides use: binarized once (Bernoulli(v/255), numpy seeds 0 and 1, as
+# torch_quality.py --mnist-dir does), as .amat files for pixelrnn and an .npz for the twin.
+[[ -f $out/mnist/images.npz ]] || "$venv/bin/python" scripts/parity_twin.py data --mnist-dir "$data/mnist" --out "$out/mnist"
+case $spec in
+  m1) flags=(--model pixel-cnn --layers 7 --hidden 32 --output-hidden 64) ;;
+  m3) flags=(--model row-lstm --layers 1 --hidden 32 --output-hidden 64) ;;
+  m4) flags=(--model diagonal-bilstm --layers 1 --hidden 16 --output-hidden 32) ;;
+  *) echo "SPEC must be m1, m3 or m4" >&2; exit 2 ;;
+esac
+run=$out/$spec-$seconds-$seed
+set +e
+RAYON_NUM_THREADS=1 timeout -s TERM "$seconds" "$bin" train --dataset binarized-mnist --data-dir "$out/mnist" --no-verify \
+  "${flags[@]}" --no-skip --batch-size 32 --steps 100000000 --seed "$seed" --valid-every 0 --valid-limit 16 \
+  --checkpoint-every 0 --out "$run" --overwrite --quiet 2> "$run.log" &
+ours=$!
+"$venv/bin/python" "$bench_dir/torch_quality.py" --model "$spec" --seconds "$seconds" --threads 1 --seed "$seed" \
+  --eval-every 1e12 --npz "$out/mnist/images.npz" > "$run.twin.jsonl"
+wait $ours
+code=$?
+set -e
+[[ $code == 124 || $code == 143 || $code == 0 ]] || { echo "pixelrnn train failed ($code): $(tail -1 "$run.log")" >&2; exit 1; }
+RAYON_NUM_THREADS=2 "$bin" eval --run "$run" --checkpoint last --split test --json > "$run.ours.json"
+python3 - "$spec" "$seconds" "$run" "$out/quality.jsonl" <<'PY'
+import json, sys
+spec, seconds, run, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ours = json.load(open(run + ".ours.json"))
+steps = max(json.loads(l)["step"] for l in open(run + "/metrics.jsonl") if '"event":"step"' in l)
+twin = json.loads(open(run + ".twin.jsonl").read().strip().splitlines()[-1])
+rows = [{"framework": "pixelrnn", "model": spec, "seconds": seconds, "steps": steps, "images_seen": steps * 32,
+         "test_images": ours["images"], "test_nats": round(ours["nll_nats"], 3)}, twin]
+with open(log, "a") as f:
+    for r in rows:
+        f.write(json.dumps(r) + "\n")
+print(f"{spec}, {seconds} s on one core each: pixelrnn {rows[0]['test_nats']:.3f} nats after {steps} steps; "
+      f"PyTorch {twin['test_nats']:.3f} nats after {twin['steps']} steps")
+PY
