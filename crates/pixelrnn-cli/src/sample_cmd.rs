@@ -27,9 +27,6 @@ fn run_generation(model: &PixelRnn, request: &Generation, naive: bool, device: &
 }
 
 pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
-    if args.count == 0 {
-        bail!("--count must be at least 1");
-    }
     let (_, model, device, _) = load_run(&args.run)?;
     let spec = model.image();
     let request = Generation::samples(&spec, args.count, args.seed, args.temperature);
@@ -74,7 +71,6 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         let set = splits.get(split)?;
         let indices = match (&args.indices, args.count) {
             (Some(list), _) => list.clone(),
-            (None, Some(0)) => bail!("--count must be at least 1"),
             (None, Some(n)) => (0..n).collect(),
             (None, None) => (0..4).collect(),
         };

@@ -18,22 +18,11 @@ pub fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>> {
 
 /// `stream`, gunzipped if it starts with the gzip magic bytes.
 pub fn maybe_gunzip(mut stream: impl Read + 'static) -> std::io::Result<Box<dyn Read>> {
-    let mut magic = [0u8; 2];
-    let mut n = 0;
-    while n < 2 {
-        match stream.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let stream = std::io::Cursor::new(magic[..n].to_vec()).chain(stream);
-    Ok(if n == 2 && magic == [0x1f, 0x8b] {
-        Box::new(flate2::read::MultiGzDecoder::new(stream))
-    } else {
-        Box::new(stream)
-    })
+    let mut magic = Vec::with_capacity(2);
+    stream.by_ref().take(2).read_to_end(&mut magic)?;
+    let gzip = magic == [0x1f, 0x8b];
+    let stream = std::io::Cursor::new(magic).chain(stream);
+    Ok(if gzip { Box::new(flate2::read::MultiGzDecoder::new(stream)) } else { Box::new(stream) })
 }
 
 /// Reads exactly `want` bytes of `reader` (the rest of a file whose header said how much
@@ -58,34 +47,15 @@ fn read_body(path: &Path, reader: &mut dyn Read, want: u64, what: &str) -> Resul
     Ok(body)
 }
 
-/// Reads a whole file (bounded by [`MAX_DATA_BYTES`]), gunzipping it if it starts with the gzip
-/// magic bytes.
-pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
-    let reader = open_maybe_gzip(path)?;
-    let mut out = Vec::new();
-    reader
-        .take(MAX_DATA_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::dataset(path, format!("gzip data does not decompress: {e}")))?;
-    if out.len() as u64 > MAX_DATA_BYTES {
-        return Err(Error::dataset(path, format!("decompresses to more than the limit of {MAX_DATA_BYTES} bytes")));
-    }
-    Ok(out)
-}
-
 /// Reads `words` big-endian u32 of the header.
 fn header(path: &Path, reader: &mut dyn Read, words: usize) -> Result<Vec<u32>> {
-    let mut bytes = vec![0u8; 4 * words];
-    let mut got = 0;
-    while got < bytes.len() {
-        match reader.read(&mut bytes[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::dataset(path, format!("gzip data does not decompress: {e}"))),
-        }
-    }
-    if got < bytes.len() {
+    let mut bytes = Vec::with_capacity(4 * words);
+    reader
+        .take(4 * words as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::dataset(path, format!("gzip data does not decompress: {e}")))?;
+    let got = bytes.len();
+    if got < 4 * words {
         return Err(Error::dataset(
             path,
             format!("truncated IDX header: {got} bytes, expected at least {}", 4 * words),

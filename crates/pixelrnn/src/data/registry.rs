@@ -180,6 +180,8 @@ pub fn verified_cache() -> PathBuf {
 /// every use.
 pub fn verify_files(dataset: DatasetName, files: &[PathBuf]) -> Result<()> {
     let cache = verified_cache();
+    let mut known: Vec<String> =
+        std::fs::read_to_string(&cache).unwrap_or_default().lines().map(str::to_string).collect();
     for path in files.iter().filter(|p| p.is_file()) {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let Some(expected) = published_sha256(dataset, &name) else { continue };
@@ -188,8 +190,7 @@ pub fn verify_files(dataset: DatasetName, files: &[PathBuf]) -> Result<()> {
             meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
         let key = format!("{expected} {} {mtime} {}", meta.len(), absolute.display());
-        let known = std::fs::read_to_string(&cache).unwrap_or_default();
-        if known.lines().any(|l| l == key) {
+        if known.contains(&key) {
             continue;
         }
         let got = sha256_file(path)?;
@@ -202,8 +203,9 @@ pub fn verify_files(dataset: DatasetName, files: &[PathBuf]) -> Result<()> {
             ));
         }
         let suffix = format!(" {}", absolute.display());
-        let kept = known.lines().filter(|l| !l.ends_with(&suffix));
-        let text = kept.chain([key.as_str()]).collect::<Vec<_>>().join("\n") + "\n";
+        known.retain(|l| !l.ends_with(&suffix));
+        known.push(key);
+        let text = known.join("\n") + "\n";
         if std::fs::create_dir_all(cache_root()).is_ok() {
             let _ = crate::run::write_atomic(&cache, text.as_bytes());
         }
