@@ -222,12 +222,34 @@ pub struct TrainArgs {
     /// Checkpoint every N steps (0: only at the end; always on Ctrl-C).
     #[arg(long, default_value_t = 200)]
     pub checkpoint_every: u64,
-    /// Compute device.
+    /// Compute device. With --distributed mpi and a GPU backend, each rank takes the GPU of
+    /// its rank on the node (local rank 0 the first discrete GPU, ...).
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
+    /// Data-parallel training over the processes of an MPI job, launched as `mpirun -np N
+    /// [--hostfile H] pixelrnn train ... --distributed mpi` (or `srun --mpi=pmix`). Every rank
+    /// takes 1/N of each batch; only rank 0 validates, checkpoints and logs. Needs a build with
+    /// `--features mpi`.
+    #[arg(long, value_enum, conflicts_with = "devices")]
+    pub distributed: Option<DistributedArg>,
+    /// Train on several GPUs of this machine in one process, one worker thread per device,
+    /// each on its slice of the batch: e.g. `vulkan:0,vulkan:1`. The CPU is one device.
+    #[arg(long, conflicts_with = "device")]
+    pub devices: Option<String>,
+    /// Fault injection for the tests of the distributed failure path: `RANK:STEP` makes that
+    /// rank fail when it reaches that step.
+    #[arg(long, hide = true)]
+    pub test_fail_at: Option<String>,
     /// No progress bar (log lines only).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The engines `train --distributed` can run on.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DistributedArg {
+    /// MPI (Open MPI, MPICH, Intel MPI; Slurm through PMI / PMIx).
+    Mpi,
 }
 
 /// A split of the dataset.

@@ -7,20 +7,24 @@ use std::sync::Arc;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::data::{default_data_dir, LoadOptions, ShuffledBatches, Splits};
+use pixelrnn::device::{open_nth, parse_device_list, DeviceSpec};
+use pixelrnn::distributed::{Collective, InProcess, Single};
 use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, OptimizerConfig, TrainingConfig};
 use pixelrnn::models::ModelConfig;
 use pixelrnn::run::{RunDir, Which};
-use pixelrnn::train::{train, TrainEvent, TrainOptions};
+use pixelrnn::train::{train_on, TrainEvent, TrainOptions};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::cli::TrainArgs;
+use crate::cli::{DeviceArg, DistributedArg, TrainArgs};
 use crate::data_cmd::fetch_and_load;
 
 /// The flags checked and resolved into the run's config: everything that can be refused is
-/// refused here, before any tensor work.
-fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
+/// refused here, before any tensor work. `lead`: this process writes the run directory (the
+/// other ranks of a distributed run do not look at it: it may not even be on their machine).
+fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Splits)> {
     let dataset = args.data.dataset;
     let data_dir = args.data.data_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
     // Recorded in config.json: absolute, so that eval, sample and complete find the data from
@@ -28,10 +32,10 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
     let data_dir = std::path::absolute(&data_dir).with_context(|| format!("--data-dir {}", data_dir.display()))?;
     let run = RunDir::new(&args.out);
     let has_checkpoint = run.checkpoint_path(Which::Last).is_file();
-    if args.resume && !has_checkpoint {
+    if lead && args.resume && !has_checkpoint {
         bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
     }
-    if !args.resume && !args.overwrite && has_checkpoint {
+    if lead && !args.resume && !args.overwrite && has_checkpoint {
         bail!(
             "{} already holds a run; pass --resume to continue it, --overwrite to start afresh, or choose another --out",
             args.out.display()
@@ -104,16 +108,54 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
 }
 
 /// Trains; exits 130 when stopped by Ctrl-C, 143 by SIGTERM (after saving a checkpoint).
+///
+/// One process on one device; or one rank of an MPI job (`--distributed mpi`); or one worker
+/// thread per GPU of this machine (`--devices`). The loop is the library's [`train_on`] in
+/// every case. A rank that fails prints its error and aborts the whole job, so no rank is left
+/// waiting for it.
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let (config, data) = resolve(&args)?;
-    if args.overwrite && args.out.exists() {
-        // Under the run's lock: never the files of a trainer still running there.
-        let run = RunDir::new(&args.out);
-        let _owner = run.lock().with_context(|| format!("--overwrite {}", args.out.display()))?;
-        run.clear().with_context(|| format!("--overwrite {}", args.out.display()))?;
+    let devices = args.devices.as_deref().map(parse_device_list).transpose().context("--devices")?;
+    let fail_at = args.test_fail_at.as_deref().map(parse_fail_at).transpose()?;
+    let mut collective: Box<dyn Collective> = match args.distributed {
+        None => Box::new(Single),
+        Some(DistributedArg::Mpi) => open_mpi()?,
+    };
+    let (rank, size) = (collective.rank(), collective.size());
+    let result = run_process(&args, devices.as_deref(), fail_at, &mut *collective);
+    if let Err(e) = &result {
+        if size > 1 {
+            eprintln!("error: rank {rank} of {size}: {e:#}");
+            collective.abort(1);
+        }
     }
-    let (dataset, steps, batch_size) = (config.data.dataset, config.training.steps, config.training.batch_size);
-    let device = crate::device::select(args.device)?;
+    result
+}
+
+#[cfg(feature = "mpi")]
+fn open_mpi() -> anyhow::Result<Box<dyn Collective>> {
+    Ok(Box::new(pixelrnn::distributed::Mpi::init()?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn open_mpi() -> anyhow::Result<Box<dyn Collective>> {
+    bail!(
+        "--distributed mpi: this build of pixelrnn has no MPI support; rebuild with `cargo build --release -p pixelrnn-cli --features mpi` (needs an MPI library and libclang: on Debian `apt-get install libopenmpi-dev openmpi-bin libclang-dev`)"
+    )
+}
+
+/// `RANK:STEP` of `--test-fail-at`.
+fn parse_fail_at(text: &str) -> anyhow::Result<(usize, u64)> {
+    let parsed = text.split_once(':').and_then(|(r, s)| Some((r.parse().ok()?, s.parse().ok()?)));
+    parsed.with_context(|| format!("--test-fail-at {text:?}: expected RANK:STEP"))
+}
+
+fn run_process(
+    args: &TrainArgs,
+    devices: Option<&[DeviceSpec]>,
+    fail_at: Option<(usize, u64)>,
+    collective: &mut dyn Collective,
+) -> anyhow::Result<ExitCode> {
+    let (config, data) = resolve(args, collective.rank() == 0)?;
     // SIGINT (Ctrl-C) and SIGTERM (what Slurm, Kubernetes and `timeout` send) both stop
     // training after a checkpoint; a second signal ends the process at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -124,44 +166,132 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             .and_then(|_| signal_hook::flag::register(number, stop.clone()))
             .context("installing the signal handlers")?;
     }
-    let m = &config.model;
-    eprintln!(
-        "training {} (L={}, h={}, d={}, residual={}, skip={}) on {dataset} {}x{}x{} ({} train images), batch {batch_size}, {steps} steps -> {}",
-        m.architecture.name(), m.num_layers, m.hidden_channels, m.output_hidden_channels, m.residual, m.skip,
-        m.image.channels, m.image.height, m.image.width, data.train.len(), args.out.display()
-    );
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(steps) };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]").expect("valid template"),
-    );
-    let mut observer = |event: &TrainEvent| match event {
-        TrainEvent::Started { step, .. } => bar.set_position(*step),
-        TrainEvent::Step { step, loss_nats, bits_per_dim, images_per_sec, .. } => {
-            bar.set_position(*step);
-            bar.set_message(format!(
-                "loss {loss_nats:.2} nats ({bits_per_dim:.4} bits/dim)  {images_per_sec:.0} img/s"
-            ));
+    let job = Job { args, config: &config, data: &data, stop: &stop, signal: &signal, fail_at };
+    match devices {
+        Some(list) if list.len() > 1 => on_devices(&job, list),
+        Some(list) => job.train(open_nth(list[0].backend, list[0].index).context("--devices")?, collective),
+        None => {
+            let device = if collective.size() > 1 && args.device != DeviceArg::Cpu {
+                // One GPU per rank of this node.
+                let backend = args.device.into();
+                open_nth(backend, collective.local_rank())
+                    .with_context(|| format!("--device {backend} for rank {}", collective.rank()))?
+            } else {
+                crate::device::select(args.device)?
+            };
+            job.train(device, collective)
         }
-        TrainEvent::Validation { step, nll_nats, bits_per_dim, best, .. } => {
-            bar.println(format!(
-                "step {step}: valid {nll_nats:.3} nats, {bits_per_dim:.4} bits/dim{}",
-                if *best { " (best)" } else { "" }
-            ));
-        }
-        TrainEvent::Checkpoint { .. } => {}
-    };
-    let options = TrainOptions {
-        resume: args.resume,
-        gradients_out: args.gradients_out.clone().map(|path| (path, args.gradients_layout)),
-    };
-    let outcome = train(&config, &data, &args.out, &options, &device, &stop, &mut observer)
-        .with_context(|| format!("training in --out {}", args.out.display()))?;
-    bar.finish_and_clear();
-    if outcome.interrupted {
-        let code = signal.load(Ordering::SeqCst) as u8;
-        eprintln!("interrupted at step {}; checkpoint saved, continue with --resume", outcome.step);
-        return Ok(ExitCode::from(if code == 0 { 130 } else { code }));
     }
-    eprintln!("done: {} steps, run in {}", outcome.step, args.out.display());
-    Ok(ExitCode::SUCCESS)
+}
+
+/// `--devices`: one worker thread per device, in-process ranks; rank 0 reports.
+fn on_devices(job: &Job, list: &[DeviceSpec]) -> anyhow::Result<ExitCode> {
+    // Deviation from burn-train's multi-device strategy (gradients summed on the first
+    // device): here they are summed in host memory by the in-process collective, the same
+    // path as MPI's, so that one loop and one set of tests cover both.
+    let results: Vec<anyhow::Result<ExitCode>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = InProcess::group(list.len())
+            .into_iter()
+            .zip(list)
+            .map(|(mut collective, spec)| {
+                scope.spawn(move || {
+                    let result = open_nth(spec.backend, spec.index)
+                        .with_context(|| format!("--devices {spec}"))
+                        .and_then(|device| job.train(device, &mut collective));
+                    if result.is_err() {
+                        collective.abort(1);
+                    }
+                    result
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked"))))
+            .collect()
+    });
+    // The error of the worker that failed first, not the others' "another rank failed".
+    let first_cause =
+        results.iter().position(|r| r.as_ref().is_err_and(|e| !format!("{e:#}").contains("another rank")));
+    match first_cause {
+        Some(i) => results.into_iter().nth(i).expect("index from position"),
+        None => results.into_iter().next().expect("at least two devices"),
+    }
+}
+
+/// What every rank of one training job shares.
+struct Job<'a> {
+    args: &'a TrainArgs,
+    config: &'a ExperimentConfig,
+    data: &'a Splits,
+    stop: &'a AtomicBool,
+    signal: &'a AtomicUsize,
+    fail_at: Option<(usize, u64)>,
+}
+
+impl Job<'_> {
+    /// This rank's training; rank 0 prepares `--out`, shows progress and says how it ended.
+    fn train(&self, device: Device, collective: &mut dyn Collective) -> anyhow::Result<ExitCode> {
+        let (args, config) = (self.args, self.config);
+        let lead = collective.rank() == 0;
+        if lead && args.overwrite && args.out.exists() {
+            // Under the run's lock: never the files of a trainer still running there.
+            let run = RunDir::new(&args.out);
+            let _owner = run.lock().with_context(|| format!("--overwrite {}", args.out.display()))?;
+            run.clear().with_context(|| format!("--overwrite {}", args.out.display()))?;
+        }
+        let (dataset, steps, batch_size) = (config.data.dataset, config.training.steps, config.training.batch_size);
+        let m = &config.model;
+        if lead {
+            let ranks = match collective.size() {
+                1 => String::new(),
+                n => format!(" over {n} ranks ({} images each)", batch_size / n.max(1)),
+            };
+            eprintln!(
+                "training {} (L={}, h={}, d={}, residual={}, skip={}) on {dataset} {}x{}x{} ({} train images), batch {batch_size}{ranks}, {steps} steps -> {}",
+                m.architecture.name(), m.num_layers, m.hidden_channels, m.output_hidden_channels, m.residual, m.skip,
+                m.image.channels, m.image.height, m.image.width, self.data.train.len(), args.out.display()
+            );
+        }
+        let bar = if args.quiet || !lead { ProgressBar::hidden() } else { ProgressBar::new(steps) };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]")
+                .expect("valid template"),
+        );
+        let mut observer = |event: &TrainEvent| match event {
+            TrainEvent::Started { step, .. } => bar.set_position(*step),
+            TrainEvent::Step { step, loss_nats, bits_per_dim, images_per_sec, .. } => {
+                bar.set_position(*step);
+                bar.set_message(format!(
+                    "loss {loss_nats:.2} nats ({bits_per_dim:.4} bits/dim)  {images_per_sec:.0} img/s"
+                ));
+            }
+            TrainEvent::Validation { step, nll_nats, bits_per_dim, best, .. } => {
+                bar.println(format!(
+                    "step {step}: valid {nll_nats:.3} nats, {bits_per_dim:.4} bits/dim{}",
+                    if *best { " (best)" } else { "" }
+                ));
+            }
+            TrainEvent::Checkpoint { .. } | TrainEvent::ReplicasChecked { .. } => {}
+        };
+        let options = TrainOptions {
+            resume: args.resume,
+            gradients_out: args.gradients_out.clone().map(|path| (path, args.gradients_layout)),
+            fail_at_step: self.fail_at.filter(|(rank, _)| *rank == collective.rank()).map(|(_, step)| step),
+        };
+        let outcome = train_on(config, self.data, &args.out, &options, &device, self.stop, &mut observer, collective)
+            .with_context(|| format!("training in --out {}", args.out.display()))?;
+        bar.finish_and_clear();
+        if outcome.interrupted {
+            let code = self.signal.load(Ordering::SeqCst) as u8;
+            if lead {
+                eprintln!("interrupted at step {}; checkpoint saved, continue with --resume", outcome.step);
+            }
+            return Ok(ExitCode::from(if code == 0 { 130 } else { code }));
+        }
+        if lead {
+            eprintln!("done: {} steps, run in {}", outcome.step, args.out.display());
+        }
+        Ok(ExitCode::SUCCESS)
+    }
 }

@@ -59,6 +59,16 @@ pub fn save(
     model: &PixelRnn,
     optimizer: Option<&ModuleOptimizer>,
 ) -> Result<()> {
+    write_atomic(path, &encode(path, header, model, optimizer)?)
+}
+
+/// The bytes [`save`] writes (`path` names it in errors); [`parse`] reads them back.
+pub fn encode(
+    path: &Path,
+    header: &CheckpointHeader,
+    model: &PixelRnn,
+    optimizer: Option<&ModuleOptimizer>,
+) -> Result<Vec<u8>> {
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
     if let Some(name) = first_non_finite(model) {
         return Err(err(format!(
@@ -81,7 +91,7 @@ pub fn save(
     }
     let checksum = Sha256::digest(&bytes);
     bytes.extend_from_slice(&checksum);
-    write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 /// Reads a checkpoint, checking its magic number, version and section sizes.

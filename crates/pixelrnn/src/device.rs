@@ -56,7 +56,7 @@ pub fn open(backend: Backend) -> Result<Device> {
     match backend {
         Backend::Cpu => Ok(Device::flex()),
         #[cfg(any(feature = "vulkan", feature = "wgpu"))]
-        Backend::Vulkan | Backend::Wgpu if backend.compiled() => gpu::open(backend),
+        Backend::Vulkan | Backend::Wgpu if backend.compiled() => gpu::open_kind(backend, None),
         _ => Err(Error::Device {
             device: backend.name().into(),
             reason: format!(
@@ -65,6 +65,69 @@ pub fn open(backend: Backend) -> Result<Device> {
             ),
         }),
     }
+}
+
+/// Opens the `index`-th device of `backend` (for GPUs the `index`-th discrete GPU: how the ranks
+/// of one machine and `train --devices` spread over its GPUs). The CPU is one device, index 0.
+pub fn open_nth(backend: Backend, index: usize) -> Result<Device> {
+    match backend {
+        Backend::Cpu if index == 0 => Ok(Device::flex()),
+        Backend::Cpu => Err(Error::Device {
+            device: format!("cpu:{index}"),
+            reason: "the CPU is one device (cpu:0), whose cores the flex backend already uses; to train with several CPU processes, launch them with `mpirun -np N pixelrnn train ... --distributed mpi`".into(),
+        }),
+        #[cfg(any(feature = "vulkan", feature = "wgpu"))]
+        Backend::Vulkan | Backend::Wgpu if backend.compiled() => gpu::open_kind(backend, Some(index)),
+        _ => open(backend),
+    }
+}
+
+/// One device of a list such as `vulkan:0,vulkan:1` (`train --devices`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSpec {
+    /// Its backend.
+    pub backend: Backend,
+    /// Which device of the backend (see [`open_nth`]).
+    pub index: usize,
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.backend, self.index)
+    }
+}
+
+/// Parses a comma-separated device list (`BACKEND[:INDEX]`, index 0 when left out). Refused:
+/// an unknown backend or index, a repeated device, two backends in one list, and more than
+/// one CPU device (the CPU is one device).
+pub fn parse_device_list(list: &str) -> Result<Vec<DeviceSpec>> {
+    let bad = |reason: String| Error::Config(format!("device list {list:?}: {reason}"));
+    let mut out: Vec<DeviceSpec> = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        let (name, index) = item.split_once(':').unwrap_or((item, "0"));
+        let backend = [Backend::Cpu, Backend::Vulkan, Backend::Wgpu]
+            .into_iter()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| bad(format!("unknown device {item:?}; expected cpu, vulkan:N or wgpu:N")))?;
+        let index: usize = index.parse().map_err(|_| bad(format!("{item:?}: the index must be a number")))?;
+        let spec = DeviceSpec { backend, index };
+        if out.contains(&spec) {
+            return Err(bad(format!("{spec} is listed twice")));
+        }
+        if let Some(first) = out.first().filter(|f| f.backend != backend) {
+            return Err(bad(format!(
+                "it mixes backends ({} and {}); use devices of one backend",
+                first.backend, backend
+            )));
+        }
+        out.push(spec);
+    }
+    if out.len() > 1 && out[0].backend == Backend::Cpu {
+        return Err(bad(
+            "the CPU is one device, whose cores the flex backend already uses; to train with several CPU processes, launch them with `mpirun -np N pixelrnn train ... --distributed mpi`".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// A one-line description of the adapter behind `backend` (name, type, driver), or of the CPU.
@@ -91,9 +154,11 @@ mod gpu {
     use super::Backend;
     use crate::error::{Error, Result};
 
-    /// Opened devices, one per backend; errors are kept too, so a failure is reported the
-    /// same way every time.
-    static OPENED: OnceLock<Mutex<HashMap<Backend, std::result::Result<Device, String>>>> = OnceLock::new();
+    /// Opened devices, per backend and index (`None`: the default adapter); errors are kept
+    /// too, so a failure is reported the same way every time.
+    #[allow(clippy::type_complexity)]
+    static OPENED: OnceLock<Mutex<HashMap<(Backend, Option<usize>), std::result::Result<Device, String>>>> =
+        OnceLock::new();
 
     fn api(backend: Backend) -> (WgpuBackend, wgpu::Backends) {
         match backend {
@@ -102,11 +167,17 @@ mod gpu {
         }
     }
 
-    pub fn open(backend: Backend) -> Result<Device> {
+    /// The default adapter (`index` None) or the `index`-th discrete GPU.
+    pub fn open_kind(backend: Backend, index: Option<usize>) -> Result<Device> {
         let opened = OPENED.get_or_init(|| Mutex::new(HashMap::new()));
         let mut opened = opened.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = opened.entry(backend).or_insert_with(|| {
-            Device::wgpu_options().graphics_api(api(backend).0).init().map_err(|e| {
+        let entry = opened.entry((backend, index)).or_insert_with(|| {
+            let options = Device::wgpu_options().graphics_api(api(backend).0);
+            let options = match index {
+                Some(i) => options.device_kind(burn::tensor::DeviceKind::DiscreteGpu(i)),
+                None => options,
+            };
+            options.init().map_err(|e| {
                 let found = adapters(backend);
                 let found = if found.is_empty() { "none".to_string() } else { found.join("; ") };
                 let hint = if backend == Backend::Vulkan && found == "none" {
@@ -117,7 +188,11 @@ mod gpu {
                 format!("{e}; adapters found: {found}{hint}")
             })
         });
-        entry.clone().map_err(|reason| Error::Device { device: backend.name().into(), reason })
+        let device = match index {
+            Some(i) => format!("{backend}:{i}"),
+            None => backend.name().into(),
+        };
+        entry.clone().map_err(|reason| Error::Device { device, reason })
     }
 
     /// "name (type, backend, driver info)" for every adapter wgpu sees for `backend`.
@@ -146,5 +221,32 @@ mod gpu {
             }
             std::thread::yield_now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{open_nth, parse_device_list, Backend, DeviceSpec};
+
+    #[test]
+    fn device_lists_are_parsed_and_checked() {
+        let v = parse_device_list("vulkan:0, vulkan:1").unwrap();
+        assert_eq!(
+            v,
+            [DeviceSpec { backend: Backend::Vulkan, index: 0 }, DeviceSpec { backend: Backend::Vulkan, index: 1 }]
+        );
+        assert_eq!(parse_device_list("cpu").unwrap(), [DeviceSpec { backend: Backend::Cpu, index: 0 }]);
+        for (list, expected) in [
+            ("cpu,cpu:1", "the CPU is one device"),
+            ("vulkan:0,wgpu:1", "mixes backends"),
+            ("vulkan:0,vulkan:0", "listed twice"),
+            ("cuda:0", "unknown device"),
+            ("vulkan:x", "must be a number"),
+        ] {
+            let e = parse_device_list(list).unwrap_err().to_string();
+            assert!(e.contains(expected) && e.contains(list), "{list}: {e}");
+        }
+        let e = open_nth(Backend::Cpu, 1).unwrap_err().to_string();
+        assert!(e.contains("cpu:1") && e.contains("mpirun"), "{e}");
     }
 }

@@ -68,6 +68,10 @@ pub enum Error {
     /// tensor, metadata that disagrees with them, not a safetensors file.
     #[error("{0}")]
     Weights(String),
+    /// Data-parallel training that cannot go on: another rank failed, the replicas diverged,
+    /// the ranks disagree.
+    #[error("distributed training: {0}")]
+    Distributed(String),
     /// A download that failed or delivered the wrong bytes.
     #[error("download {url}: {reason}")]
     Download {

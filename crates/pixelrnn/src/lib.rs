@@ -17,6 +17,7 @@
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
 //! - [`codec`]: lossless compression of images with a model (`.prnn` files);
 //! - [`interop`]: weights to and from safetensors (ours, or the PyTorch twin's layout);
+//! - [`distributed`]: data-parallel training's collective operations (threads, MPI);
 //! - [`run`]: the run directory (config, checkpoints, metrics, plot, atomic writes);
 //! - [`error`]: the library's error type.
 //!
@@ -43,6 +44,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod data;
 pub mod device;
+pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod experiment;

@@ -1,5 +1,7 @@
 //! Maximum-likelihood training (§5.2) with validation, best/last checkpoints, metrics log and
-//! a loss plot; resumable to the same parameters as an uninterrupted run.
+//! a loss plot; resumable to the same parameters as an uninterrupted run. Data-parallel over
+//! the ranks of a [`Collective`] (see [`crate::distributed`]): one loop, whatever the number
+//! of ranks.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +15,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{self, CheckpointHeader};
 use crate::data::{read_batch_order, BatchOrder, ShuffledBatches, Splits};
+use crate::distributed::{self, flat, Collective, Single};
 use crate::error::{Error, Result};
 use crate::eval::{per_image_nll, summarize};
 use crate::experiment::{ExperimentConfig, OptimizerKind};
@@ -44,6 +47,10 @@ pub enum TrainEvent {
         lr: f64,
         /// Throughput of this step.
         images_per_sec: f64,
+        /// Data-parallel training: seconds this step spent summing the gradients over the
+        /// ranks (flatten, all-reduce, unflatten).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gradient_sum_secs: Option<f64>,
     },
     /// A validation pass finished.
     Validation {
@@ -62,6 +69,14 @@ pub enum TrainEvent {
     Checkpoint {
         /// Steps completed.
         step: u64,
+    },
+    /// Data-parallel training: every rank's parameters were found bitwise identical to rank
+    /// 0's (SHA-256 of the parameters), as they are at every checkpoint.
+    ReplicasChecked {
+        /// Steps completed.
+        step: u64,
+        /// The number of ranks compared.
+        ranks: usize,
     },
 }
 
@@ -84,6 +99,9 @@ pub struct TrainOptions {
     /// Write the gradients of the first step run (the mean loss's, before clipping) to this
     /// safetensors file in this layout: what the parity harness compares with the twin's.
     pub gradients_out: Option<(PathBuf, Layout)>,
+    /// Fault injection for the tests of the failure path: this rank returns an error when it
+    /// reaches this step (1-based), as a rank that crashes there would stop answering.
+    pub fail_at_step: Option<u64>,
 }
 
 fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
@@ -115,6 +133,41 @@ fn initial_model(config: &ExperimentConfig, device: &Device) -> Result<PixelRnn>
     interop::import_as(&bytes, &config.model, model).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))
 }
 
+/// `checkpoint`'s weights and optimizer state (`path` names it in errors).
+fn restore(
+    checkpoint: &checkpoint::Checkpoint,
+    path: &Path,
+    config: &ExperimentConfig,
+    model: PixelRnn,
+    optim: ModuleOptimizer,
+) -> Result<(PixelRnn, ModuleOptimizer)> {
+    let model = checkpoint.apply(path, &config.model, config.data.dataset, model)?;
+    if checkpoint.optimizer.is_empty() {
+        return Ok((model, optim));
+    }
+    let optim = optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(checkpoint.optimizer.clone())).map_err(|e| {
+        Error::Checkpoint { path: path.to_path_buf(), reason: format!("unreadable optimizer state: {e}") }
+    })?;
+    Ok((model, optim))
+}
+
+/// Every rank's parameters compared with rank 0's (bitwise, through their SHA-256).
+fn check_replicas(model: &PixelRnn, collective: &mut dyn Collective, step: u64) -> Result<()> {
+    let mine = flat::parameter_digest(model);
+    let mut rank0 = mine.to_vec();
+    collective.broadcast(&mut rank0)?;
+    let mut differing = [f64::from(u8::from(rank0 != mine))];
+    collective.sum_f64(&mut differing)?;
+    if differing[0] > 0.0 {
+        return Err(Error::Distributed(format!(
+            "the replicas diverged: after step {step}, {} of {} ranks hold parameters that differ from rank 0's",
+            differing[0],
+            collective.size()
+        )));
+    }
+    Ok(())
+}
+
 /// Trains `config` in `run_dir` on `data`, resuming from `checkpoint-last.bin` when `resume`.
 /// `stop` is polled every step; when set, a checkpoint is written and the call returns.
 pub fn train(
@@ -125,6 +178,29 @@ pub fn train(
     device: &Device,
     stop: &AtomicBool,
     observer: &mut dyn FnMut(&TrainEvent),
+) -> Result<TrainOutcome> {
+    train_on(config, data, run_dir, options, device, stop, observer, &mut Single)
+}
+
+/// [`train`] as one rank of `collective`'s group, every rank calling it with the same
+/// arguments (except `device`, `stop` and `observer`).
+///
+/// Rank 0 builds or resumes the model and sends weights and optimizer state to the others;
+/// each step every rank takes its slice of the same global batch, the gradients are summed
+/// (the full batch's mean gradient) and every rank takes the same optimizer step. Only rank 0
+/// writes to `run_dir`, validates and reports to its observer. The loss, the NaN check and
+/// `stop` go through the collective, so every rank ends at the same step. A rank whose call
+/// fails must [`Collective::abort`] the group (the CLI does), or the others wait for it.
+#[allow(clippy::too_many_arguments)]
+pub fn train_on(
+    config: &ExperimentConfig,
+    data: &Splits,
+    run_dir: &Path,
+    options: &TrainOptions,
+    device: &Device,
+    stop: &AtomicBool,
+    observer: &mut dyn FnMut(&TrainEvent),
+    collective: &mut dyn Collective,
 ) -> Result<TrainOutcome> {
     config.model.validate()?;
     config.optimizer.validate()?;
@@ -137,6 +213,9 @@ pub fn train(
     if config.training.batch_size == 0 {
         return Err(Error::Config("the batch size must be at least 1".into()));
     }
+    let (rank, ranks) = (collective.rank(), collective.size());
+    let lead = rank == 0;
+    distributed::check_split(config.training.batch_size, ranks)?;
     if data.train.spec() != config.model.image {
         return Err(Error::Config(format!(
             "the model is built for {:?} but the dataset has {:?}",
@@ -145,13 +224,17 @@ pub fn train(
         )));
     }
     crate::resources::check_fits(
-        &format!("training this model at batch {}", config.training.batch_size),
-        config.model.training_bytes(config.training.batch_size),
+        &format!("training this model at batch {}", config.training.batch_size / ranks),
+        config.model.training_bytes(config.training.batch_size / ranks),
         crate::resources::available_memory(),
     )?;
     let run = RunDir::new(run_dir);
-    run.create()?;
-    let _owner = run.lock()?;
+    let _owner = if lead {
+        run.create()?;
+        Some(run.lock()?)
+    } else {
+        None
+    };
     let last_path = run.checkpoint_path(Which::Last);
     let ad_device = device.clone().autodiff();
     let t = &config.training;
@@ -162,11 +245,11 @@ pub fn train(
     };
     let resume = options.resume;
     let mut model: PixelRnn =
-        if resume { config.model.init(&ad_device, t.seed)? } else { initial_model(config, &ad_device)? };
+        if resume || !lead { config.model.init(&ad_device, t.seed)? } else { initial_model(config, &ad_device)? };
     let mut optim = optimizer(config);
     let mut step = 0u64;
     let mut best: Option<f64> = None;
-    if resume {
+    if lead && resume {
         let saved = run.load_config()?;
         // What defines the trajectory must match; how long, how often to validate and to
         // checkpoint may change.
@@ -186,58 +269,88 @@ pub fn train(
             )));
         }
         let ckpt = checkpoint::load(&last_path)?;
-        model = ckpt.apply(&last_path, &config.model, config.data.dataset, model)?;
-        if !ckpt.optimizer.is_empty() {
-            optim = optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(ckpt.optimizer.clone())).map_err(|e| {
-                Error::Checkpoint { path: last_path.clone(), reason: format!("unreadable optimizer state: {e}") }
-            })?;
-        }
+        (model, optim) = restore(&ckpt, &last_path, config, model, optim)?;
         step = ckpt.header.step;
         best = ckpt.header.best_valid_bits_per_dim;
         run.truncate_metrics(step)?;
-    } else if last_path.exists() {
+    } else if lead && last_path.exists() {
         return Err(Error::Config(format!(
             "{} already holds a run; resume it or choose another directory",
             run_dir.display()
         )));
     }
-    run.save_config(config)?;
+    let header = |step: u64, best: Option<f64>| CheckpointHeader {
+        model: config.model.clone(),
+        dataset: config.data.dataset,
+        step,
+        seed: t.seed,
+        best_valid_bits_per_dim: best,
+    };
+    if ranks > 1 {
+        // Rank 0's starting point (weights, optimizer state, step) to every rank, as the
+        // bytes of a checkpoint.
+        let origin = PathBuf::from(format!("<rank 0's starting point for {}>", run_dir.display()));
+        let mut bytes =
+            if lead { checkpoint::encode(&origin, &header(step, best), &model, Some(&optim))? } else { Vec::new() };
+        collective.broadcast(&mut bytes)?;
+        if !lead {
+            let start = checkpoint::parse(&origin, &bytes)?;
+            (model, optim) = restore(&start, &origin, config, model, optim)?;
+            (step, best) = (start.header.step, start.header.best_valid_bits_per_dim);
+        }
+    }
+    // Only rank 0 writes to the run directory and reports.
+    let mut silent = |_: &TrainEvent| {};
+    let observer: &mut dyn FnMut(&TrainEvent) = if lead { observer } else { &mut silent };
+    if lead {
+        run.save_config(config)?;
+    }
 
     let dims = config.model.image.dims();
-    let mut metrics = run.open_metrics()?;
-    let mut log = |event: &TrainEvent, observer: &mut dyn FnMut(&TrainEvent)| -> Result<()> {
+    let mut metrics = if lead { Some(run.open_metrics()?) } else { None };
+    let mut log = |event: &TrainEvent| -> Result<()> {
         observer(event);
-        metrics.append(event)
+        metrics.as_mut().map_or(Ok(()), |m| m.append(event))
     };
-    log(&TrainEvent::Started { step, total_steps: t.steps }, observer)?;
+    log(&TrainEvent::Started { step, total_steps: t.steps })?;
 
     let save = |model: &PixelRnn, optim: &ModuleOptimizer, step: u64, best: Option<f64>, which: Which| {
-        let header = CheckpointHeader {
-            model: config.model.clone(),
-            dataset: config.data.dataset,
-            step,
-            seed: t.seed,
-            best_valid_bits_per_dim: best,
-        };
-        checkpoint::save(&run.checkpoint_path(which), &header, model, Some(optim))
+        checkpoint::save(&run.checkpoint_path(which), &header(step, best), model, Some(optim))
     };
     let mut interrupted = false;
     let first_step = step;
     while step < t.steps {
-        if stop.load(Ordering::SeqCst) {
-            interrupted = true;
-            break;
+        if options.fail_at_step == Some(step + 1) {
+            return Err(Error::Distributed(format!("rank {rank} failed at step {} (fault injected)", step + 1)));
         }
         let started = Instant::now();
-        let indices = batches.batch_at(step);
-        let images = data.train.batch(indices, &ad_device);
-        let loss = model.nll(images).mean(); // nats per image
-        let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
+        let global = batches.batch_at(step);
+        let images = data.train.batch(distributed::slice_of(global, rank, ranks), &ad_device);
+        let nll = model.nll(images); // nats per image, this rank's slice
+                                     // The full batch's mean: this rank's part of it.
+        let loss = if ranks == 1 { nll.mean() } else { nll.sum().div_scalar(global.len() as f64) };
+        // Summed over the ranks with the stop request, so that every rank sees the same loss and
+        // stops at the same step.
+        let mut shared = [loss.clone().into_scalar::<f32>() as f64, f64::from(u8::from(stop.load(Ordering::SeqCst)))];
+        collective.sum_f64(&mut shared)?;
+        let [loss_value, stopping] = shared;
         if !loss_value.is_finite() {
             return Err(Error::Diverged { step: step + 1, loss: loss_value });
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        if let Some((path, layout)) = options.gradients_out.as_ref().filter(|_| step == first_step) {
+        if stopping > 0.0 {
+            interrupted = true;
+            break;
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let mut gradient_sum_secs = None;
+        if ranks > 1 {
+            let summing = Instant::now();
+            let mut flat = flat::flatten_gradients(&model, &grads);
+            collective.sum_f32(&mut flat)?;
+            grads = flat::unflatten_gradients(&model, grads, &flat)?;
+            gradient_sum_secs = Some(summing.elapsed().as_secs_f64());
+        }
+        if let Some((path, layout)) = options.gradients_out.as_ref().filter(|_| lead && step == first_step) {
             let bytes =
                 interop::export_gradients(&interop::gradients_as_model(&model, &grads), &config.model, *layout)?;
             crate::run::write_atomic(path, &bytes)?;
@@ -246,18 +359,16 @@ pub fn train(
         model = optim.step(lr, model, grads);
         step += 1;
         let secs = started.elapsed().as_secs_f64();
-        log(
-            &TrainEvent::Step {
-                step,
-                loss_nats: loss_value,
-                bits_per_dim: bits_per_dim(loss_value, dims),
-                lr,
-                images_per_sec: indices.len() as f64 / secs.max(1e-9),
-            },
-            observer,
-        )?;
+        log(&TrainEvent::Step {
+            step,
+            loss_nats: loss_value,
+            bits_per_dim: bits_per_dim(loss_value, dims),
+            lr,
+            images_per_sec: global.len() as f64 / secs.max(1e-9),
+            gradient_sum_secs,
+        })?;
         let at_end = step == t.steps;
-        if (t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || at_end {
+        if lead && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || at_end) {
             if let Some(valid) = &data.valid {
                 let nats = per_image_nll(&model.valid(), valid, t.valid_limit, t.batch_size, device, &mut |_, _| {})?;
                 let (nll, bpd, _) = summarize(&nats, dims);
@@ -266,28 +377,44 @@ pub fn train(
                     best = Some(bpd);
                     save(&model, &optim, step, best, Which::Best)?;
                 }
-                log(
-                    &TrainEvent::Validation {
-                        step,
-                        nll_nats: nll,
-                        bits_per_dim: bpd,
-                        images: nats.len(),
-                        best: is_best,
-                    },
-                    observer,
-                )?;
+                log(&TrainEvent::Validation {
+                    step,
+                    nll_nats: nll,
+                    bits_per_dim: bpd,
+                    images: nats.len(),
+                    best: is_best,
+                })?;
             }
         }
         if (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every)) || at_end {
-            save(&model, &optim, step, best, Which::Last)?;
-            log(&TrainEvent::Checkpoint { step }, observer)?;
-            run.write_loss_plot()?;
+            checkpoint_now(&model, &optim, &header(step, best), collective, &mut log, &run)?;
         }
     }
     if interrupted {
-        save(&model, &optim, step, best, Which::Last)?;
-        log(&TrainEvent::Checkpoint { step }, observer)?;
-        run.write_loss_plot()?;
+        checkpoint_now(&model, &optim, &header(step, best), collective, &mut log, &run)?;
     }
     Ok(TrainOutcome { step, interrupted, best_valid_bits_per_dim: best })
+}
+
+/// At a checkpoint: every rank compares its replica with rank 0's, then rank 0 writes the
+/// last checkpoint and the loss plot.
+fn checkpoint_now(
+    model: &PixelRnn,
+    optim: &ModuleOptimizer,
+    header: &CheckpointHeader,
+    collective: &mut dyn Collective,
+    log: &mut dyn FnMut(&TrainEvent) -> Result<()>,
+    run: &RunDir,
+) -> Result<()> {
+    let (ranks, step) = (collective.size(), header.step);
+    if ranks > 1 {
+        check_replicas(model, collective, step)?;
+        log(&TrainEvent::ReplicasChecked { step, ranks })?;
+    }
+    if collective.rank() == 0 {
+        checkpoint::save(&run.checkpoint_path(Which::Last), header, model, Some(optim))?;
+        log(&TrainEvent::Checkpoint { step })?;
+        run.write_loss_plot()?;
+    }
+    Ok(())
 }

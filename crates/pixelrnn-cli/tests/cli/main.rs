@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod compress;
 mod data;
+mod distributed;
 mod eval;
 mod field;
 mod interop;

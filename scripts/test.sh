@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The tests (README, and what CI runs through .ci/run): the whole workspace. When an MPI
+# library and libclang are installed (Debian: libopenmpi-dev openmpi-bin libclang-dev), with the
+# `mpi` feature, so that the tests of `train --distributed mpi` run under mpirun too; without
+# them those tests are left out (said below) and the rest runs as usual.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+features=()
+libclang=$(compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" || compgen -G "/usr/lib/*/libclang*.so*" || true)
+if command -v mpicc > /dev/null && command -v mpirun > /dev/null && [[ -n $libclang ]]; then
+  features=(--features pixelrnn-cli/mpi)
+  echo "MPI found ($(mpirun --version 2>&1 | head -n 1)): testing with --features pixelrnn-cli/mpi"
+else
+  echo "note: no MPI library or libclang found: the MPI tests are left out (apt-get install libopenmpi-dev openmpi-bin libclang-dev)"
+fi
+exec cargo test --workspace -q "${features[@]}" "$@"
