@@ -41,6 +41,9 @@ pub enum Command {
     /// Draw where a model looks when it predicts one pixel (the paper's Figure 4): the gradient
     /// of that pixel's logits with respect to every input pixel.
     ReceptiveField(ReceptiveFieldArgs),
+    /// Reproduce a table of the paper (2-5, or all): train each of its models in its own run
+    /// directory, score it, and write summary.json and curves.svg; resumes where it stopped.
+    Experiment(ExperimentArgs),
     /// Time the benchmark models M1-M4 (docs/bench-specs.md); one JSON line per run.
     Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
@@ -243,6 +246,61 @@ pub struct TrainArgs {
     /// No progress bar (log lines only).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `pixelrnn experiment`.
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// The table: table4 (binarized MNIST), table5 (CIFAR-10), table2 (residual / skip),
+    /// table3 (depth), or all (in that order).
+    #[arg(value_enum)]
+    pub name: ExperimentName,
+    /// How big: smoke (a pipeline check), small (this machine: ~2 h for all), paper (the
+    /// paper's widths and depths).
+    #[arg(long, value_enum, default_value = "small")]
+    pub scale: pixelrnn::reproduce::Scale,
+    /// Output folder: TABLE/RUN/ run directories, TABLE/summary.json, TABLE/curves.svg.
+    #[arg(long, default_value = "experiments")]
+    pub out: PathBuf,
+    /// Steps per run (overrides the scale's).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Images per step (overrides the scale's).
+    #[arg(long, value_parser = one_to(65_536))]
+    pub batch_size: Option<usize>,
+    /// Folder of the MNIST files (table4).
+    #[arg(long)]
+    pub mnist_dir: Option<PathBuf>,
+    /// Folder of the CIFAR-10 batches (tables 5, 2, 3).
+    #[arg(long)]
+    pub cifar_dir: Option<PathBuf>,
+    /// Use dataset files that differ from their published checksums.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+    /// Print each table's summary.json as one JSON line on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The experiments of `pixelrnn experiment`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExperimentName {
+    /// Paper Table 4: binarized MNIST, nats.
+    Table4,
+    /// Paper Table 5: CIFAR-10, bits/dim.
+    Table5,
+    /// Paper Table 2: Row LSTM with / without residual and skip connections.
+    Table2,
+    /// Paper Table 3: Row LSTM depth 1-12.
+    Table3,
+    /// Tables 4, 5, 2, 3 in turn.
+    All,
 }
 
 /// The engines `train --distributed` can run on.

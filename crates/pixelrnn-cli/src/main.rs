@@ -7,6 +7,7 @@ mod compress_cmd;
 mod data_cmd;
 mod device;
 mod eval_cmd;
+mod experiment_cmd;
 mod field_cmd;
 mod interop_cmd;
 mod run_args;
@@ -79,6 +80,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Export(args) => done(interop_cmd::export(args)),
         cli::Command::Import(args) => done(interop_cmd::import(args)),
         cli::Command::ReceptiveField(args) => done(field_cmd::run(args)),
+        cli::Command::Experiment(args) => experiment_cmd::run(args),
         cli::Command::Bench(args) => done(bench_cmd::run(args)),
         cli::Command::Data { command } => done(data_cmd::run(command)),
     }

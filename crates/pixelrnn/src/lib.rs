@@ -18,6 +18,7 @@
 //! - [`codec`]: lossless compression of images with a model (`.prnn` files);
 //! - [`interop`]: weights to and from safetensors (ours, or the PyTorch twin's layout);
 //! - [`distributed`]: data-parallel training's collective operations (threads, MPI);
+//! - [`reproduce`]: the paper's tables 2-5 as runs, scored and summarized;
 //! - [`run`]: the run directory (config, checkpoints, metrics, plot, atomic writes);
 //! - [`error`]: the library's error type.
 //!
@@ -60,6 +61,7 @@ pub mod models;
 pub mod nn;
 pub mod plot;
 pub mod png;
+pub mod reproduce;
 pub mod resources;
 pub mod run;
 pub mod sample;

@@ -7,6 +7,7 @@ mod compress;
 mod data;
 mod distributed;
 mod eval;
+mod experiment;
 mod field;
 mod interop;
 mod sample;
