@@ -515,6 +515,14 @@ pub struct ScoreArgs {
     /// Write a heatmap of the per-pixel NLL here.
     #[arg(long)]
     pub heatmap: Option<PathBuf>,
+    /// The model's predictive distribution at this pixel (ROW,COL from 0), every channel given
+    /// the image before it: the paper's softmax figure. Printed as a summary, in the JSON as
+    /// `distribution`, and drawn with --softmax-out.
+    #[arg(long, value_parser = parse_pixel)]
+    pub softmax: Option<(usize, usize)>,
+    /// Draw the --softmax distribution (probability of each value, one line per channel) as SVG.
+    #[arg(long, requires = "softmax")]
+    pub softmax_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

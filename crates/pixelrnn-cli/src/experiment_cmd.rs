@@ -3,15 +3,12 @@
 //! tables. Ctrl-C / SIGTERM stop after a checkpoint; running the command again continues.
 
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::data::{default_data_dir, DatasetName, LoadOptions};
 use pixelrnn::reproduce::{plan, run_table, Summary, TableEvent, TableName};
 use pixelrnn::train::TrainEvent;
-use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::cli::{ExperimentArgs, ExperimentName};
 use crate::data_cmd::fetch_and_load;
@@ -26,12 +23,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<ExitCode> {
     };
     let device = crate::device::select(args.device)?;
     let machine = pixelrnn::device::describe(args.device.into());
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
-            .context("installing the signal handlers")?;
-    }
+    let stop = crate::signals::watch()?;
     for table in tables {
         let mut plan = plan(table, args.scale)?;
         plan.steps = args.steps.unwrap_or(plan.steps);
@@ -81,13 +73,13 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<ExitCode> {
             )),
         };
         let outcome =
-            run_table(&plan, &data, &data_dir, args.no_verify, &args.out, &machine, &device, &stop, &mut observer)
+            run_table(&plan, &data, &data_dir, args.no_verify, &args.out, &machine, &device, &stop.flag, &mut observer)
                 .with_context(|| format!("{} in {}", table.name(), args.out.display()))?;
         bar.finish_and_clear();
         print_table(&outcome.summary, args.json)?;
         if outcome.interrupted {
             eprintln!("interrupted; run the same command again to continue where it stopped");
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::from(stop.exit_code()));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -13,6 +13,7 @@ mod interop_cmd;
 mod run_args;
 mod sample_cmd;
 mod score_cmd;
+mod signals;
 mod train_cmd;
 
 use std::process::ExitCode;

@@ -1,9 +1,6 @@
 //! `pixelrnn train`: check and resolve the flags into an ExperimentConfig, then run the
 //! library's loop with a progress bar and Ctrl-C handling.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -16,10 +13,10 @@ use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, Optimizer
 use pixelrnn::models::ModelConfig;
 use pixelrnn::run::{RunDir, Which};
 use pixelrnn::train::{train_on, TrainEvent, TrainOptions};
-use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::cli::{DeviceArg, DistributedArg, TrainArgs};
 use crate::data_cmd::fetch_and_load;
+use crate::signals::StopRequest;
 
 /// The flags checked and resolved into the run's config: everything that can be refused is
 /// refused here, before any tensor work. `lead`: this process writes the run directory (the
@@ -156,17 +153,9 @@ fn run_process(
     collective: &mut dyn Collective,
 ) -> anyhow::Result<ExitCode> {
     let (config, data) = resolve(args, collective.rank() == 0)?;
-    // SIGINT (Ctrl-C) and SIGTERM (what Slurm, Kubernetes and `timeout` send) both stop
-    // training after a checkpoint; a second signal ends the process at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    let signal = Arc::new(AtomicUsize::new(0));
-    for (number, code) in [(SIGINT, 130), (SIGTERM, 143)] {
-        signal_hook::flag::register_conditional_shutdown(number, code, stop.clone())
-            .and_then(|_| signal_hook::flag::register_usize(number, signal.clone(), code as usize))
-            .and_then(|_| signal_hook::flag::register(number, stop.clone()))
-            .context("installing the signal handlers")?;
-    }
-    let job = Job { args, config: &config, data: &data, stop: &stop, signal: &signal, fail_at };
+    // SIGINT and SIGTERM stop training after a checkpoint (see signals.rs).
+    let stop = crate::signals::watch()?;
+    let job = Job { args, config: &config, data: &data, stop: &stop, fail_at };
     match devices {
         Some(list) if list.len() > 1 => on_devices(&job, list),
         Some(list) => job.train(open_nth(list[0].backend, list[0].index).context("--devices")?, collective),
@@ -224,8 +213,7 @@ struct Job<'a> {
     args: &'a TrainArgs,
     config: &'a ExperimentConfig,
     data: &'a Splits,
-    stop: &'a AtomicBool,
-    signal: &'a AtomicUsize,
+    stop: &'a StopRequest,
     fail_at: Option<(usize, u64)>,
 }
 
@@ -279,15 +267,15 @@ impl Job<'_> {
             gradients_out: args.gradients_out.clone().map(|path| (path, args.gradients_layout)),
             fail_at_step: self.fail_at.filter(|(rank, _)| *rank == collective.rank()).map(|(_, step)| step),
         };
-        let outcome = train_on(config, self.data, &args.out, &options, &device, self.stop, &mut observer, collective)
-            .with_context(|| format!("training in --out {}", args.out.display()))?;
+        let outcome =
+            train_on(config, self.data, &args.out, &options, &device, &self.stop.flag, &mut observer, collective)
+                .with_context(|| format!("training in --out {}", args.out.display()))?;
         bar.finish_and_clear();
         if outcome.interrupted {
-            let code = self.signal.load(Ordering::SeqCst) as u8;
             if lead {
                 eprintln!("interrupted at step {}; checkpoint saved, continue with --resume", outcome.step);
             }
-            return Ok(ExitCode::from(if code == 0 { 130 } else { code }));
+            return Ok(ExitCode::from(self.stop.exit_code()));
         }
         if lead {
             eprintln!("done: {} steps, run in {}", outcome.step, args.out.display());

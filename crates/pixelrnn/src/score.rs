@@ -68,6 +68,77 @@ pub fn score(model: &PixelRnn, image: &[u8], device: &Device) -> Result<Score> {
     })
 }
 
+/// The model's predictive distribution at one pixel of an image: for each colour channel, the
+/// probability of every value given everything before it in the raster order (the paper's
+/// softmax figure, §3.4).
+#[derive(Debug, Clone, Serialize)]
+pub struct Distribution {
+    /// Pixel row.
+    pub row: usize,
+    /// Pixel column.
+    pub col: usize,
+    /// The image's value in each channel there.
+    pub values: Vec<u8>,
+    /// `[channel][value]` probabilities (binary images: `[1 - p, p]`).
+    pub probabilities: Vec<Vec<f64>>,
+}
+
+/// The predictive distribution of every channel at pixel `(row, col)` of `image` (raw values,
+/// `[channels][height][width]`), conditioned on the image's own preceding sub-pixels.
+pub fn distribution(
+    model: &PixelRnn,
+    image: &[u8],
+    (row, col): (usize, usize),
+    device: &Device,
+) -> Result<Distribution> {
+    let spec = model.image();
+    if image.len() != spec.dims() {
+        return Err(Error::Shape {
+            op: "distribution",
+            expected: format!("{} sub-pixels", spec.dims()),
+            got: image.len().to_string(),
+        });
+    }
+    if row >= spec.height || col >= spec.width {
+        return Err(Error::Config(format!(
+            "pixel ({row}, {col}) is outside the {}x{} image (rows and columns count from 0)",
+            spec.height, spec.width
+        )));
+    }
+    let t = Tensor::<4, Int>::from_data(
+        TensorData::new(
+            image.iter().map(|&v| v as i32).collect::<Vec<_>>(),
+            [1, spec.channels, spec.height, spec.width],
+        ),
+        device,
+    );
+    // [1, channels * per, height, width] -> the logits at (row, col), channel blocks in order.
+    let per = spec.logits_per_subpixel();
+    let at: Vec<f32> = model
+        .logits(t)
+        .slice([0..1, 0..spec.channels * per, row..row + 1, col..col + 1])
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 logits");
+    let plane = spec.height * spec.width;
+    let values = (0..spec.channels).map(|c| image[c * plane + row * spec.width + col]).collect();
+    let probabilities = at
+        .chunks(per)
+        .map(|logits| {
+            if per == 1 {
+                let p = 1.0 / (1.0 + (-f64::from(logits[0])).exp());
+                return vec![1.0 - p, p];
+            }
+            let max = logits.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
+            let exp: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
+            let sum: f64 = exp.iter().sum();
+            exp.into_iter().map(|e| e / sum).collect()
+        })
+        .collect();
+    Ok(Distribution { row, col, values, probabilities })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +165,29 @@ mod tests {
         let t = score(&model, &other, &device).unwrap();
         let first_diff = (0..60).find(|&i| s.per_subpixel_nats[i] != t.per_subpixel_nats[i]);
         assert_eq!(first_diff, Some(idx));
+    }
+
+    #[test]
+    fn the_distribution_at_a_pixel_gives_each_subpixel_its_own_nll() {
+        for spec in [
+            ImageSpec { channels: 3, height: 4, width: 5, levels: 256 },
+            ImageSpec { channels: 1, height: 4, width: 5, levels: 2 },
+        ] {
+            let device = Device::flex();
+            let model =
+                ModelConfig::preset(Preset::Tiny, Architecture::PixelCnn, spec).unwrap().init(&device, 2).unwrap();
+            let image: Vec<u8> = (0..spec.dims()).map(|i| (i * 37 % spec.levels) as u8).collect();
+            let s = score(&model, &image, &device).unwrap();
+            let d = distribution(&model, &image, (2, 3), &device).unwrap();
+            for (c, probs) in d.probabilities.iter().enumerate() {
+                assert_eq!(probs.len(), spec.levels);
+                assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+                let nll = -probs[d.values[c] as usize].ln();
+                let expected = s.per_subpixel_nats[(2 * 5 + 3) * spec.channels + c];
+                assert!((nll - expected).abs() < 1e-4 * expected.max(1.0), "channel {c}: {nll} vs {expected}");
+            }
+            let e = distribution(&model, &image, (4, 0), &device).unwrap_err().to_string();
+            assert!(e.contains("outside the 4x5 image"), "{e}");
+        }
     }
 }

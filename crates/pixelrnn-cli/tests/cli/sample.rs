@@ -82,6 +82,23 @@ fn sample_complete_and_score() {
     assert!((total - s["nll_nats"].as_f64().unwrap()).abs() < 1e-6 * total.abs().max(1.0));
     assert!((s["bits_per_dim"].as_f64().unwrap() - total / (784.0 * std::f64::consts::LN_2)).abs() < 1e-9);
     assert!(tmp.path().join("h.png").is_file());
+    // The predictive distribution at a pixel: its probability of the image's value is the
+    // sub-pixel's own NLL.
+    let out = bin()
+        .args(["score", "--run", r, "--image", sample0.to_str().unwrap(), "--json", "--softmax", "14,9"])
+        .args(["--softmax-out", &grid("softmax.svg")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &s["distribution"];
+    let p = d["probabilities"][0].as_array().unwrap();
+    let v = d["values"][0].as_u64().unwrap() as usize;
+    let nll = s["per_subpixel_nats"][14 * 28 + 9].as_f64().unwrap();
+    assert!((-p[v].as_f64().unwrap().ln() - nll).abs() < 1e-4 * nll.max(1.0), "{d}");
+    assert!(std::fs::read_to_string(tmp.path().join("softmax.svg")).unwrap().contains("p(value) at pixel (14, 9)"));
+    let err = stderr_of(bin().args(["score", "--run", r, "--image", sample0.to_str().unwrap(), "--softmax", "28,0"]));
+    assert!(err.contains("outside the 28x28 image"), "{err}");
 
     // Bad input: clear errors, no panic.
     let err = stderr_of(bin().args(["sample", "--run", r, "--count", "0", "--out", &grid("x.png")]));

@@ -87,6 +87,13 @@ fn sigterm_saves_a_checkpoint_and_exits_143() {
     interrupt_saves_a_checkpoint_and_resume_continues("-TERM", 143);
 }
 
+#[test]
+fn a_signal_sent_twice_at_once_still_saves_a_checkpoint() {
+    // `timeout` signals its command, then the command's process group: one request, two
+    // SIGTERMs. It must stop after a checkpoint, not die at the second.
+    interrupt_saves_a_checkpoint_and_resume_continues("-TERM -TERM", 143);
+}
+
 /// Trains until a few steps are logged, sends `signal`, and checks the exit code, the
 /// checkpoint and that `--resume` continues from it.
 fn interrupt_saves_a_checkpoint_and_resume_continues(signal: &str, code: i32) {
@@ -102,7 +109,9 @@ fn interrupt_saves_a_checkpoint_and_resume_continues(signal: &str, code: i32) {
     while std::fs::read_to_string(&metrics).map_or(true, |m| m.lines().count() < 5) && start.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    for signal in signal.split(' ') {
+        Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    }
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(code), "a run stopped by {signal} exits with {code}");
     assert!(run.join("checkpoint-last.bin").is_file());
