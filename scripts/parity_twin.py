@@ -10,13 +10,15 @@ the twin's training on them; then the comparison with what pixelrnn did.
   order   --spec S --seed N --steps N --out FILE   the batches: epoch permutations of the
           training split, one line of indices per step (pixelrnn: train --batch-order)
   train   --spec S --weights FILE --order FILE --steps N --json OUT [--grads-out FILE]
-          [--epsilon E] [--test-limit N]: Adam 1e-3 from those weights on those batches; writes
+          [--epsilon E] [--test-limit N] [--seconds S]: Adam 1e-3 from those weights on those
+          batches (for at most S seconds of training, when given); writes
           the per-step losses, the test NLL (nats for binary specs, bits/dim for m2) and, with
           --grads-out, the first step's gradients (state_dict names)
   compare --ours-grads F --twin-grads F --ours-losses F --twin-json F   one JSON line:
           relative differences of the step-1 gradients per tensor and of the per-step losses
 """
 import argparse
+import time
 import gzip
 import json
 import math
@@ -125,7 +127,10 @@ def cmd_train(args):
     order = [list(map(int, line.split())) for line in open(args.order) if line.strip()]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=args.epsilon)
     losses = []
+    started = time.time()
     for step in range(args.steps):
+        if args.seconds and time.time() - started >= args.seconds:
+            break
         x = train_t[order[step]]
         loss, _ = loss_of(args.spec, model, x)
         opt.zero_grad()
@@ -144,7 +149,7 @@ def cmd_train(args):
             count += len(chunk)
     nats = total / count
     dims = test.shape[1] * test.shape[2] * test.shape[3]
-    result = {"spec": args.spec, "steps": args.steps, "losses": losses, "test_images": count, "test_nats": nats,
+    result = {"spec": args.spec, "steps": len(losses), "losses": losses, "test_images": count, "test_nats": nats,
               "test_bits_per_dim": nats / (dims * math.log(2))}
     json.dump(result, open(args.json, "w"))
 
@@ -190,6 +195,7 @@ def main():
     ap.add_argument("--epsilon", type=float, default=1e-8)
     ap.add_argument("--test-limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=0, help="train: also stop after this many seconds of training")
     ap.add_argument("--ours-grads")
     ap.add_argument("--twin-grads")
     ap.add_argument("--ours-losses")
