@@ -507,8 +507,17 @@ pub struct ScoreArgs {
     pub run: RunArgs,
     /// The PNG to score (its size and channels must match the model; binary models threshold
     /// grey values at 128).
+    #[arg(long, required_unless_present = "index", conflicts_with = "index")]
+    pub image: Option<PathBuf>,
+    /// Score image N of the run's dataset instead (see --split).
     #[arg(long)]
-    pub image: PathBuf,
+    pub index: Option<usize>,
+    /// The split --index counts in.
+    #[arg(long, value_enum, default_value = "test", requires = "index")]
+    pub split: SplitArg,
+    /// The dataset folder for --index (default: the run's).
+    #[arg(long, requires = "index")]
+    pub data_dir: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -61,28 +61,12 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     let originals: Vec<Vec<u8>> = if let Some(path) = &args.image {
         vec![read_png_for(path, &spec)?]
     } else {
-        let dir = args.data_dir.clone().unwrap_or(config.data.data_dir.clone());
-        let splits = fetch_and_load(
-            config.data.dataset,
-            &dir,
-            &LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify },
-        )?;
-        let split: Split = args.split.into();
-        let set = splits.get(split)?;
         let indices = match (&args.indices, args.count) {
             (Some(list), _) => list.clone(),
             (None, Some(n)) => (0..n).collect(),
             (None, None) => (0..4).collect(),
         };
-        indices
-            .iter()
-            .map(|&i| {
-                if i >= set.len() {
-                    bail!("image index {i} out of range: the {} split has {} images", split.name(), set.len())
-                }
-                Ok(set.image(i).to_vec())
-            })
-            .collect::<anyhow::Result<_>>()?
+        dataset_images(&config, args.data_dir.as_deref(), args.split.into(), &indices)?
     };
     let m = args.samples_per_image;
     let starts: Vec<u8> = originals.iter().flat_map(|o| std::iter::repeat_n(o.iter().copied(), m).flatten()).collect();
@@ -108,4 +92,29 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Images `indices` of `split` of the run's dataset (its folder, or `data_dir`).
+pub fn dataset_images(
+    config: &pixelrnn::experiment::ExperimentConfig,
+    data_dir: Option<&std::path::Path>,
+    split: Split,
+    indices: &[usize],
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let dir = data_dir.unwrap_or(&config.data.data_dir);
+    let splits = fetch_and_load(
+        config.data.dataset,
+        dir,
+        &LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify },
+    )?;
+    let set = splits.get(split)?;
+    indices
+        .iter()
+        .map(|&i| {
+            if i >= set.len() {
+                bail!("image index {i} out of range: the {} split has {} images", split.name(), set.len())
+            }
+            Ok(set.image(i).to_vec())
+        })
+        .collect()
 }

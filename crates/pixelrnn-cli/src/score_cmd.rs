@@ -8,8 +8,16 @@ use crate::cli::ScoreArgs;
 use crate::run_args::{load_run, write};
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
-    let (_, model, device, _) = load_run(&args.run)?;
-    let image = read_png_for(&args.image, &model.image())?;
+    let (config, model, device, _) = load_run(&args.run)?;
+    let (image, name) = match (&args.image, args.index) {
+        (Some(path), _) => (read_png_for(path, &model.image())?, path.display().to_string()),
+        (None, Some(i)) => {
+            let split = args.split.into();
+            let mut images = crate::sample_cmd::dataset_images(&config, args.data_dir.as_deref(), split, &[i])?;
+            (images.remove(0), format!("{} {} image {i}", config.data.dataset, split.name()))
+        }
+        (None, None) => anyhow::bail!("give --image FILE.png or --index N"),
+    };
     let s = pixelrnn::score::score(&model, &image, &device)?;
     if let Some(path) = &args.heatmap {
         write(path, &heatmap_png(&s.per_pixel(), s.height, s.width, 8))?;
@@ -27,7 +35,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         println!("{json}");
         return Ok(());
     }
-    println!("{}: NLL {:.3} nats, {:.4} bits/dim", args.image.display(), s.nll_nats, s.bits_per_dim);
+    println!("{name}: NLL {:.3} nats, {:.4} bits/dim", s.nll_nats, s.bits_per_dim);
     if let Some(d) = &distribution {
         for (c, probs) in d.probabilities.iter().enumerate() {
             let (mode, p_mode) = probs.iter().enumerate().fold((0, 0.0), |m, (v, &p)| if p > m.1 { (v, p) } else { m });

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use assert_cmd::prelude::*;
 
-use crate::common::{bin, small_mnist, stderr_of, train_args};
+use crate::common::{bin, eval_json, small_mnist, stderr_of, train_args};
 
 #[test]
 fn sample_complete_and_score() {
@@ -99,6 +99,15 @@ fn sample_complete_and_score() {
     assert!(std::fs::read_to_string(tmp.path().join("softmax.svg")).unwrap().contains("p(value) at pixel (14, 9)"));
     let err = stderr_of(bin().args(["score", "--run", r, "--image", sample0.to_str().unwrap(), "--softmax", "28,0"]));
     assert!(err.contains("outside the 28x28 image"), "{err}");
+    // A dataset image by index scores as its `eval --per-image` entry.
+    let out = bin().args(["score", "--run", r, "--index", "3", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_index: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let per_image = eval_json(Path::new(r), &["--per-image", "--limit", "4"])["per_image_nats"][3].as_f64().unwrap();
+    let nll = by_index["nll_nats"].as_f64().unwrap();
+    assert!((nll - per_image).abs() < 1e-4 * per_image, "{nll} vs {per_image}");
+    let err = stderr_of(bin().args(["score", "--run", r, "--index", "99999"]));
+    assert!(err.contains("image index 99999 out of range"), "{err}");
 
     // Bad input: clear errors, no panic.
     let err = stderr_of(bin().args(["sample", "--run", r, "--count", "0", "--out", &grid("x.png")]));
