@@ -32,23 +32,21 @@ impl Score {
     }
 }
 
+/// One image (raw values, `[channels][height][width]`) as a batch of one, checked against the
+/// model's image size.
+fn image_batch(model: &PixelRnn, image: &[u8], op: &'static str, device: &Device) -> Result<Tensor<4, Int>> {
+    let spec = model.image();
+    if image.len() != spec.dims() {
+        return Err(Error::Shape { op, expected: format!("{} sub-pixels", spec.dims()), got: image.len().to_string() });
+    }
+    let values = image.iter().map(|&v| v as i32).collect::<Vec<_>>();
+    Ok(Tensor::from_data(TensorData::new(values, [1, spec.channels, spec.height, spec.width]), device))
+}
+
 /// Scores one image (raw values, `[channels][height][width]`).
 pub fn score(model: &PixelRnn, image: &[u8], device: &Device) -> Result<Score> {
     let spec = model.image();
-    if image.len() != spec.dims() {
-        return Err(Error::Shape {
-            op: "score",
-            expected: format!("{} sub-pixels", spec.dims()),
-            got: image.len().to_string(),
-        });
-    }
-    let t = Tensor::<4, Int>::from_data(
-        TensorData::new(
-            image.iter().map(|&v| v as i32).collect::<Vec<_>>(),
-            [1, spec.channels, spec.height, spec.width],
-        ),
-        device,
-    );
+    let t = image_batch(model, image, "score", device)?;
     let nll: Vec<f32> = nll_per_subpixel(&spec, model.logits(t.clone()), t)
         .into_data()
         .convert::<f32>()
@@ -92,26 +90,13 @@ pub fn distribution(
     device: &Device,
 ) -> Result<Distribution> {
     let spec = model.image();
-    if image.len() != spec.dims() {
-        return Err(Error::Shape {
-            op: "distribution",
-            expected: format!("{} sub-pixels", spec.dims()),
-            got: image.len().to_string(),
-        });
-    }
     if row >= spec.height || col >= spec.width {
         return Err(Error::Config(format!(
             "pixel ({row}, {col}) is outside the {}x{} image (rows and columns count from 0)",
             spec.height, spec.width
         )));
     }
-    let t = Tensor::<4, Int>::from_data(
-        TensorData::new(
-            image.iter().map(|&v| v as i32).collect::<Vec<_>>(),
-            [1, spec.channels, spec.height, spec.width],
-        ),
-        device,
-    );
+    let t = image_batch(model, image, "distribution", device)?;
     // [1, channels * per, height, width] -> the logits at (row, col), channel blocks in order.
     let per = spec.logits_per_subpixel();
     let at: Vec<f32> = model
