@@ -200,8 +200,9 @@ fn on_devices(job: &Job, list: &[DeviceSpec]) -> anyhow::Result<ExitCode> {
             .collect()
     });
     // The error of the worker that failed first, not the others' "another rank failed".
-    let first_cause =
-        results.iter().position(|r| r.as_ref().is_err_and(|e| !format!("{e:#}").contains("another rank")));
+    let peer_failed =
+        |e: &anyhow::Error| e.chain().any(|c| matches!(c.downcast_ref(), Some(pixelrnn::Error::PeerFailed { .. })));
+    let first_cause = results.iter().position(|r| r.as_ref().is_err_and(|e| !peer_failed(e)));
     match first_cause {
         Some(i) => results.into_iter().nth(i).expect("index from position"),
         None => results.into_iter().next().expect("at least two devices"),

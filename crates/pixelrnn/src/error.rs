@@ -72,6 +72,13 @@ pub enum Error {
     /// the ranks disagree.
     #[error("distributed training: {0}")]
     Distributed(String),
+    /// Data-parallel training stopped because another rank of the group failed (the cause is
+    /// that rank's own error); `code` is what it aborted with.
+    #[error("distributed training: another rank of the group failed (code {code})")]
+    PeerFailed {
+        /// The aborting rank's code.
+        code: i32,
+    },
     /// A download that failed or delivered the wrong bytes.
     #[error("download {url}: {reason}")]
     Download {

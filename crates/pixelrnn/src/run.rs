@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
@@ -173,12 +173,7 @@ impl RunDir {
         };
         let kept: String = String::from_utf8_lossy(&bytes)
             .lines()
-            .filter(|line| {
-                serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v["step"].as_u64())
-                    .is_some_and(|s| s <= step)
-            })
+            .filter(|line| LoggedEvent::parse(line).and_then(|e| e.step).is_some_and(|s| s <= step))
             .map(|line| format!("{line}\n"))
             .collect();
         write_atomic(&path, kept.as_bytes())
@@ -192,27 +187,53 @@ impl RunDir {
         Ok(MetricsLog { path, file })
     }
 
+    /// The events of `metrics.jsonl` in order, skipping lines that are not events (a damaged
+    /// log still plots); an error if the log cannot be read.
+    pub fn events(&self) -> Result<Vec<LoggedEvent>> {
+        let path = self.metrics_path();
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(String::from_utf8_lossy(&bytes).lines().filter_map(LoggedEvent::parse).collect())
+    }
+
     /// Draws `loss.svg` from `metrics.jsonl`: training bits/dim per step (and validation
     /// points).
     pub fn write_loss_plot(&self) -> Result<()> {
-        let path = self.metrics_path();
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let text = String::from_utf8_lossy(&bytes);
-        let mut train = Vec::new();
-        let mut valid = Vec::new();
-        for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            let (Some(step), Some(bpd)) = (v["step"].as_f64(), v["bits_per_dim"].as_f64()) else { continue };
-            match v["event"].as_str() {
-                Some("step") => train.push((step, bpd)),
-                Some("validation") => valid.push((step, bpd)),
-                _ => {}
-            }
-        }
+        let events = self.events()?;
+        let (train, valid) = (curve(&events, "step"), curve(&events, "validation"));
         let svg =
             crate::plot::line_chart("bits/dim", "step", &[("train", "#1f77b4", &train), ("valid", "#d62728", &valid)]);
         write_atomic(&self.path.join(LOSS_PLOT_FILE), svg.as_bytes())
     }
+}
+
+/// What the readers of `metrics.jsonl` need of one event line (the writer is
+/// [`crate::train::TrainEvent`]; other fields are ignored).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LoggedEvent {
+    /// `step`, `validation`, `checkpoint`, ...
+    pub event: String,
+    /// The step it belongs to.
+    pub step: Option<u64>,
+    /// Training (step) or validation bits/dim.
+    pub bits_per_dim: Option<f64>,
+    /// Training throughput of a step.
+    pub images_per_sec: Option<f64>,
+}
+
+impl LoggedEvent {
+    /// One line of the log, or `None` if it is not an event (a torn or foreign line).
+    pub fn parse(line: &str) -> Option<LoggedEvent> {
+        serde_json::from_str(line).ok()
+    }
+}
+
+/// The (step, bits/dim) points of the events of one kind (`"step"` or `"validation"`).
+pub fn curve(events: &[LoggedEvent], kind: &str) -> Vec<(f64, f64)> {
+    events
+        .iter()
+        .filter(|e| e.event == kind)
+        .filter_map(|e| Some((e.step? as f64, e.bits_per_dim?)))
+        .collect()
 }
 
 /// The run directory's lock, held until dropped (see [`RunDir::lock`]).
@@ -285,6 +306,31 @@ mod tests {
         assert!(err.contains("in use by another trainer") && err.contains(&std::process::id().to_string()), "{err}");
         drop(held);
         run.lock().unwrap();
+    }
+
+    #[test]
+    fn the_metrics_log_is_read_once_for_every_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        assert!(run.events().unwrap_err().to_string().contains(METRICS_FILE));
+        let log = concat!(
+            "{\"event\":\"step\",\"step\":1,\"loss_nats\":9.0,\"bits_per_dim\":2.5,\"images_per_sec\":40.0}\n",
+            "{\"event\":\"validation\",\"step\":1,\"bits_per_dim\":2.25}\n",
+            "{\"event\":\"step\",\"step\":2,\"bits_per_dim\":2.0,\"images_per_sec\":20.0}\n",
+            "{\"event\":\"checkpoint\",\"step\":2}\n",
+            "{\"event\":\"step\",\"st",
+        );
+        std::fs::write(run.metrics_path(), log).unwrap();
+        let events = run.events().unwrap();
+        assert_eq!(events.len(), 4, "the torn last line is skipped");
+        assert_eq!(curve(&events, "step"), vec![(1.0, 2.5), (2.0, 2.0)]);
+        assert_eq!(curve(&events, "validation"), vec![(1.0, 2.25)]);
+        assert_eq!(events[2].images_per_sec, Some(20.0));
+        run.write_loss_plot().unwrap();
+        assert!(std::fs::read_to_string(dir.path().join(LOSS_PLOT_FILE)).unwrap().contains("<svg"));
+        run.truncate_metrics(1).unwrap();
+        let kept = run.events().unwrap();
+        assert_eq!(kept.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["step", "validation"]);
     }
 
     #[test]

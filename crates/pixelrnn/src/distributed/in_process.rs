@@ -48,7 +48,7 @@ impl InProcess {
 
     /// Waits until every rank has arrived; an error if any rank aborted.
     fn barrier<'a>(&'a self, mut state: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
-        let aborted = |code: i32| Error::Distributed(format!("another rank of the group failed (code {code})"));
+        let aborted = |code: i32| Error::PeerFailed { code };
         if let Some(code) = state.aborted {
             return Err(aborted(code));
         }
@@ -173,8 +173,9 @@ mod tests {
         });
         assert!(out[2].is_ok());
         for r in &out[..2] {
-            let e = r.as_ref().unwrap_err().to_string();
-            assert!(e.contains("another rank") && e.contains('7'), "{e}");
+            let e = r.as_ref().unwrap_err();
+            assert!(matches!(e, Error::PeerFailed { code: 7 }), "{e}");
+            assert!(e.to_string().contains("another rank"), "{e}");
         }
     }
 

@@ -131,26 +131,19 @@ pub struct TableOutcome {
 /// Seconds spent in training steps, from the run's metrics (each step's batch over its
 /// throughput): the same whether the run was resumed or not.
 fn training_secs(run: &RunDir, batch_size: usize) -> Result<f64> {
-    let path = run.metrics_path();
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "step")
-        .filter_map(|v| v["images_per_sec"].as_f64())
+    Ok(run
+        .events()?
+        .iter()
+        .filter(|e| e.event == "step")
+        .filter_map(|e| e.images_per_sec)
         .filter(|&ips| ips > 0.0)
         .map(|ips| batch_size as f64 / ips)
         .sum())
 }
 
-/// The validation curve (step, bits/dim) of a run, from its metrics.
+/// The validation curve (step, bits/dim) of a run, from its metrics (empty if it has none).
 fn validation_curve(run: &RunDir) -> Vec<(f64, f64)> {
-    let Ok(text) = std::fs::read_to_string(run.metrics_path()) else { return Vec::new() };
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "validation")
-        .filter_map(|v| Some((v["step"].as_f64()?, v["bits_per_dim"].as_f64()?)))
-        .collect()
+    run.events().map(|events| crate::run::curve(&events, "validation")).unwrap_or_default()
 }
 
 const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
