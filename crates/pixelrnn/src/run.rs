@@ -229,11 +229,7 @@ impl LoggedEvent {
 
 /// The (step, bits/dim) points of the events of one kind (`"step"` or `"validation"`).
 pub fn curve(events: &[LoggedEvent], kind: &str) -> Vec<(f64, f64)> {
-    events
-        .iter()
-        .filter(|e| e.event == kind)
-        .filter_map(|e| Some((e.step? as f64, e.bits_per_dim?)))
-        .collect()
+    events.iter().filter(|e| e.event == kind).filter_map(|e| Some((e.step? as f64, e.bits_per_dim?))).collect()
 }
 
 /// The run directory's lock, held until dropped (see [`RunDir::lock`]).

@@ -1,37 +1,9 @@
 //! `train --distributed mpi` (with the `mpi` feature, under `mpirun` over TCP on 127.0.0.1;
 //! skipped with a printed reason when `mpirun` is absent) and `train --devices`.
 
-use std::path::Path;
-
 use assert_cmd::prelude::*;
-use burn::prelude::Device;
-use pixelrnn::distributed::flat;
 
 use crate::common::*;
-
-/// The per-step training losses of a run.
-fn losses(run: &Path) -> Vec<f64> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "step")
-        .map(|v| v["loss_nats"].as_f64().unwrap())
-        .collect()
-}
-
-fn final_parameters(run: &Path) -> Vec<f32> {
-    let path = run.join("checkpoint-last.bin");
-    let ckpt = pixelrnn::checkpoint::load(&path).unwrap();
-    let model = ckpt.header.model.init(&Device::flex(), 0).unwrap();
-    flat::flatten_parameters(&ckpt.apply(&path, &ckpt.header.model, ckpt.header.dataset, model).unwrap())
-}
-
-fn relative_difference(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
-    let scale = a.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-12);
-    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
-}
 
 #[test]
 fn device_lists_that_cannot_work_are_refused_before_training() {
@@ -73,10 +45,38 @@ fn distributed_mpi_in_a_build_without_the_feature_says_how_to_get_it() {
 
 #[cfg(feature = "mpi")]
 mod mpi {
+    use std::path::Path;
     use std::process::{Command, Output};
     use std::time::{Duration, Instant};
 
+    use burn::prelude::Device;
+    use pixelrnn::distributed::flat;
+
     use super::*;
+
+    /// The per-step training losses of a run.
+    fn losses(run: &Path) -> Vec<f64> {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == "step")
+            .map(|v| v["loss_nats"].as_f64().unwrap())
+            .collect()
+    }
+
+    fn final_parameters(run: &Path) -> Vec<f32> {
+        let path = run.join("checkpoint-last.bin");
+        let ckpt = pixelrnn::checkpoint::load(&path).unwrap();
+        let model = ckpt.header.model.init(&Device::flex(), 0).unwrap();
+        flat::flatten_parameters(&ckpt.apply(&path, &ckpt.header.model, ckpt.header.dataset, model).unwrap())
+    }
+
+    fn relative_difference(a: &[f64], b: &[f64]) -> f64 {
+        assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+        let scale = a.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-12);
+        a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    }
 
     /// `mpirun -np N` over TCP on the loopback interface, or None (printed) without mpirun.
     fn mpirun(ranks: usize) -> Option<Command> {
