@@ -54,7 +54,7 @@ impl fmt::Display for Backend {
 /// `CUBECL_WGPU_DEFAULT_DEVICE`, e.g. `DiscreteGpu(1)`, to pick another).
 pub fn open(backend: Backend) -> Result<Device> {
     match backend {
-        Backend::Cpu => Ok(Device::flex()),
+        Backend::Cpu => Ok(cpu()),
         #[cfg(any(feature = "vulkan", feature = "wgpu"))]
         Backend::Vulkan | Backend::Wgpu if backend.compiled() => gpu::open_kind(backend, None),
         _ => Err(Error::Device {
@@ -67,11 +67,18 @@ pub fn open(backend: Backend) -> Result<Device> {
     }
 }
 
+/// The CPU device, its threads flushing subnormal floats to zero
+/// ([`crate::kernels::subnormals`]).
+fn cpu() -> Device {
+    crate::kernels::subnormals::flush_to_zero();
+    Device::flex()
+}
+
 /// Opens the `index`-th device of `backend` (for GPUs the `index`-th discrete GPU: how the ranks
 /// of one machine and `train --devices` spread over its GPUs). The CPU is one device, index 0.
 pub fn open_nth(backend: Backend, index: usize) -> Result<Device> {
     match backend {
-        Backend::Cpu if index == 0 => Ok(Device::flex()),
+        Backend::Cpu if index == 0 => Ok(cpu()),
         Backend::Cpu => Err(Error::Device {
             device: format!("cpu:{index}"),
             reason: "the CPU is one device (cpu:0), whose cores the flex backend already uses; to train with several CPU processes, launch them with `mpirun -np N pixelrnn train ... --distributed mpi`".into(),

@@ -28,3 +28,4 @@ pub(crate) mod shear;
 pub mod shifted_taps;
 pub mod softmax_nll;
 mod strided_copy;
+pub mod subnormals;
