@@ -10,12 +10,25 @@
 //! Deviation: PyTorch keeps subnormals by default (`torch.set_flush_denormal(False)`); this
 //! changes results only where a value is below 1.18e-38, and it is the same on every run.
 
+/// Set (to anything but `0`) to keep subnormals as PyTorch does: for A/B measurements
+/// (`scripts/trained-speed.sh`) and bit-level comparisons with the twin.
+pub const KEEP_ENV: &str = "PIXELRNN_KEEP_SUBNORMALS";
+
 /// Turns flush-to-zero on for the calling thread and every thread of rayon's global pool
-/// (where the flex backend, gemm and the kernels of this module run). Threads started later
-/// (other than the pool's) keep their default; calling it again is harmless.
+/// (where the flex backend, gemm and the kernels of this module run), unless [`KEEP_ENV`] is
+/// set. Threads started later (other than the pool's) keep their default; calling it again is
+/// harmless.
 pub fn flush_to_zero() {
+    if keep_requested(std::env::var(KEEP_ENV).ok().as_deref()) {
+        return;
+    }
     this_thread();
     rayon::broadcast(|_| this_thread());
+}
+
+/// Whether [`KEEP_ENV`]'s value asks to keep subnormals.
+fn keep_requested(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Whether the calling thread flushes subnormal results to zero (on cores where this module
@@ -61,6 +74,14 @@ fn this_thread() {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_can_keep_subnormals() {
+        assert!(!keep_requested(None));
+        assert!(!keep_requested(Some("")));
+        assert!(!keep_requested(Some("0")));
+        assert!(keep_requested(Some("1")));
+    }
 
     #[test]
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
