@@ -140,7 +140,10 @@ pub fn parse_device_list(list: &str) -> Result<Vec<DeviceSpec>> {
 /// A one-line description of the adapter behind `backend` (name, type, driver), or of the CPU.
 pub fn describe(backend: Backend) -> String {
     match backend {
-        Backend::Cpu => format!("cpu (flex, {} threads)", rayon::current_num_threads()),
+        Backend::Cpu => match rayon::current_num_threads() {
+            1 => "cpu (flex, 1 thread)".to_string(),
+            n => format!("cpu (flex, {n} threads)"),
+        },
         #[cfg(any(feature = "vulkan", feature = "wgpu"))]
         _ if backend.compiled() => gpu::adapters(backend).first().cloned().unwrap_or_else(|| "no adapter".into()),
         _ => "not compiled in".into(),

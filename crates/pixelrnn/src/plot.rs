@@ -25,6 +25,16 @@ pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
         xt = h - m + 15.0,
         yt = m - 4.0,
     );
+    // Light grid lines with their values between the two ends of the y axis.
+    for k in 1..4 {
+        let y = y0 + (y1 - y0) * k as f64 / 4.0;
+        svg += &format!(
+            "<line x1=\"{m}\" y1=\"{p:.1}\" x2=\"{r}\" y2=\"{p:.1}\" stroke=\"#dddddd\"/><text x=\"{yt}\" y=\"{p:.1}\" text-anchor=\"end\">{y:.3}</text>\n",
+            p = sy(y),
+            r = w - m,
+            yt = m - 4.0,
+        );
+    }
     for (i, (label, colour, points)) in series.iter().enumerate() {
         let pts: Vec<String> =
             points.iter().filter(|p| p.1.is_finite()).map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
@@ -34,10 +44,20 @@ pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
                 pts.join(" ")
             );
         }
-        svg +=
-            &format!("<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label}</text>\n", w - m - 60.0, m + 15.0 * i as f64);
+        // The legend, right-aligned at the top (loss curves fall away from there).
+        svg += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{colour}\">{}</text>\n",
+            w - 8.0,
+            m + 15.0 * i as f64,
+            escape(label)
+        );
     }
     svg + "</svg>\n"
+}
+
+/// `text` for an SVG text node.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// The span of `values` for an axis: (0, 1) when empty, widened by 1 each way when flat.
@@ -49,5 +69,22 @@ fn axis_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
         (lo, hi)
     } else {
         (lo - 1.0, hi + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped_right_aligned_and_the_axis_has_grid_values() {
+        let a = [(0.0, 8.0), (10.0, 4.0)];
+        let svg = line_chart("bits/dim", "step", &[("h<16 & skip", "#000000", &a)]);
+        assert!(svg.contains(">h&lt;16 &amp; skip</text>"), "{svg}");
+        assert!(svg.contains("text-anchor=\"end\" fill=\"#000000\""), "{svg}");
+        for v in ["4.000", "5.000", "6.000", "7.000", "8.000"] {
+            assert!(svg.contains(&format!(">{v}</text>")), "{v} missing: {svg}");
+        }
+        assert!(svg.contains("points=\"50.0,50.0 590.0,350.0\""), "{svg}");
     }
 }
