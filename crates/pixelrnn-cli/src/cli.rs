@@ -140,7 +140,9 @@ pub struct TrainArgs {
     /// Model size (default: the dataset's paper setting).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
-    /// Number of layers L (overrides the preset).
+    /// Number of layers L after the 7x7 mask-A convolution: residual blocks (PixelCNN) or LSTM
+    /// layers (overrides the preset); 0 keeps only that convolution and the output stack, a
+    /// baseline that sees the 7x7 neighbourhood above and left of each pixel.
     #[arg(long)]
     pub layers: Option<usize>,
     /// Hidden width h (overrides the preset).

@@ -274,3 +274,34 @@ fn diagonal_bilstm_right_to_left_is_shifted_down() {
     assert!(!seen[3][3] && !seen[3][5], "the right-to-left map leaks the current row");
     assert!(seen[2][5], "the right-to-left map must carry the row above from the right");
 }
+
+/// L = 0 (`train --layers 0`): no residual block or LSTM layer, only the 7x7 mask-A convolution
+/// and the output stack; every architecture sees exactly the mask's half of the 7x7 window:
+/// the three rows above (columns c-3..=c+3) and the three pixels to the left.
+#[test]
+fn zero_layers_see_exactly_the_first_convolutions_window() {
+    let device = device().autodiff();
+    let image = spec((1, 10, 10, 2));
+    let (row, col) = (5usize, 5usize);
+    let mut expected = Vec::new();
+    for r in 0..10usize {
+        for c in 0..10usize {
+            let above = r + 3 >= row && r < row && c + 3 >= col && c <= col + 3;
+            let left = r == row && c + 3 >= col && c < col;
+            if above || left {
+                expected.push((r, c, 0));
+            }
+        }
+    }
+    assert_eq!(expected.len(), 24);
+    for arch in ARCHITECTURES {
+        for (residual, skip) in [(true, true), (false, false)] {
+            let mut config = ModelConfig::preset(Preset::Tiny, arch, image).unwrap();
+            (config.num_layers, config.residual, config.skip) = (0, residual, skip);
+            let model = config.init(&device, 7).unwrap();
+            let raw = pixelrnn::field::probe_image(&image);
+            let field = dependency_fields(&model, &raw, &[(row, col, 0)], &device).unwrap().remove(0);
+            assert_eq!(field.dependencies(), expected, "{arch:?} residual={residual} skip={skip}");
+        }
+    }
+}
