@@ -220,7 +220,8 @@ pub fn plan(table: TableName, scale: Scale) -> Result<Plan> {
                 .zip(TABLE3)
                 .map(|(&depth, paper)| {
                     let model = sized(Architecture::RowLstm, depth, h_cifar(16), true, true)?;
-                    Ok(run(&format!("depth-{depth:02}"), &format!("{depth} layers"), model, paper))
+                    let label = if depth == 1 { "1 layer".to_string() } else { format!("{depth} layers") };
+                    Ok(run(&format!("depth-{depth:02}"), &label, model, paper))
                 })
                 .collect::<Result<Vec<_>>>()?,
         ),
@@ -229,7 +230,7 @@ pub fn plan(table: TableName, scale: Scale) -> Result<Plan> {
         (Scale::Smoke, _) => (4, 2),
         (Scale::Small, TableName::Table4) => (32, 1500),
         (Scale::Small, TableName::Table5) => (16, 1000),
-        (Scale::Small, _) => (16, 400),
+        (Scale::Small, _) => (16, 1000),
         (Scale::Paper, TableName::Table4) => (16, 100_000),
         (Scale::Paper, _) => (16, 200_000),
     };
@@ -245,9 +246,14 @@ pub fn plan(table: TableName, scale: Scale) -> Result<Plan> {
     };
     if scale == Scale::Small && dataset == DatasetName::Cifar10 {
         let m = &runs[0].model;
+        let depths =
+            match (runs.iter().map(|r| r.model.num_layers).min(), runs.iter().map(|r| r.model.num_layers).max()) {
+                (Some(lo), Some(hi)) if lo != hi => format!("{lo}-{hi}"),
+                _ => m.num_layers.to_string(),
+            };
         note.push_str(&format!(
-            "; reduced CIFAR-10 models ({} layers, h={}, d={}; the paper: 12-15 layers, h=128, d=1024)",
-            m.num_layers, m.hidden_channels, m.output_hidden_channels
+            "; reduced CIFAR-10 models ({depths} layers, h={}, d={}; the paper: 12-15 layers, h=128, d=1024)",
+            m.hidden_channels, m.output_hidden_channels
         ));
     }
     if split == Split::Valid {
@@ -292,6 +298,8 @@ mod tests {
         assert!(t2.runs.iter().all(|r| r.model.output_hidden_channels == 1024));
 
         let t3 = plan(TableName::Table3, Scale::Small).unwrap();
+        assert_eq!((t3.runs[0].label.as_str(), t3.runs[1].label.as_str()), ("1 layer", "2 layers"));
+        assert!(t3.note.contains("(1-12 layers, h=16, d=64;"), "{}", t3.note);
         assert_eq!(t3.runs.iter().map(|r| r.model.num_layers).collect::<Vec<_>>(), TABLE3_DEPTHS);
         assert_eq!(t3.runs[3].name, "depth-06");
 
