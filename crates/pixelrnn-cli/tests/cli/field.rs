@@ -60,6 +60,16 @@ fn a_trained_run_draws_a_png_and_bad_requests_are_errors() {
     bin().args(["receptive-field", "--run", r, "--pixel", "3,5", "--out", png.to_str().unwrap()]).assert().success();
     let (channels, _, _, _) = pixelrnn::png::decode_png(&std::fs::read(&png).unwrap(), &png).unwrap();
     assert_eq!(channels, 3);
+    // A run directory without a checkpoint, and one without anything: one line each, the OS's
+    // words once.
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let b = bare.to_str().unwrap();
+    let err = stderr_of(bin().args(["receptive-field", "--run", b, "--pixel", "1,1", "--json"]));
+    assert!(err.contains("config.json") && err.matches("No such file").count() == 1, "{err}");
+    std::fs::copy(run.join("config.json"), bare.join("config.json")).unwrap();
+    let err = stderr_of(bin().args(["receptive-field", "--run", b, "--pixel", "1,1", "--json"]));
+    assert!(err.contains("checkpoint-last.bin: missing"), "{err}");
     let err = stderr_of(bin().args(["receptive-field", "--run", r, "--pixel", "28,0", "--json"]));
     assert!(err.contains("outside the model's 28x28 images"), "{err}");
     let err = stderr_of(bin().args(["receptive-field", "--run", r, "--pixel", "3", "--json"]));
