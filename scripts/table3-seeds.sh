@@ -8,8 +8,9 @@
 # 5,000 images; prints "DEPTH SEED {eval json}". Environment: BIN (target/release/pixelrnn),
 # CIFAR (../shared/data/cifar10).
 set -euo pipefail
+bin=$(realpath "${BIN:-$(dirname "$0")/../target/release/pixelrnn}")
+cifar=$(realpath "${CIFAR:-$(dirname "$0")/../../shared/data/cifar10}")
 cd "$(dirname "$0")/.."
-bin=${BIN:-target/release/pixelrnn} cifar=${CIFAR:-../shared/data/cifar10}
 mkdir -p target/seeds
 for spec in "$@"; do
   d=${spec%:*} s=${spec#*:}

@@ -5,11 +5,13 @@
 #
 #   scripts/trained-speed.sh RUN_DIR BINARY [BINARY...]
 #
-# Environment: STEPS (30), THREADS (1). The run's own flags are read from its config.json.
+# Environment: STEPS (30), THREADS (1). The run's own flags are read from its config.json
+# (model, data, batch, seed; a run trained with other optimizer settings is refused on resume).
 # A BINARY may carry environment: "env PIXELRNN_KEEP_SUBNORMALS=1 target/release/pixelrnn".
 set -euo pipefail
 run=$1; shift
 steps=${STEPS:-30} threads=${THREADS:-1}
+[[ $steps -gt 10 ]] || { echo "error: STEPS must be over 10 (the first 10 steps are not timed)" >&2; exit 1; }
 [[ -f $run/checkpoint-last.bin ]] || { echo "error: $run has no checkpoint-last.bin" >&2; exit 1; }
 flags=$(python3 - "$run/config.json" <<'PY'
 import json, sys

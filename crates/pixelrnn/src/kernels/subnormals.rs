@@ -16,14 +16,53 @@ pub const KEEP_ENV: &str = "PIXELRNN_KEEP_SUBNORMALS";
 
 /// Turns flush-to-zero on for the calling thread and every thread of rayon's global pool
 /// (where the flex backend, gemm and the kernels of this module run), unless [`KEEP_ENV`] is
-/// set. Threads started later (other than the pool's) keep their default; calling it again is
-/// harmless.
+/// set. Threads started later inherit the mode of the thread that starts them (POSIX); calling
+/// it again is harmless.
 pub fn flush_to_zero() {
     if keep_requested(std::env::var(KEEP_ENV).ok().as_deref()) {
         return;
     }
-    this_thread();
-    rayon::broadcast(|_| this_thread());
+    set_this_thread(true);
+    rayon::broadcast(|_| set_this_thread(true));
+}
+
+/// IEEE-754 default arithmetic (subnormals kept) on the calling thread and every thread of the
+/// current rayon pool while it lives, then the mode they had: for computations whose bits must
+/// not depend on how the process was set up (the codec: a file coded here decodes on any
+/// machine).
+#[derive(Debug)]
+#[must_use = "the default arithmetic lasts while the guard lives"]
+pub struct KeepSubnormals {
+    thread_flushed: bool,
+    pool_flushed: bool,
+}
+
+impl KeepSubnormals {
+    /// Keeps subnormals until dropped.
+    pub fn new() -> KeepSubnormals {
+        let thread_flushed = flushing();
+        let pool_flushed = rayon::broadcast(|_| flushing()).into_iter().any(|f| f);
+        set_this_thread(false);
+        rayon::broadcast(|_| set_this_thread(false));
+        KeepSubnormals { thread_flushed, pool_flushed }
+    }
+}
+
+impl Default for KeepSubnormals {
+    fn default() -> Self {
+        KeepSubnormals::new()
+    }
+}
+
+impl Drop for KeepSubnormals {
+    fn drop(&mut self) {
+        if self.thread_flushed {
+            set_this_thread(true);
+        }
+        if self.pool_flushed {
+            rayon::broadcast(|_| set_this_thread(true));
+        }
+    }
 }
 
 /// Whether [`KEEP_ENV`]'s value asks to keep subnormals.
@@ -40,36 +79,41 @@ pub fn flushing() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-fn this_thread() {
+fn set_this_thread(flush: bool) {
     // MXCSR bit 15: flush-to-zero; bit 6: denormals-are-zero.
     const FTZ_DAZ: u32 = (1 << 15) | (1 << 6);
     let mut csr: u32 = 0;
     // SAFETY: stmxcsr / ldmxcsr read and write this thread's SSE control register only; the
-    // value written is the one read with two mode bits set (no exception is unmasked).
+    // value written is the one read with the two mode bits set or cleared (no exception is
+    // unmasked, the rounding mode is unchanged). Rust documents changing MXCSR as outside what
+    // the compiler promises to respect: it may fold float constants at compile time in the
+    // default mode, so a folded result can keep a subnormal the running code would flush. That
+    // changes which tiny values become zero, the same way on every run of a binary; the codec,
+    // which needs the same bits everywhere, runs with the default mode ([`KeepSubnormals`]).
     unsafe {
         std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags));
-        csr |= FTZ_DAZ;
+        csr = if flush { csr | FTZ_DAZ } else { csr & !FTZ_DAZ };
         std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, preserves_flags, readonly));
     }
 }
 
 #[cfg(target_arch = "aarch64")]
 #[allow(unsafe_code)]
-fn this_thread() {
+fn set_this_thread(flush: bool) {
     // FPCR bit 24: flush-to-zero.
     const FZ: u64 = 1 << 24;
-    // SAFETY: reads and writes this thread's floating-point control register only, setting one
-    // mode bit.
+    // SAFETY: reads and writes this thread's floating-point control register only, setting or
+    // clearing one mode bit (see the x86-64 version on compile-time folding).
     unsafe {
         let mut fpcr: u64;
         std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags));
-        fpcr |= FZ;
+        fpcr = if flush { fpcr | FZ } else { fpcr & !FZ };
         std::arch::asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack, preserves_flags));
     }
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn this_thread() {}
+fn set_this_thread(_flush: bool) {}
 
 #[cfg(test)]
 mod tests {
@@ -85,15 +129,28 @@ mod tests {
 
     #[test]
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    fn subnormal_results_become_zero_on_this_thread_and_the_pool() {
-        std::thread::spawn(|| {
-            assert!(!flushing(), "a new thread starts with subnormals kept");
-            flush_to_zero();
-            assert!(flushing());
-            assert!(rayon::broadcast(|_| flushing()).into_iter().all(|f| f), "every pool thread flushes");
-            // Normal numbers are untouched.
-            let small = std::hint::black_box(1.0e-20f32) * std::hint::black_box(1.0e-10f32);
-            assert_eq!(small, 1.0e-30f32);
+    fn subnormal_results_become_zero_on_this_thread_and_the_pool_and_the_guard_restores_them() {
+        // A private pool and thread, so that the other tests' global pool keeps its mode.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        std::thread::spawn(move || {
+            assert!(!flushing(), "a new thread of an unflushed thread keeps subnormals");
+            pool.install(|| {
+                flush_to_zero();
+                assert!(flushing());
+                assert!(rayon::broadcast(|_| flushing()).into_iter().all(|f| f), "every pool thread flushes");
+                // Normal numbers are untouched.
+                let small = std::hint::black_box(1.0e-20f32) * std::hint::black_box(1.0e-10f32);
+                assert_eq!(small, 1.0e-30f32);
+                {
+                    let _keep = KeepSubnormals::new();
+                    assert!(!flushing());
+                    assert!(rayon::broadcast(|_| !flushing()).into_iter().all(|k| k), "the pool keeps them");
+                    let tiny = std::hint::black_box(1.0e-30f32) * std::hint::black_box(1.0e-10f32);
+                    assert!(tiny > 0.0 && tiny < f32::MIN_POSITIVE);
+                }
+                assert!(flushing(), "restored after the guard");
+                assert!(rayon::broadcast(|_| flushing()).into_iter().all(|f| f));
+            });
         })
         .join()
         .unwrap();

@@ -229,7 +229,6 @@ pub fn plan(table: TableName, scale: Scale) -> Result<Plan> {
     let (batch_size, steps) = match (scale, table) {
         (Scale::Smoke, _) => (4, 2),
         (Scale::Small, TableName::Table4) => (32, 1500),
-        (Scale::Small, TableName::Table5) => (16, 1000),
         (Scale::Small, _) => (16, 1000),
         (Scale::Paper, TableName::Table4) => (16, 100_000),
         (Scale::Paper, _) => (16, 200_000),
