@@ -70,8 +70,8 @@ pub enum Error {
     /// tensor, metadata that disagrees with them, not a safetensors file.
     #[error("{0}")]
     Weights(String),
-    /// Data-parallel training that cannot go on: another rank failed, the replicas diverged,
-    /// the ranks disagree.
+    /// Data-parallel training that cannot go on here: the replicas diverged, the ranks disagree,
+    /// this rank failed (another rank's failure is [`Error::PeerFailed`]).
     #[error("distributed training: {0}")]
     Distributed(String),
     /// Data-parallel training stopped because another rank of the group failed (the cause is
