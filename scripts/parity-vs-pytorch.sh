@@ -17,7 +17,13 @@
 #
 # Environment: LONG_STEPS (default 0), SEEDS (default "1 2 3"), THREADS per side (default 1;
 # the two sides run concurrently in part 2), RESULTS_DIR (default target/parity), TORCH_VENV,
-# BENCH_DIR, DATA; OURS_FLAGS: extra pixelrnn train flags for part 2 (e.g. "--epsilon 1e-8").
+# BENCH_DIR, DATA; OURS_FLAGS: extra pixelrnn train flags for part 2 (e.g. "--epsilon 1e-8");
+# LR_DECAY (default 1): both sides' learning rate is 1e-3 * LR_DECAY^k at step k (pixelrnn's
+# --lr-decay; in both parts, so part 1 checks that the schedules agree). An annealed rate ends
+# each run near a point rather than wherever the last steps of a constant rate threw it, which
+# takes the final-snapshot noise out of part 2's comparison. SAME_INIT=1: in part 2 pixelrnn
+# also starts from the twin's initial weights, with the twin's epsilon and layer variants, so
+# that each seed is a paired comparison of the training alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 specs=("$@")
@@ -26,6 +32,8 @@ bench_dir=${BENCH_DIR:-../shared/bench}
 data=${DATA:-../shared/data}
 venv=${TORCH_VENV:-.venv-torch}
 long_steps=${LONG_STEPS:-0}
+lr_decay=${LR_DECAY:-1}
+same_init=${SAME_INIT:-0}
 seeds=${SEEDS:-1 2 3}
 threads=${THREADS:-1}
 out=${RESULTS_DIR:-target/parity}
@@ -61,10 +69,10 @@ for spec in "${specs[@]}"; do
   py order --spec "$spec" --seed 0 --steps 20 --out "$s.order.txt"
   # shellcheck disable=SC2046
   "$bin" train $(flags_of "$spec") $(twin_flags_of "$spec") --no-verify --no-skip --steps 20 --valid-every 0 --valid-limit 16 \
-    --checkpoint-every 0 --epsilon 1e-8 --init-weights "$s.init.safetensors" --batch-order "$s.order.txt" \
+    --checkpoint-every 0 --epsilon 1e-8 --lr-decay "$lr_decay" --init-weights "$s.init.safetensors" --batch-order "$s.order.txt" \
     --gradients-out "$s.ours.grads" --gradients-layout pytorch --out "$s.run" --overwrite --quiet 2> /dev/null
   py train --spec "$spec" --data "$(data_of "$spec")" --weights "$s.init.safetensors" --order "$s.order.txt" --steps 20 \
-    --json "$s.twin.json" --grads-out "$s.twin.grads" --test-limit 16 --threads 2
+    --json "$s.twin.json" --grads-out "$s.twin.grads" --test-limit 16 --threads 2 --lr-decay "$lr_decay"
   py compare --spec "$spec" --ours-grads "$s.ours.grads" --twin-grads "$s.twin.grads" \
     --ours-losses "$s.run/metrics.jsonl" --twin-json "$s.twin.json" > "$s.exact.json"
   python3 - "$s.exact.json" <<'PY'
@@ -85,37 +93,50 @@ for spec in "${specs[@]}"; do
     s=$out/$spec-long-$seed
     py init --spec "$spec" --seed "$seed" --out "$s.init.safetensors"
     py order --spec "$spec" --seed "$seed" --steps "$long_steps" --out "$s.order.txt"
+    paired=()
+    [[ $same_init == 1 ]] && read -r -a paired <<< "--init-weights $s.init.safetensors --epsilon 1e-8 $(twin_flags_of "$spec")"
     # shellcheck disable=SC2046,SC2086
     RAYON_NUM_THREADS=$threads "$bin" train $(flags_of "$spec") --no-skip --steps "$long_steps" --seed "$seed" \
-      --valid-every 0 --valid-limit 16 --checkpoint-every 0 --batch-order "$s.order.txt" --no-verify ${OURS_FLAGS:-} \
+      --valid-every 0 --valid-limit 16 --checkpoint-every 0 --batch-order "$s.order.txt" --no-verify \
+      --lr-decay "$lr_decay" "${paired[@]}" ${OURS_FLAGS:-} \
       --out "$s.run" --overwrite --quiet 2> /dev/null &
     ours=$!
     py train --spec "$spec" --data "$(data_of "$spec")" --weights "$s.init.safetensors" --order "$s.order.txt" \
-      --steps "$long_steps" --json "$s.twin.json" --threads "$threads"
+      --steps "$long_steps" --json "$s.twin.json" --threads "$threads" --lr-decay "$lr_decay"
     wait $ours
     RAYON_NUM_THREADS=2 "$bin" eval --run "$s.run" --checkpoint last --split "$split" --json > "$s.ours.json"
-    python3 - "$spec" "$seed" "$long_steps" "$s.ours.json" "$s.twin.json" "${OURS_FLAGS:-}" >> "$out/long.jsonl" <<'PY'
+    python3 - "$spec" "$seed" "$long_steps" "$s.ours.json" "$s.twin.json" "${OURS_FLAGS:-}" "$lr_decay" "$same_init" >> "$out/long.jsonl" <<'PY'
 import json, sys
-spec, seed, steps, ours, twin, flags = sys.argv[1:]
+spec, seed, steps, ours, twin, flags, lr_decay, same_init = sys.argv[1:]
 o, t = json.load(open(ours)), json.load(open(twin))
 row = {"spec": spec, "seed": int(seed), "steps": int(steps), "ours_flags": flags,
        "pixelrnn_test_nats": o["nll_nats"], "twin_test_nats": t["test_nats"], "test_images": t["test_images"]}
 if spec == "m2":
     row.update(split="valid", pixelrnn_bits_per_dim=o["bits_per_dim"], twin_bits_per_dim=t["test_bits_per_dim"])
+# Written only when they differ from the defaults, so that earlier rows read the same.
+if float(lr_decay) != 1.0:
+    row["lr_decay"] = float(lr_decay)
+if same_init == "1":
+    row["same_init"] = True
 print(json.dumps(row))
 PY
     tail -n 1 "$out/long.jsonl"
   done
-  python3 - "$spec" "$long_steps" "$out/long.jsonl" "${OURS_FLAGS:-}" <<'PY'
-import json, statistics as st, sys
+  python3 - "$spec" "$long_steps" "$out/long.jsonl" "${OURS_FLAGS:-}" "$lr_decay" "$same_init" <<'PY'
+import json, math, statistics as st, sys
 spec, steps, path, flags = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-rows = [r for r in map(json.loads, open(path)) if r["spec"] == spec and r["steps"] == steps and r["ours_flags"] == flags]
+lr_decay, same_init = float(sys.argv[5]), sys.argv[6] == "1"
+rows = [r for r in map(json.loads, open(path)) if r["spec"] == spec and r["steps"] == steps and r["ours_flags"] == flags
+        and r.get("lr_decay", 1.0) == lr_decay and r.get("same_init", False) == same_init]
 unit, key = ("bits/dim", "bits_per_dim") if spec == "m2" else ("nats", "test_nats")
 ours = [r["pixelrnn_" + key] for r in rows]
 twin = [r["twin_" + key] for r in rows]
 sd = lambda v: st.stdev(v) if len(v) > 1 else 0.0
-print(f"{spec} learning, {steps} steps, {len(rows)} seeds{' (' + flags + ')' if flags else ''}: "
+setting = ", ".join(x for x in [flags, f"lr decay {lr_decay:g}" if lr_decay != 1.0 else "", "same init" if same_init else ""] if x)
+diffs = [a - b for a, b in zip(ours, twin)]
+print(f"{spec} learning, {steps} steps, {len(rows)} seeds{' (' + setting + ')' if setting else ''}: "
       f"pixelrnn {st.mean(ours):.4f} +- {sd(ours):.4f} {unit}, twin {st.mean(twin):.4f} +- {sd(twin):.4f}, "
-      f"difference {st.mean(ours) - st.mean(twin):+.4f}")
+      f"difference {st.mean(diffs):+.4f} (per seed {', '.join(f'{d:+.4f}' for d in diffs)}; "
+      f"standard error {sd(diffs) / math.sqrt(len(diffs)):.4f})")
 PY
 done

@@ -10,8 +10,9 @@ the twin's training on them; then the comparison with what pixelrnn did.
   order   --spec S --seed N --steps N --out FILE   the batches: epoch permutations of the
           training split, one line of indices per step (pixelrnn: train --batch-order)
   train   --spec S --weights FILE --order FILE --steps N --json OUT [--grads-out FILE]
-          [--epsilon E] [--test-limit N] [--seconds S]: Adam 1e-3 from those weights on those
-          batches (for at most S seconds of training, when given); writes
+          [--epsilon E] [--lr-decay D] [--test-limit N] [--seconds S]: Adam from those weights
+          on those batches, learning rate 1e-3 * D^k at step k = 0, 1, ... (pixelrnn's train
+          --lr-decay; D = 1 by default), for at most S seconds of training when given; writes
           the per-step losses, the test NLL (nats for binary specs, bits/dim for m2) and, with
           --grads-out, the first step's gradients (state_dict names)
   compare --ours-grads F --twin-grads F --ours-losses F --twin-json F   one JSON line:
@@ -135,6 +136,8 @@ def cmd_train(args):
         loss, _ = loss_of(args.spec, model, x)
         opt.zero_grad()
         loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = 1e-3 * args.lr_decay ** step
         if step == 0 and args.grads_out:
             save_file({k: p.grad.detach().clone().contiguous() for k, p in model.named_parameters()}, args.grads_out)
         opt.step()
@@ -149,7 +152,7 @@ def cmd_train(args):
             count += len(chunk)
     nats = total / count
     dims = test.shape[1] * test.shape[2] * test.shape[3]
-    result = {"spec": args.spec, "steps": len(losses), "losses": losses, "test_images": count, "test_nats": nats,
+    result = {"spec": args.spec, "steps": len(losses), "lr_decay": args.lr_decay, "losses": losses, "test_images": count, "test_nats": nats,
               "test_bits_per_dim": nats / (dims * math.log(2))}
     json.dump(result, open(args.json, "w"))
 
@@ -193,6 +196,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--grads-out")
     ap.add_argument("--epsilon", type=float, default=1e-8)
+    ap.add_argument("--lr-decay", type=float, default=1.0, help="train: learning rate 1e-3 * D^step, as pixelrnn's --lr-decay")
     ap.add_argument("--test-limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=0, help="train: also stop after this many seconds of training")

@@ -3,37 +3,53 @@
 /// One line: `(label, colour, points)`.
 pub type Series<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
 
+/// Width in pixels of a digit (and of '.' or '-', generously) in the 12 px sans-serif font.
+const DIGIT_WIDTH: f64 = 7.0;
+
 /// An SVG chart of the named series, axes scaled to fit.
 pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
-    let (w, h, m) = (640.0, 400.0, 50.0);
+    let (w, h, m): (f64, f64, f64) = (640.0, 400.0, 50.0);
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).filter(|p| p.1.is_finite()).collect();
     let (x0, x1) = axis_range(all.iter().map(|p| p.0));
     let (y0, y1) = axis_range(all.iter().map(|p| p.1));
-    let sx = |x: f64| m + (x - x0) / (x1 - x0) * (w - 2.0 * m);
+    // The y axis's values, bottom to top: its ends and three grid lines between them.
+    let y_ticks: Vec<(f64, String)> = (0..5)
+        .map(|k| {
+            let y = y0 + (y1 - y0) * k as f64 / 4.0;
+            (y, format!("{y:.3}"))
+        })
+        .collect();
+    // The left margin holds the rotated y label (a line of text at x = 12) and, right-aligned
+    // against the axis, the widest tick value, so long values (nats per CIFAR image) never run
+    // into the label.
+    let widest = y_ticks.iter().map(|t| t.1.len()).max().unwrap_or(0) as f64;
+    let left = m.max(24.0 + widest * DIGIT_WIDTH + 4.0);
+    let sx = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - m);
     let sy = |y: f64| h - m - (y - y0) / (y1 - y0) * (h - 2.0 * m);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-<line x1=\"{m}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{b}\" stroke=\"black\"/>\n\
+<line x1=\"{left}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{left}\" y1=\"{m}\" x2=\"{left}\" y2=\"{b}\" stroke=\"black\"/>\n\
 <text x=\"{cx}\" y=\"{xl}\" text-anchor=\"middle\">{x_label}</text><text x=\"12\" y=\"{cy}\" transform=\"rotate(-90 12 {cy})\" text-anchor=\"middle\">{y_label}</text>\n\
-<text x=\"{m}\" y=\"{xt}\">{x0:.0}</text><text x=\"{r}\" y=\"{xt}\" text-anchor=\"end\">{x1:.0}</text>\n\
-<text x=\"{yt}\" y=\"{b}\" text-anchor=\"end\">{y0:.3}</text><text x=\"{yt}\" y=\"{m}\" text-anchor=\"end\">{y1:.3}</text>\n",
+<text x=\"{left}\" y=\"{xt}\">{x0:.0}</text><text x=\"{r}\" y=\"{xt}\" text-anchor=\"end\">{x1:.0}</text>\n",
+        x_label = escape(x_label),
+        y_label = escape(y_label),
         b = h - m,
         r = w - m,
-        cx = w / 2.0,
+        cx = (left + w - m) / 2.0,
         cy = h / 2.0,
         xl = h - 10.0,
         xt = h - m + 15.0,
-        yt = m - 4.0,
     );
-    // Light grid lines with their values between the two ends of the y axis.
-    for k in 1..4 {
-        let y = y0 + (y1 - y0) * k as f64 / 4.0;
-        svg += &format!(
-            "<line x1=\"{m}\" y1=\"{p:.1}\" x2=\"{r}\" y2=\"{p:.1}\" stroke=\"#dddddd\"/><text x=\"{yt}\" y=\"{p:.1}\" text-anchor=\"end\">{y:.3}</text>\n",
-            p = sy(y),
-            r = w - m,
-            yt = m - 4.0,
-        );
+    for (k, (y, text)) in y_ticks.iter().enumerate() {
+        // Light grid lines between the two ends of the axis.
+        if k > 0 && k < 4 {
+            svg += &format!(
+                "<line x1=\"{left}\" y1=\"{p:.1}\" x2=\"{r}\" y2=\"{p:.1}\" stroke=\"#dddddd\"/>",
+                p = sy(*y),
+                r = w - m
+            );
+        }
+        svg += &format!("<text x=\"{yt}\" y=\"{p:.1}\" text-anchor=\"end\">{text}</text>\n", p = sy(*y), yt = left - 4.0);
     }
     for (i, (label, colour, points)) in series.iter().enumerate() {
         let pts: Vec<String> =
@@ -85,6 +101,20 @@ mod tests {
         for v in ["4.000", "5.000", "6.000", "7.000", "8.000"] {
             assert!(svg.contains(&format!(">{v}</text>")), "{v} missing: {svg}");
         }
-        assert!(svg.contains("points=\"50.0,50.0 590.0,350.0\""), "{svg}");
+        assert!(svg.contains("points=\"63.0,50.0 590.0,350.0\""), "{svg}");
+    }
+
+    #[test]
+    fn long_tick_values_widen_the_left_margin_instead_of_running_into_the_y_label() {
+        let a = [(0.0, 11242.295), (10.0, 12041.976)];
+        let svg = line_chart("nats <per image>", "step", &[("m2", "#000000", &a)]);
+        assert!(svg.contains(">nats &lt;per image&gt;</text>"), "{svg}");
+        // "12041.976" is 9 characters, right-aligned at the axis minus 4 px: its left edge must
+        // clear the rotated label's line (x = 12, half a 12 px line each way).
+        let axis = 24.0 + 9.0 * DIGIT_WIDTH + 4.0;
+        assert!(svg.contains(&format!("<line x1=\"{axis}\" y1=\"50\" x2=\"{axis}\"")), "{svg}");
+        assert!(svg.contains(&format!("<text x=\"{}\" y=\"50.0\" text-anchor=\"end\">12041.976</text>", axis - 4.0)), "{svg}");
+        assert!(axis - 4.0 - 9.0 * DIGIT_WIDTH >= 12.0 + 6.0);
+        assert!(svg.contains(&format!("points=\"{axis:.1},350.0 590.0,50.0\"")), "{svg}");
     }
 }

@@ -199,19 +199,39 @@ impl RunDir {
     /// points).
     pub fn write_loss_plot(&self) -> Result<()> {
         let events = self.events()?;
-        let (train, valid) = (curve(&events, "step"), curve(&events, "validation"));
+        let (train, valid) = (curve(&events, EventKind::Step), curve(&events, EventKind::Validation));
         let svg =
             crate::plot::line_chart("bits/dim", "step", &[("train", "#1f77b4", &train), ("valid", "#d62728", &valid)]);
         write_atomic(&self.path.join(LOSS_PLOT_FILE), svg.as_bytes())
     }
 }
 
+/// The kind of a `metrics.jsonl` line: its `event` tag, as [`crate::train::TrainEvent`]
+/// writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Training started (or resumed).
+    Started,
+    /// One optimizer step.
+    Step,
+    /// A validation pass.
+    Validation,
+    /// A checkpoint was written.
+    Checkpoint,
+    /// Data-parallel replicas were found identical.
+    ReplicasChecked,
+    /// A tag this version does not know (a log written by a newer one).
+    #[serde(other)]
+    Other,
+}
+
 /// What the readers of `metrics.jsonl` need of one event line (the writer is
 /// [`crate::train::TrainEvent`]; other fields are ignored).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct LoggedEvent {
-    /// `step`, `validation`, `checkpoint`, ...
-    pub event: String,
+    /// Which event it is.
+    pub event: EventKind,
     /// The step it belongs to.
     pub step: Option<u64>,
     /// Training (step) or validation bits/dim.
@@ -227,8 +247,8 @@ impl LoggedEvent {
     }
 }
 
-/// The (step, bits/dim) points of the events of one kind (`"step"` or `"validation"`).
-pub fn curve(events: &[LoggedEvent], kind: &str) -> Vec<(f64, f64)> {
+/// The (step, bits/dim) points of the events of one kind (training steps or validations).
+pub fn curve(events: &[LoggedEvent], kind: EventKind) -> Vec<(f64, f64)> {
     events.iter().filter(|e| e.event == kind).filter_map(|e| Some((e.step? as f64, e.bits_per_dim?))).collect()
 }
 
@@ -319,14 +339,17 @@ mod tests {
         std::fs::write(run.metrics_path(), log).unwrap();
         let events = run.events().unwrap();
         assert_eq!(events.len(), 4, "the torn last line is skipped");
-        assert_eq!(curve(&events, "step"), vec![(1.0, 2.5), (2.0, 2.0)]);
-        assert_eq!(curve(&events, "validation"), vec![(1.0, 2.25)]);
+        assert_eq!(curve(&events, EventKind::Step), vec![(1.0, 2.5), (2.0, 2.0)]);
+        assert_eq!(curve(&events, EventKind::Validation), vec![(1.0, 2.25)]);
         assert_eq!(events[2].images_per_sec, Some(20.0));
         run.write_loss_plot().unwrap();
         assert!(std::fs::read_to_string(dir.path().join(LOSS_PLOT_FILE)).unwrap().contains("<svg"));
         run.truncate_metrics(1).unwrap();
         let kept = run.events().unwrap();
-        assert_eq!(kept.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["step", "validation"]);
+        assert_eq!(kept.iter().map(|e| e.event).collect::<Vec<_>>(), [EventKind::Step, EventKind::Validation]);
+        // A tag of a newer version is an event of another kind, not a damaged line.
+        let foreign = LoggedEvent::parse("{\"event\":\"learning_rate_changed\",\"step\":3}").unwrap();
+        assert_eq!((foreign.event, foreign.step), (EventKind::Other, Some(3)));
     }
 
     #[test]

@@ -418,3 +418,46 @@ fn checkpoint_now(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{EventKind, LoggedEvent};
+
+    /// The reader's kind of each event (exhaustive: a new event must be given a kind).
+    fn kind_of(event: &TrainEvent) -> EventKind {
+        match event {
+            TrainEvent::Started { .. } => EventKind::Started,
+            TrainEvent::Step { .. } => EventKind::Step,
+            TrainEvent::Validation { .. } => EventKind::Validation,
+            TrainEvent::Checkpoint { .. } => EventKind::Checkpoint,
+            TrainEvent::ReplicasChecked { .. } => EventKind::ReplicasChecked,
+        }
+    }
+
+    #[test]
+    fn every_event_the_trainer_writes_reads_back_as_its_own_kind_with_its_step() {
+        let step = TrainEvent::Step {
+            step: 2,
+            loss_nats: 9.0,
+            bits_per_dim: 2.5,
+            lr: 1e-3,
+            images_per_sec: 40.0,
+            gradient_sum_secs: None,
+        };
+        let validation = TrainEvent::Validation { step: 3, nll_nats: 9.0, bits_per_dim: 2.25, images: 16, best: true };
+        let cases = [
+            (TrainEvent::Started { step: 1, total_steps: 9 }, 1),
+            (step, 2),
+            (validation, 3),
+            (TrainEvent::Checkpoint { step: 4 }, 4),
+            (TrainEvent::ReplicasChecked { step: 5, ranks: 2 }, 5),
+        ];
+        for (event, at) in cases {
+            let line = serde_json::to_string(&event).unwrap();
+            let read = LoggedEvent::parse(&line).unwrap();
+            assert_ne!(kind_of(&event), EventKind::Other);
+            assert_eq!((read.event, read.step), (kind_of(&event), Some(at)), "{line}");
+        }
+    }
+}

@@ -134,7 +134,7 @@ fn training_secs(run: &RunDir, batch_size: usize) -> Result<f64> {
     Ok(run
         .events()?
         .iter()
-        .filter(|e| e.event == "step")
+        .filter(|e| e.event == crate::run::EventKind::Step)
         .filter_map(|e| e.images_per_sec)
         .filter(|&ips| ips > 0.0)
         .map(|ips| batch_size as f64 / ips)
@@ -143,7 +143,7 @@ fn training_secs(run: &RunDir, batch_size: usize) -> Result<f64> {
 
 /// The validation curve (step, bits/dim) of a run, from its metrics (empty if it has none).
 fn validation_curve(run: &RunDir) -> Vec<(f64, f64)> {
-    run.events().map(|events| crate::run::curve(&events, "validation")).unwrap_or_default()
+    run.events().map(|events| crate::run::curve(&events, crate::run::EventKind::Validation)).unwrap_or_default()
 }
 
 const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
