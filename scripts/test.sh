@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 features=()
-libclang=$(compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" || compgen -G "/usr/lib/*/libclang*.so*" || true)
+libclang=$(scripts/find-libclang.sh)
 if command -v mpicc > /dev/null && command -v mpirun > /dev/null && [[ -n $libclang ]]; then
   features=(--features pixelrnn-cli/mpi)
   echo "MPI found ($(mpirun --version 2>&1 | head -n 1)): testing with --features pixelrnn-cli/mpi"
