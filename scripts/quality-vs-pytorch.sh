@@ -16,7 +16,8 @@
 # few seconds); the twin stops itself (its clock starts after loading).
 # Neither side evaluates inside the budget. One JSON line per side goes to
 # RESULTS_DIR/quality.jsonl (default target/quality), then a summary line.
-# Environment: TORCH_VENV, BENCH_DIR, DATA, SEED (default 0), RESULTS_DIR.
+# Environment: TORCH_VENV, BENCH_DIR, DATA, SEED (default 0; both sides, and each row says it),
+# RESULTS_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-1200}
@@ -75,9 +76,9 @@ code=$?
 set -e
 [[ $code == 124 || $code == 143 || $code == 0 ]] || { echo "pixelrnn train failed ($code): $(tail -1 "$run.log")" >&2; exit 1; }
 RAYON_NUM_THREADS=2 "$bin" eval --run "$run" --checkpoint last --split "$split" --json > "$run.ours.json"
-python3 - "$spec" "$seconds" "$run" "$out/quality.jsonl" "$batch" <<'PY'
+python3 - "$spec" "$seconds" "$run" "$out/quality.jsonl" "$batch" "$seed" <<'PY'
 import json, sys
-spec, seconds, run, log, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+spec, seconds, run, log, batch, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 ours = json.load(open(run + ".ours.json"))
 steps = max(json.loads(l)["step"] for l in open(run + "/metrics.jsonl") if '"event":"step"' in l)
 twin = json.loads(open(run + ".twin.jsonl").read().strip().splitlines()[-1])
@@ -85,6 +86,8 @@ rows = [{"framework": "pixelrnn", "model": spec, "seconds": seconds, "steps": st
          "test_images": ours["images"], "test_nats": round(ours["nll_nats"], 3)}, twin]
 if spec == "m2":
     rows[0].update(test_bits_per_dim=round(ours["bits_per_dim"], 4), split="valid")
+for r in rows:
+    r["seed"] = seed
 with open(log, "a") as f:
     for r in rows:
         f.write(json.dumps(r) + "\n")
