@@ -15,8 +15,8 @@
 # 10,000 test images (m2: bits/dim on the 5,000 validation images) go to RESULTS_DIR/long.jsonl, and a summary line per spec gives the means
 # and spreads.
 #
-# Environment: LONG_STEPS (default 0), SEEDS (default "1 2 3"), THREADS per side (default 1;
-# the two sides run concurrently in part 2), RESULTS_DIR (default target/parity), TORCH_VENV,
+# Environment: PIXELRNN_BIN (a built binary; default: build target/release/pixelrnn), LONG_STEPS (default 0), SEEDS (default "1 2 3"), THREADS per run (default 1;
+# part 2 runs JOBS runs at a time, default 2), RESULTS_DIR (default target/parity), TORCH_VENV,
 # BENCH_DIR, DATA; OURS_FLAGS: extra pixelrnn train flags for part 2 (e.g. "--epsilon 1e-8");
 # LR_DECAY (default 1): both sides' learning rate is 1e-3 * LR_DECAY^k at step k (pixelrnn's
 # --lr-decay; in both parts, so part 1 checks that the schedules agree). An annealed rate ends
@@ -24,6 +24,13 @@
 # takes the final-snapshot noise out of part 2's comparison. SAME_INIT=1: in part 2 pixelrnn
 # also starts from the twin's initial weights, with the twin's epsilon and layer variants, so
 # that each seed is a paired comparison of the training alone.
+# LAST_K (default 100): each part-2 row also gives both sides' mean loss over the last K steps,
+# in nats/image (bits/dim for m2). Within the first epoch every batch is images that side has
+# not trained on yet, and the loss of step k is taken before its update, so that mean is a
+# held-out estimate of the NLL of the models at steps N-K+1..N (progressive validation): on
+# the same images for both sides (the image-sampling noise cancels in the difference) and
+# averaged over K snapshots (the last update's noise averages out). The summary gives its
+# paired difference beside the test NLL's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 specs=("$@")
@@ -36,11 +43,18 @@ lr_decay=${LR_DECAY:-1}
 same_init=${SAME_INIT:-0}
 seeds=${SEEDS:-1 2 3}
 threads=${THREADS:-1}
+last_k=${LAST_K:-100}
+jobs=${JOBS:-2}
 out=${RESULTS_DIR:-target/parity}
 [[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
 "$venv/bin/python" -c "import safetensors" 2> /dev/null || "$venv/bin/pip" install -q safetensors
-cargo build --release -q -p pixelrnn-cli
-bin=target/release/pixelrnn
+# PIXELRNN_BIN: a built binary to use (e.g. a copy, so that target/ can be rebuilt meanwhile).
+if [[ -n ${PIXELRNN_BIN:-} ]]; then
+  bin=$PIXELRNN_BIN
+else
+  cargo build --release -q -p pixelrnn-cli
+  bin=target/release/pixelrnn
+fi
 py() { "$venv/bin/python" scripts/parity_twin.py "$@" --twin-dir "$bench_dir"; }
 mkdir -p "$out"
 if [[ ! -f $out/mnist/images.npz ]]; then py data --mnist-dir "$data/mnist" --out "$out/mnist"; fi
@@ -85,6 +99,23 @@ PY
 done
 
 [[ $long_steps -gt 0 ]] || exit 0
+# One run of part 2: `long_job twin|ours SEED` (spec and split from the environment).
+long_job() {
+  local side=$1 seed=$2 s=$out/$spec-long-$2 paired=()
+  if [[ $side == twin ]]; then
+    py train --spec "$spec" --data "$(data_of "$spec")" --weights "$s.init.safetensors" --order "$s.order.txt" \
+      --steps "$long_steps" --json "$s.twin.json" --threads "$threads" --lr-decay "$lr_decay"
+    return
+  fi
+  [[ $same_init == 1 ]] && read -r -a paired <<< "--init-weights $s.init.safetensors --epsilon 1e-8 $(twin_flags_of "$spec")"
+  # shellcheck disable=SC2046,SC2086
+  RAYON_NUM_THREADS=$threads "$bin" train $(flags_of "$spec") --no-skip --steps "$long_steps" --seed "$seed" \
+    --valid-every 0 --valid-limit 16 --checkpoint-every 0 --batch-order "$s.order.txt" --no-verify \
+    --lr-decay "$lr_decay" "${paired[@]}" ${OURS_FLAGS:-} --out "$s.run" --overwrite --quiet 2> /dev/null &&
+    RAYON_NUM_THREADS=$threads "$bin" eval --run "$s.run" --checkpoint last --split "$split" --json > "$s.ours.json"
+}
+export -f long_job py flags_of twin_flags_of data_of
+export out bin bench_dir data venv long_steps lr_decay same_init threads OURS_FLAGS
 for spec in "${specs[@]}"; do
   # m2's held-out images are the last 5,000 training images (pixelrnn's valid split; the
   # official test batch is not among the shared data), scored in bits/dim.
@@ -93,26 +124,37 @@ for spec in "${specs[@]}"; do
     s=$out/$spec-long-$seed
     py init --spec "$spec" --seed "$seed" --out "$s.init.safetensors"
     py order --spec "$spec" --seed "$seed" --steps "$long_steps" --out "$s.order.txt"
-    paired=()
-    [[ $same_init == 1 ]] && read -r -a paired <<< "--init-weights $s.init.safetensors --epsilon 1e-8 $(twin_flags_of "$spec")"
-    # shellcheck disable=SC2046,SC2086
-    RAYON_NUM_THREADS=$threads "$bin" train $(flags_of "$spec") --no-skip --steps "$long_steps" --seed "$seed" \
-      --valid-every 0 --valid-limit 16 --checkpoint-every 0 --batch-order "$s.order.txt" --no-verify \
-      --lr-decay "$lr_decay" "${paired[@]}" ${OURS_FLAGS:-} \
-      --out "$s.run" --overwrite --quiet 2> /dev/null &
-    ours=$!
-    py train --spec "$spec" --data "$(data_of "$spec")" --weights "$s.init.safetensors" --order "$s.order.txt" \
-      --steps "$long_steps" --json "$s.twin.json" --threads "$threads" --lr-decay "$lr_decay"
-    wait $ours
-    RAYON_NUM_THREADS=2 "$bin" eval --run "$s.run" --checkpoint last --split "$split" --json > "$s.ours.json"
-    python3 - "$spec" "$seed" "$long_steps" "$s.ours.json" "$s.twin.json" "${OURS_FLAGS:-}" "$lr_decay" "$same_init" >> "$out/long.jsonl" <<'PY'
-import json, sys
-spec, seed, steps, ours, twin, flags, lr_decay, same_init = sys.argv[1:]
+  done
+  # Every seed's two runs are independent jobs (the twin: train and score; pixelrnn: train, then
+  # score), THREADS threads each, JOBS at a time (default 2: one core each here), the twins
+  # first since they take longer; the rows are written once all have finished.
+  export spec split
+  for seed in $seeds; do printf 'twin %s\n' "$seed"; done > "$out/$spec-jobs.txt"
+  for seed in $seeds; do printf 'ours %s\n' "$seed"; done >> "$out/$spec-jobs.txt"
+  xargs -P "$jobs" -L 1 bash -c 'long_job "$@"' _ < "$out/$spec-jobs.txt"
+  for seed in $seeds; do
+    s=$out/$spec-long-$seed
+    python3 - "$spec" "$seed" "$long_steps" "$s.ours.json" "$s.twin.json" "${OURS_FLAGS:-}" "$lr_decay" "$same_init" \
+      "$s.run/metrics.jsonl" "$last_k" >> "$out/long.jsonl" <<'PY'
+import json, math, sys
+spec, seed, steps, ours, twin, flags, lr_decay, same_init, metrics, last_k = sys.argv[1:]
 o, t = json.load(open(ours)), json.load(open(twin))
 row = {"spec": spec, "seed": int(seed), "steps": int(steps), "ours_flags": flags,
        "pixelrnn_test_nats": o["nll_nats"], "twin_test_nats": t["test_nats"], "test_images": t["test_images"]}
 if spec == "m2":
     row.update(split="valid", pixelrnn_bits_per_dim=o["bits_per_dim"], twin_bits_per_dim=t["test_bits_per_dim"])
+# The held-out estimate of the last K steps (see LAST_K above), from both sides' per-step losses.
+ours_losses = [e["loss_nats"] for e in map(json.loads, open(metrics)) if e.get("event") == "step"]
+twin_losses = t["losses"]
+k = int(last_k)
+if k > 0:
+    if len(ours_losses) != int(steps) or len(twin_losses) != int(steps):
+        sys.exit(f"{metrics}: expected {steps} step losses on both sides, found {len(ours_losses)} (pixelrnn) "
+                 f"and {len(twin_losses)} (twin)")
+    k = min(k, int(steps))
+    scale = 1.0 / (3 * 32 * 32 * math.log(2)) if spec == "m2" else 1.0
+    row.update(last_k_steps=k,
+               pixelrnn_last_k=sum(ours_losses[-k:]) / k * scale, twin_last_k=sum(twin_losses[-k:]) / k * scale)
 # Written only when they differ from the defaults, so that earlier rows read the same.
 if float(lr_decay) != 1.0:
     row["lr_decay"] = float(lr_decay)
@@ -122,7 +164,7 @@ print(json.dumps(row))
 PY
     tail -n 1 "$out/long.jsonl"
   done
-  python3 - "$spec" "$long_steps" "$out/long.jsonl" "${OURS_FLAGS:-}" "$lr_decay" "$same_init" <<'PY'
+  python3 - "$spec" "$long_steps" "$out/long.jsonl" "${OURS_FLAGS:-}" "$lr_decay" "$same_init" "$last_k" <<'PY'
 import json, math, statistics as st, sys
 spec, steps, path, flags = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 lr_decay, same_init = float(sys.argv[5]), sys.argv[6] == "1"
@@ -138,5 +180,12 @@ print(f"{spec} learning, {steps} steps, {len(rows)} seeds{' (' + setting + ')' i
       f"pixelrnn {st.mean(ours):.4f} +- {sd(ours):.4f} {unit}, twin {st.mean(twin):.4f} +- {sd(twin):.4f}, "
       f"difference {st.mean(diffs):+.4f} (per seed {', '.join(f'{d:+.4f}' for d in diffs)}; "
       f"standard error {sd(diffs) / math.sqrt(len(diffs)):.4f})")
+k = int(sys.argv[7])
+held = [r for r in rows if r.get("last_k_steps") == min(k, steps)]
+if k > 0 and held:
+    d = [r["pixelrnn_last_k"] - r["twin_last_k"] for r in held]
+    print(f"{spec} mean loss of the last {min(k, steps)} steps (held-out images), {len(held)} seeds: "
+          f"pixelrnn {st.mean(r['pixelrnn_last_k'] for r in held):.4f}, twin {st.mean(r['twin_last_k'] for r in held):.4f} {unit}, "
+          f"difference {st.mean(d):+.4f} (per seed {', '.join(f'{x:+.4f}' for x in d)}; standard error {sd(d) / math.sqrt(len(d)):.4f})")
 PY
 done
