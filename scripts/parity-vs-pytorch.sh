@@ -174,18 +174,26 @@ unit, key = ("bits/dim", "bits_per_dim") if spec == "m2" else ("nats", "test_nat
 ours = [r["pixelrnn_" + key] for r in rows]
 twin = [r["twin_" + key] for r in rows]
 sd = lambda v: st.stdev(v) if len(v) > 1 else 0.0
+# 97.5% quantiles of Student's t for 1..10 degrees of freedom (then 2.0): a 95% interval of a
+# mean difference over n seeds is mean +- t(n-1) * standard error.
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+def interval(d):
+    if len(d) < 2:
+        return ""
+    half = (T975[len(d) - 2] if len(d) - 2 < len(T975) else 2.0) * sd(d) / math.sqrt(len(d))
+    return f"; 95% interval {st.mean(d) - half:+.4f} to {st.mean(d) + half:+.4f}"
 setting = ", ".join(x for x in [flags, f"lr decay {lr_decay:g}" if lr_decay != 1.0 else "", "same init" if same_init else ""] if x)
 diffs = [a - b for a, b in zip(ours, twin)]
 print(f"{spec} learning, {steps} steps, {len(rows)} seeds{' (' + setting + ')' if setting else ''}: "
       f"pixelrnn {st.mean(ours):.4f} +- {sd(ours):.4f} {unit}, twin {st.mean(twin):.4f} +- {sd(twin):.4f}, "
       f"difference {st.mean(diffs):+.4f} (per seed {', '.join(f'{d:+.4f}' for d in diffs)}; "
-      f"standard error {sd(diffs) / math.sqrt(len(diffs)):.4f})")
+      f"standard error {sd(diffs) / math.sqrt(len(diffs)):.4f}{interval(diffs)})")
 k = int(sys.argv[7])
 held = [r for r in rows if r.get("last_k_steps") == min(k, steps)]
 if k > 0 and held:
     d = [r["pixelrnn_last_k"] - r["twin_last_k"] for r in held]
     print(f"{spec} mean loss of the last {min(k, steps)} steps (held-out images), {len(held)} seeds: "
           f"pixelrnn {st.mean(r['pixelrnn_last_k'] for r in held):.4f}, twin {st.mean(r['twin_last_k'] for r in held):.4f} {unit}, "
-          f"difference {st.mean(d):+.4f} (per seed {', '.join(f'{x:+.4f}' for x in d)}; standard error {sd(d) / math.sqrt(len(d)):.4f})")
+          f"difference {st.mean(d):+.4f} (per seed {', '.join(f'{x:+.4f}' for x in d)}; standard error {sd(d) / math.sqrt(len(d)):.4f}{interval(d)})")
 PY
 done
