@@ -15,8 +15,9 @@
 # 10,000 test images (m2: bits/dim on the 5,000 validation images) go to RESULTS_DIR/long.jsonl, and a summary line per spec gives the means
 # and spreads.
 #
-# Environment: PIXELRNN_BIN (a built binary; default: build target/release/pixelrnn), LONG_STEPS (default 0), SEEDS (default "1 2 3"), THREADS per run (default 1;
-# part 2 runs JOBS runs at a time, default 2), RESULTS_DIR (default target/parity), TORCH_VENV,
+# Environment: PIXELRNN_BIN (a built binary; default: build target/release/pixelrnn),
+# LONG_STEPS (default 0), SEEDS (default "1 2 3"), THREADS per run (default 1; part 2 runs
+# JOBS runs at a time, default 2), RESULTS_DIR (default target/parity), TORCH_VENV,
 # BENCH_DIR, DATA; OURS_FLAGS: extra pixelrnn train flags for part 2 (e.g. "--epsilon 1e-8");
 # LR_DECAY (default 1): both sides' learning rate is 1e-3 * LR_DECAY^k at step k (pixelrnn's
 # --lr-decay; in both parts, so part 1 checks that the schedules agree). An annealed rate ends
@@ -30,7 +31,9 @@
 # held-out estimate of the NLL of the models at steps N-K+1..N (progressive validation): on
 # the same images for both sides (the image-sampling noise cancels in the difference) and
 # averaged over K snapshots (the last update's noise averages out). The summary gives its
-# paired difference beside the test NLL's.
+# paired difference beside the test NLL's. It is held out only while N x batch fits in the
+# training split (1,562 steps for the binary specs, 2,812 for m2); the row's
+# last_k_held_out says whether it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 specs=("$@")
@@ -153,7 +156,8 @@ if k > 0:
                  f"and {len(twin_losses)} (twin)")
     k = min(k, int(steps))
     scale = 1.0 / (3 * 32 * 32 * math.log(2)) if spec == "m2" else 1.0
-    row.update(last_k_steps=k,
+    train_images, batch = (45000, 16) if spec == "m2" else (50000, 32)
+    row.update(last_k_steps=k, last_k_held_out=int(steps) * batch <= train_images,
                pixelrnn_last_k=sum(ours_losses[-k:]) / k * scale, twin_last_k=sum(twin_losses[-k:]) / k * scale)
 # Written only when they differ from the defaults, so that earlier rows read the same.
 if float(lr_decay) != 1.0:
