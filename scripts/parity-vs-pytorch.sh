@@ -31,9 +31,9 @@
 # held-out estimate of the NLL of the models at steps N-K+1..N (progressive validation): on
 # the same images for both sides (the image-sampling noise cancels in the difference) and
 # averaged over K snapshots (the last update's noise averages out). The summary gives its
-# paired difference beside the test NLL's. It is held out only while N x batch fits in the
-# training split (1,562 steps for the binary specs, 2,812 for m2); the row's
-# last_k_held_out says whether it was.
+# paired difference beside the test NLL's. It is held out only while no image of the batch
+# order repeats (N x batch within the training split: 1,562 steps for the binary specs, 2,812
+# for m2); the row's last_k_held_out says whether it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 specs=("$@")
@@ -138,9 +138,9 @@ for spec in "${specs[@]}"; do
   for seed in $seeds; do
     s=$out/$spec-long-$seed
     python3 - "$spec" "$seed" "$long_steps" "$s.ours.json" "$s.twin.json" "${OURS_FLAGS:-}" "$lr_decay" "$same_init" \
-      "$s.run/metrics.jsonl" "$last_k" >> "$out/long.jsonl" <<'PY'
+      "$s.run/metrics.jsonl" "$last_k" "$s.order.txt" >> "$out/long.jsonl" <<'PY'
 import json, math, sys
-spec, seed, steps, ours, twin, flags, lr_decay, same_init, metrics, last_k = sys.argv[1:]
+spec, seed, steps, ours, twin, flags, lr_decay, same_init, metrics, last_k, order = sys.argv[1:]
 o, t = json.load(open(ours)), json.load(open(twin))
 row = {"spec": spec, "seed": int(seed), "steps": int(steps), "ours_flags": flags,
        "pixelrnn_test_nats": o["nll_nats"], "twin_test_nats": t["test_nats"], "test_images": t["test_images"]}
@@ -155,9 +155,11 @@ if k > 0:
         sys.exit(f"{metrics}: expected {steps} step losses on both sides, found {len(ours_losses)} (pixelrnn) "
                  f"and {len(twin_losses)} (twin)")
     k = min(k, int(steps))
-    scale = 1.0 / (3 * 32 * 32 * math.log(2)) if spec == "m2" else 1.0
-    train_images, batch = (45000, 16) if spec == "m2" else (50000, 32)
-    row.update(last_k_steps=k, last_k_held_out=int(steps) * batch <= train_images,
+    # The row's unit (bits/dim for m2) from the twin's own conversion; held out while no image
+    # of the batch order repeats.
+    scale = t["test_bits_per_dim"] / t["test_nats"] if spec == "m2" else 1.0
+    indices = [i for line in open(order) for i in line.split()]
+    row.update(last_k_steps=k, last_k_held_out=len(set(indices)) == len(indices),
                pixelrnn_last_k=sum(ours_losses[-k:]) / k * scale, twin_last_k=sum(twin_losses[-k:]) / k * scale)
 # Written only when they differ from the defaults, so that earlier rows read the same.
 if float(lr_decay) != 1.0:
@@ -196,7 +198,8 @@ k = int(sys.argv[7])
 held = [r for r in rows if r.get("last_k_steps") == min(k, steps)]
 if k > 0 and held:
     d = [r["pixelrnn_last_k"] - r["twin_last_k"] for r in held]
-    print(f"{spec} mean loss of the last {min(k, steps)} steps (held-out images), {len(held)} seeds: "
+    images = "held-out images" if all(r.get("last_k_held_out", True) for r in held) else "some images already trained on"
+    print(f"{spec} mean loss of the last {min(k, steps)} steps ({images}), {len(held)} seeds: "
           f"pixelrnn {st.mean(r['pixelrnn_last_k'] for r in held):.4f}, twin {st.mean(r['twin_last_k'] for r in held):.4f} {unit}, "
           f"difference {st.mean(d):+.4f} (per seed {', '.join(f'{x:+.4f}' for x in d)}; standard error {sd(d) / math.sqrt(len(d)):.4f}{interval(d)})")
 PY

@@ -17,6 +17,8 @@ the twin's training on them; then the comparison with what pixelrnn did.
           --grads-out, the first step's gradients (state_dict names)
   compare --ours-grads F --twin-grads F --ours-losses F --twin-json F   one JSON line:
           relative differences of the step-1 gradients per tensor and of the per-step losses
+  windows --spec S --ours-losses F --twin-json F [--window W]   one JSON line: pixelrnn - twin,
+          the mean loss of every W steps and of all steps (bits/dim for m2, else nats/image)
 """
 import argparse
 import time
@@ -157,6 +159,25 @@ def cmd_train(args):
     json.dump(result, open(args.json, "w"))
 
 
+def step_losses(metrics):
+    """pixelrnn's per-step training losses (nats/image) from a run's metrics.jsonl."""
+    return [e["loss_nats"] for e in map(json.loads, filter(str.strip, open(metrics))) if e.get("event") == "step"]
+
+
+def cmd_windows(args):
+    """The paired difference (pixelrnn - twin) of the mean loss per window of steps."""
+    ours, twin = step_losses(args.ours_losses), json.load(open(args.twin_json))
+    theirs = twin["losses"]
+    if len(ours) != len(theirs):
+        sys.exit(f"{args.ours_losses}: {len(ours)} step losses, {args.twin_json}: {len(theirs)}")
+    scale = twin["test_bits_per_dim"] / twin["test_nats"] if args.spec not in BINARY else 1.0
+    w = args.window
+    diffs = [sum(a - b for a, b in zip(ours[i:i + w], theirs[i:i + w])) / len(ours[i:i + w]) * scale
+             for i in range(0, len(ours), w)]
+    total = sum(a - b for a, b in zip(ours, theirs)) / len(ours) * scale
+    print(json.dumps({"spec": args.spec, "window": w, "window_differences": diffs, "all_steps_difference": total}))
+
+
 def cmd_compare(args):
     ours, theirs = load_file(args.ours_grads), load_file(args.twin_grads)
     worst_grad, per_tensor = 0.0, {}
@@ -170,8 +191,7 @@ def cmd_compare(args):
         rel = (o - g).norm().item() / max(scale, 1e-30)
         per_tensor[name] = {"twin_norm": scale, "ours_norm": o.norm().item(), "relative_difference": rel}
         worst_grad = max(worst_grad, rel)
-    ours_losses = [json.loads(line)["loss_nats"] for line in open(args.ours_losses)
-                   if line.strip() and json.loads(line).get("event") == "step"]
+    ours_losses = step_losses(args.ours_losses)
     twin_losses = json.load(open(args.twin_json))["losses"]
     n = min(len(ours_losses), len(twin_losses))
     loss_rel = [abs(a - b) / abs(b) for a, b in zip(ours_losses[:n], twin_losses[:n])]
@@ -183,7 +203,7 @@ def cmd_compare(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["data", "init", "order", "train", "compare"])
+    ap.add_argument("command", choices=["data", "init", "order", "train", "compare", "windows"])
     ap.add_argument("--spec", choices=["m1", "m2", "m3", "m4"], default="m1")
     ap.add_argument("--twin-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench"))
     ap.add_argument("--mnist-dir")
@@ -204,8 +224,9 @@ def main():
     ap.add_argument("--twin-grads")
     ap.add_argument("--ours-losses")
     ap.add_argument("--twin-json")
+    ap.add_argument("--window", type=int, default=100, help="windows: steps per window")
     args = ap.parse_args()
-    {"data": cmd_data, "init": cmd_init, "order": cmd_order, "train": cmd_train, "compare": cmd_compare}[args.command](args)
+    {"data": cmd_data, "init": cmd_init, "order": cmd_order, "train": cmd_train, "compare": cmd_compare, "windows": cmd_windows}[args.command](args)
 
 
 if __name__ == "__main__":
