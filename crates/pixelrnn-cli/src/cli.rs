@@ -205,6 +205,17 @@ pub struct TrainArgs {
     /// Layout of --gradients-out.
     #[arg(long, value_enum, default_value = "native", requires = "gradients_out")]
     pub gradients_layout: pixelrnn::interop::Layout,
+    /// Keep a Polyak average of the weights with this decay per step (PixelCNN++: 0.9995); it is
+    /// what validation scores and what eval, sample, complete, score, compress and export use
+    /// (unless --raw-weights). May be added when resuming a run (it starts from the resumed
+    /// weights); once started, every --resume must give the same decay.
+    #[arg(long, value_name = "DECAY")]
+    pub ema: Option<f64>,
+    /// Dropout probability on every layer's output during training (PixelCNN++ uses 0.5 on
+    /// CIFAR-10); off at evaluation and sampling. The masks follow from --seed and the step, so a
+    /// run is reproduced and resumed exactly.
+    #[arg(long, value_name = "P")]
+    pub dropout: Option<f64>,
     /// Seed of the weights and the batch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -388,6 +399,10 @@ pub struct RunArgs {
     /// Which checkpoint.
     #[arg(long, value_enum, default_value = "best")]
     pub checkpoint: CheckpointArg,
+    /// Use the checkpoint's raw weights even where the run keeps a weight average (`train
+    /// --ema`), which is used by default.
+    #[arg(long)]
+    pub raw_weights: bool,
     /// Compute device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
@@ -401,6 +416,10 @@ pub struct ReceptiveFieldArgs {
     /// Which checkpoint of --run.
     #[arg(long, value_enum, default_value = "best")]
     pub checkpoint: CheckpointArg,
+    /// Use the checkpoint's raw weights even where the run keeps a weight average (`train
+    /// --ema`), which is used by default.
+    #[arg(long)]
+    pub raw_weights: bool,
     /// An untrained model of this architecture (seeded initialisation).
     #[arg(long, value_enum, required_unless_present = "run")]
     pub model: Option<Architecture>,
@@ -577,6 +596,10 @@ pub struct DecompressArgs {
     /// Which checkpoint of the run.
     #[arg(long, value_enum, default_value = "best")]
     pub checkpoint: CheckpointArg,
+    /// Use the checkpoint's raw weights even where the run keeps a weight average (`train
+    /// --ema`), which is used by default.
+    #[arg(long)]
+    pub raw_weights: bool,
     /// Folder to write the PNGs into (created; must not hold files already).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
@@ -590,6 +613,10 @@ pub struct ExportArgs {
     /// Which checkpoint.
     #[arg(long, value_enum, default_value = "best")]
     pub checkpoint: CheckpointArg,
+    /// Use the checkpoint's raw weights even where the run keeps a weight average (`train
+    /// --ema`), which is used by default.
+    #[arg(long)]
+    pub raw_weights: bool,
     /// The safetensors file to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -630,8 +657,8 @@ pub struct BenchArgs {
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads (default: all cores; at most 1,024).
+    #[arg(long, value_parser = one_to(1024))]
     pub threads: Option<usize>,
     /// Override the spec's batch size (`--batch` is the older spelling).
     #[arg(long, alias = "batch", value_parser = at_least_one())]

@@ -10,15 +10,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::codec::format::{hex, Header};
 use pixelrnn::codec::{auto_chunk, decode, encode, ImageCost};
 use pixelrnn::data::LoadOptions;
+use pixelrnn::fsio::write_atomic;
 use pixelrnn::image_spec::ImageSpec;
 use pixelrnn::images::{display_values, image_png, read_png_exact};
 use pixelrnn::png::{encode_png, encode_png_smallest};
-use pixelrnn::run::{write_atomic, RunDir};
+use pixelrnn::run::RunDir;
 use serde_json::json;
 
 use crate::cli::{CompressArgs, DecompressArgs};
 use crate::data_cmd::fetch_and_load;
-use crate::run_args::{load_run, publish_folder};
+use crate::run_args::{check_output, load_run, publish_folder};
 
 /// A bar over the sub-pixels of every chunk; the codec reports progress chunk by chunk.
 fn chunk_bar(count: usize, chunk: usize, dims: usize, hidden: bool) -> (ProgressBar, impl FnMut(usize, usize)) {
@@ -65,7 +66,7 @@ fn gather(
     run: &pixelrnn::experiment::ExperimentConfig,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     if let Some(split) = args.split {
-        let dir = args.data_dir.clone().unwrap_or(run.data.data_dir.clone());
+        let dir = args.data_dir.clone().unwrap_or_else(|| run.data.dir());
         let splits = fetch_and_load(
             run.data.dataset,
             &dir,
@@ -87,7 +88,11 @@ fn gather(
     let mut images = Vec::with_capacity(files.len() * spec.dims());
     for file in &files {
         images.extend(read_png_exact(file, spec)?);
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // Names are stored as UTF-8: another name would come back as something else.
+        let name = match file.file_name().map(|n| n.to_str()) {
+            Some(Some(name)) => name.to_string(),
+            _ => bail!("{}: the file name is not UTF-8, and the .prnn file stores names as UTF-8", file.display()),
+        };
         if names.contains(&name) {
             bail!("two inputs are named {name}: the file keeps one name per image");
         }
@@ -97,6 +102,9 @@ fn gather(
 }
 
 pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
+    let inputs = if args.split.is_none() { png_files(&args.inputs)? } else { Vec::new() };
+    let named: Vec<(&std::path::Path, &str)> = inputs.iter().map(|p| (p.as_path(), "an input image")).collect();
+    check_output(&args.output, &args.run.run, &named)?;
     let (config, model, _device, _) = load_run(&args.run)?;
     let spec = model.image();
     let (images, names) = gather(&args, &spec, &config)?;
@@ -152,15 +160,47 @@ const EXTERNAL: [External; 2] = [
 ];
 
 fn installed(program: &str) -> bool {
-    Command::new(program).arg("-h").output().is_ok()
+    run_bounded(Command::new(program).arg("-h"), EXTERNAL_TIMEOUT).is_ok()
+}
+
+/// How long an external encoder may take for one image (or its `-h`).
+const EXTERNAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `command` to its end, or kills it after `limit`: an encoder that hangs never hangs
+/// the report. Its stdout is discarded (the encoders write to files); stderr is returned.
+fn run_bounded(command: &mut Command, limit: std::time::Duration) -> anyhow::Result<(bool, String)> {
+    use std::io::Read;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("did not finish within {} s; stopped", limit.as_secs());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    Ok((status.success(), stderr))
 }
 
 /// Bytes `encoder` makes of one PNG.
 fn external_size(encoder: &External, png: &Path, dir: &Path) -> anyhow::Result<u64> {
     let out = dir.join(format!("out.{}", encoder.name));
-    let status = Command::new(encoder.program).args((encoder.args)(png, &out)).output()?;
-    if !status.status.success() {
-        bail!("{} failed: {}", encoder.program, String::from_utf8_lossy(&status.stderr).trim());
+    let (ok, stderr) = run_bounded(Command::new(encoder.program).args((encoder.args)(png, &out)), EXTERNAL_TIMEOUT)
+        .with_context(|| format!("the external encoder {}", encoder.program))?;
+    if !ok {
+        bail!("{} failed: {}", encoder.program, stderr.trim());
     }
     Ok(std::fs::metadata(&out)?.len())
 }
@@ -264,7 +304,7 @@ fn plain_file_name(name: &str) -> bool {
 
 pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     let input = &args.input;
-    let bytes = pixelrnn::data::files::read_file(input)?;
+    let bytes = pixelrnn::fsio::read_file(input)?;
     let header = Header::parse(&bytes).with_context(|| format!("{}", input.display()))?;
     let Some(run) = &args.run else {
         bail!(
@@ -278,9 +318,11 @@ pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
         bail!("{}: the output folder exists and is not empty", output.display());
     }
     let device = burn::prelude::Device::flex();
-    let (config, model, _) = RunDir::new(run)
-        .load_model(args.checkpoint.into(), &device)
+    let loaded = RunDir::new(run)
+        .load_weights(args.checkpoint.into(), !args.raw_weights, &device)
         .with_context(|| format!("loading the run in --run {}", run.display()))?;
+    crate::run_args::say_weights(&loaded);
+    let (config, model) = (loaded.config, loaded.model);
     let spec = header.image;
     let (bar, mut progress) = chunk_bar(header.count as usize, header.chunk as usize, spec.dims(), false);
     let decoded =
@@ -298,4 +340,19 @@ pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     })?;
     eprintln!("{} image(s) -> {}", decoded.names.len(), output.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_external_tool_that_never_ends_is_stopped() {
+        let started = std::time::Instant::now();
+        let err = run_bounded(Command::new("sleep").arg("30"), std::time::Duration::from_millis(300)).unwrap_err();
+        assert!(err.to_string().contains("did not finish"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let (ok, _) = run_bounded(&mut Command::new("true"), EXTERNAL_TIMEOUT).unwrap();
+        assert!(ok);
+    }
 }

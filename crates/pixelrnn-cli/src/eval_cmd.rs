@@ -6,12 +6,15 @@ use pixelrnn::eval::evaluate;
 
 use crate::cli::EvalArgs;
 use crate::data_cmd::fetch_and_load;
-use crate::run_args::load_run;
+use crate::run_args::{check_output, load_run};
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.save_images {
+        check_output(path, &args.run.run, &[])?;
+    }
     let (config, model, device, ckpt) = load_run(&args.run)?;
     let dataset = config.data.dataset;
-    let dir = args.data_dir.clone().unwrap_or(config.data.data_dir.clone());
+    let dir = args.data_dir.clone().unwrap_or_else(|| config.data.dir());
     let splits = fetch_and_load(
         dataset,
         &dir,
@@ -37,7 +40,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.save_images {
         let bytes: Vec<u8> = (0..report.images).flat_map(|i| set.image(i).to_vec()).collect();
-        pixelrnn::run::write_atomic(path, &bytes)?;
+        pixelrnn::fsio::write_atomic(path, &bytes)?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

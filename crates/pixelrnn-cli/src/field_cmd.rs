@@ -11,19 +11,23 @@ use pixelrnn::models::ModelConfig;
 use pixelrnn::run::RunDir;
 
 use crate::cli::ReceptiveFieldArgs;
-use crate::run_args::write;
+use crate::run_args::{check_output, write};
 
 pub fn run(args: ReceptiveFieldArgs) -> anyhow::Result<()> {
     if args.out.is_none() && !args.json {
         bail!("nothing to write: give --out FIELD.png and/or --json");
     }
+    if let (Some(out), Some(run)) = (&args.out, &args.run) {
+        check_output(out, run, &[])?;
+    }
     let device = Device::flex().autodiff();
     let (model, what) = match (&args.run, args.model) {
         (Some(run), _) => {
-            let (_, model, path) = RunDir::new(run)
-                .load_model(args.checkpoint.into(), &device)
+            let loaded = RunDir::new(run)
+                .load_weights(args.checkpoint.into(), !args.raw_weights, &device)
                 .with_context(|| format!("loading the run in --run {}", run.display()))?;
-            (model, path.display().to_string())
+            crate::run_args::say_weights(&loaded);
+            (loaded.model, loaded.path.display().to_string())
         }
         (None, Some(architecture)) => {
             let image = args.dataset.image_spec().with_context(|| {

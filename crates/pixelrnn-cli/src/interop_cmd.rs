@@ -4,20 +4,24 @@
 use anyhow::{bail, Context};
 use burn::prelude::Device;
 use pixelrnn::checkpoint::{self, CheckpointHeader};
-use pixelrnn::data::{default_data_dir, DatasetName};
+use pixelrnn::data::DatasetName;
 use pixelrnn::experiment::{DataConfig, ExperimentConfig, OptimizerConfig, OptimizerKind, TrainingConfig};
+use pixelrnn::fsio::write_atomic;
 use pixelrnn::interop::{export as export_weights, import as import_weights, TrainingInfo};
-use pixelrnn::run::{write_atomic, RunDir, Which};
+use pixelrnn::run::{RunDir, Which};
 
 use crate::cli::{ExportArgs, ImportArgs};
-use crate::run_args::publish_folder;
+use crate::run_args::{check_output, publish_folder};
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    check_output(&args.out, &args.run, &[])?;
     let run = RunDir::new(&args.run);
     let device = Device::flex();
-    let (config, model, path) = run
-        .load_model(args.checkpoint.into(), &device)
+    let loaded = run
+        .load_weights(args.checkpoint.into(), !args.raw_weights, &device)
         .with_context(|| format!("loading the run in --run {}", args.run.display()))?;
+    crate::run_args::say_weights(&loaded);
+    let (config, model, path) = (loaded.config, loaded.model, loaded.path);
     let header = checkpoint::load(&path)?.header;
     let info = TrainingInfo {
         dataset: Some(config.data.dataset.name().to_string()),
@@ -40,7 +44,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     if run.config_path().exists() || run.checkpoint_path(Which::Last).exists() {
         bail!("{} already holds a run; choose another --out", args.out.display());
     }
-    let bytes = pixelrnn::data::files::read_file(input)?;
+    let bytes = pixelrnn::fsio::read_file(input)?;
     let imported = import_weights(&bytes, &Device::flex()).with_context(|| format!("{}", input.display()))?;
     let dataset = match (args.dataset, &imported.info.dataset) {
         (Some(d), _) => d,
@@ -51,8 +55,10 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
             bail!("{}: the file does not say which dataset the model is for; pass --dataset", input.display())
         }
     };
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
-    let data_dir = std::path::absolute(&data_dir).with_context(|| format!("--data-dir {}", data_dir.display()))?;
+    let data_dir = match &args.data_dir {
+        Some(dir) => Some(std::path::absolute(dir).with_context(|| format!("--data-dir {}", dir.display()))?),
+        None => None,
+    };
     let image = imported.config.image;
     let step = imported.info.step.unwrap_or(0);
     let seed = imported.info.seed.unwrap_or(0);
@@ -84,6 +90,8 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
             checkpoint_every: 200,
             batch_order: None,
             init_weights: None,
+            ema_decay: None,
+            dropout: None,
         },
     };
     let header = CheckpointHeader {
@@ -92,6 +100,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
         step,
         seed,
         best_valid_bits_per_dim: imported.info.best_valid_bits_per_dim,
+        average: None,
     };
     // A failure leaves no half-made run.
     publish_folder(&args.out, |folder| {

@@ -8,21 +8,62 @@ use anyhow::Context;
 use burn::prelude::Device;
 use pixelrnn::experiment::ExperimentConfig;
 use pixelrnn::models::PixelRnn;
-use pixelrnn::run::RunDir;
+use pixelrnn::run::{LoadedRun, RunDir};
 
 use crate::cli::RunArgs;
 
 /// Rebuilds a run's model on the chosen device; also returns the checkpoint's path.
 pub fn load_run(run: &RunArgs) -> anyhow::Result<(ExperimentConfig, PixelRnn, Device, PathBuf)> {
     let device = crate::device::select(run.device)?;
-    let (config, model, path) = RunDir::new(&run.run)
-        .load_model(run.checkpoint.into(), &device)
+    let loaded = RunDir::new(&run.run)
+        .load_weights(run.checkpoint.into(), !run.raw_weights, &device)
         .with_context(|| format!("loading the run in --run {}", run.run.display()))?;
-    Ok((config, model, device, path))
+    say_weights(&loaded);
+    Ok((loaded.config, loaded.model, device, loaded.path))
 }
 
+/// Says on stderr which weights a command uses when the run keeps a weight average.
+pub fn say_weights(loaded: &LoadedRun) {
+    if let Some(average) = loaded.average {
+        eprintln!(
+            "using the averaged weights of {} (decay {}, averaged since step {} of {}; --raw-weights for the others)",
+            loaded.path.display(),
+            average.decay,
+            average.since_step,
+            loaded.step
+        );
+    }
+}
+
+/// Writes an output file atomically under the library's output policy ([`pixelrnn::fsio`]).
 pub fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    pixelrnn::fsio::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Refuses `output` before any work when it could not be written or would destroy something:
+/// not a regular file (a device, a FIFO, a socket, a folder, a link), one of the files of the
+/// run in `run_dir`, or one of `inputs` (each named by what it is).
+pub fn check_output(output: &Path, run_dir: &Path, inputs: &[(&Path, &str)]) -> anyhow::Result<()> {
+    // The files of any run, not only this command's: a checkpoint or config of the run in the
+    // output's own folder.
+    if let (Some(parent), Some(name)) = (output.parent(), output.file_name()) {
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let there = RunDir::new(parent);
+        if there.run_file().is_some() {
+            if let Some((_, what)) = there.own_files().into_iter().find(|(p, _)| p.file_name() == Some(name)) {
+                return Err(pixelrnn::Error::Output {
+                    path: output.to_path_buf(),
+                    reason: format!("it is {what} (of the run in {})", parent.display()),
+                }
+                .into());
+            }
+        }
+    }
+    let own = RunDir::new(run_dir).own_files();
+    let mut all: Vec<(&Path, &str)> = own.iter().map(|(p, what)| (p.as_path(), *what)).collect();
+    all.extend_from_slice(inputs);
+    pixelrnn::fsio::refuse_overwriting(output, &all)?;
+    Ok(())
 }
 
 /// Fills a new folder with `fill` and puts it at `output` only when complete: it is written as

@@ -10,7 +10,7 @@ use pixelrnn::sample::{generate, Generation, Sampler};
 
 use crate::cli::{CompleteArgs, SampleArgs};
 use crate::data_cmd::fetch_and_load;
-use crate::run_args::{load_run, write};
+use crate::run_args::{check_output, load_run, write};
 
 fn run_generation(model: &PixelRnn, request: &Generation, naive: bool, device: &Device) -> anyhow::Result<Vec<u8>> {
     let bar = ProgressBar::new(0);
@@ -27,6 +27,7 @@ fn run_generation(model: &PixelRnn, request: &Generation, naive: bool, device: &
 }
 
 pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
+    check_output(&args.out, &args.run.run, &[])?;
     let (_, model, device, _) = load_run(&args.run)?;
     let spec = model.image();
     let request = Generation::samples(&spec, args.count, args.seed, args.temperature);
@@ -49,6 +50,9 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
 }
 
 pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
+    let image_input: Vec<(&std::path::Path, &str)> =
+        args.image.iter().map(|p| (p.as_path(), "the input image")).collect();
+    check_output(&args.out, &args.run.run, &image_input)?;
     let (config, model, device, _) = load_run(&args.run)?;
     let spec = model.image();
     let observed = args.observed_rows.unwrap_or(spec.height / 2);
@@ -101,7 +105,8 @@ pub fn dataset_images(
     split: Split,
     indices: &[usize],
 ) -> anyhow::Result<Vec<Vec<u8>>> {
-    let dir = data_dir.unwrap_or(&config.data.data_dir);
+    let dir = data_dir.map_or_else(|| config.data.dir(), std::path::Path::to_path_buf);
+    let dir = &dir;
     let splits = fetch_and_load(
         config.data.dataset,
         dir,

@@ -5,9 +5,14 @@ use pixelrnn::images::{heatmap_png, read_png_for};
 use pixelrnn::score::Distribution;
 
 use crate::cli::ScoreArgs;
-use crate::run_args::{load_run, write};
+use crate::run_args::{check_output, load_run, write};
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let image_input: Vec<(&std::path::Path, &str)> =
+        args.image.iter().map(|p| (p.as_path(), "the input image")).collect();
+    for output in [&args.heatmap, &args.softmax_out].into_iter().flatten() {
+        check_output(output, &args.run.run, &image_input)?;
+    }
     let (config, model, device, _) = load_run(&args.run)?;
     let (image, name) = match (&args.image, args.index) {
         (Some(path), _) => (read_png_for(path, &model.image())?, path.display().to_string()),

@@ -23,20 +23,33 @@ use crate::signals::StopRequest;
 /// other ranks of a distributed run do not look at it: it may not even be on their machine).
 fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Splits)> {
     let dataset = args.data.dataset;
-    let data_dir = args.data.data_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
-    // Recorded in config.json: absolute, so that eval, sample and complete find the data from
-    // any working directory.
-    let data_dir = std::path::absolute(&data_dir).with_context(|| format!("--data-dir {}", data_dir.display()))?;
+    // A --data-dir is recorded in config.json, absolute, so that eval, sample and complete find
+    // the data from any working directory; without it the run records none and every command
+    // looks in the dataset's default folder (the user cache), wherever the run directory goes.
+    let recorded_dir = match &args.data.data_dir {
+        Some(dir) => Some(std::path::absolute(dir).with_context(|| format!("--data-dir {}", dir.display()))?),
+        None => None,
+    };
+    let data_dir = recorded_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
     let run = RunDir::new(&args.out);
     let has_checkpoint = run.checkpoint_path(Which::Last).is_file();
     if lead && args.resume && !has_checkpoint {
         bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
     }
-    if lead && !args.resume && !args.overwrite && has_checkpoint {
+    // Any file of a run (a lone checkpoint-best.bin, what a crash between checkpoints leaves,
+    // included) is kept unless the user says otherwise.
+    if let Some(found) = run.run_file().filter(|_| lead && !args.resume && !args.overwrite) {
         bail!(
-            "{} already holds a run; pass --resume to continue it, --overwrite to start afresh, or choose another --out",
-            args.out.display()
+            "{} already holds a run ({} is there); pass --resume to continue it, --overwrite to start afresh, or choose another --out",
+            args.out.display(),
+            found.file_name().unwrap_or_default().to_string_lossy()
         );
+    }
+    if let Some(path) = &args.gradients_out {
+        let mut inputs: Vec<(&std::path::Path, &str)> = Vec::new();
+        inputs.extend(args.batch_order.as_deref().map(|p| (p, "the batch order")));
+        inputs.extend(args.init_weights.as_deref().map(|p| (p, "the initial weights")));
+        crate::run_args::check_output(path, &args.out, &inputs).context("--gradients-out")?;
     }
     let options = LoadOptions {
         valid_size: args.data.valid_size,
@@ -88,7 +101,12 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
     };
     let config = ExperimentConfig {
         model,
-        data: DataConfig { dataset, data_dir, valid_size: args.data.valid_size, no_verify: args.data.no_verify },
+        data: DataConfig {
+            dataset,
+            data_dir: recorded_dir,
+            valid_size: args.data.valid_size,
+            no_verify: args.data.no_verify,
+        },
         optimizer,
         training: TrainingConfig {
             batch_size,
@@ -99,6 +117,8 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
             checkpoint_every: args.checkpoint_every,
             batch_order: absolute("--batch-order", &args.batch_order)?,
             init_weights: absolute("--init-weights", &args.init_weights)?,
+            ema_decay: args.ema,
+            dropout: args.dropout,
         },
     };
     Ok((config, data))
@@ -227,7 +247,7 @@ impl Job<'_> {
             // Under the run's lock: never the files of a trainer still running there.
             let run = RunDir::new(&args.out);
             let _owner = run.lock().with_context(|| format!("--overwrite {}", args.out.display()))?;
-            run.clear().with_context(|| format!("--overwrite {}", args.out.display()))?;
+            run.clear(&_owner).with_context(|| format!("--overwrite {}", args.out.display()))?;
         }
         let (dataset, steps, batch_size) = (config.data.dataset, config.training.steps, config.training.batch_size);
         let m = &config.model;

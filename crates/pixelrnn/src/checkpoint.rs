@@ -1,11 +1,12 @@
 //! Checkpoints: model weights, optimizer state and progress in one file, written atomically.
 //!
-//! Layout: `PIXRNNCK` magic, u32 version, then three length-prefixed (u64 LE) sections: a JSON
+//! Layout: `PIXRNNCK` magic, u32 version, then length-prefixed (u64 LE) sections: a JSON
 //! header ([`CheckpointHeader`], which holds the model config the weights belong to), the model
-//! record (burnpack) and the optimizer record; version 2 ends with the SHA-256 of everything
-//! before it, checked on load, so that a flipped byte anywhere is an error rather than weights
-//! that load silently wrong. Version 1 files (no checksum) are still read; the next save
-//! writes version 2. Weights are checked finite before they are saved and after they are
+//! record (burnpack), the optimizer record and (version 3) the weight average's values
+//! ([`crate::ema`], empty when the run keeps none); versions 2 and 3 end with the SHA-256 of
+//! everything before it, checked on load, so that a flipped byte anywhere is an error rather
+//! than weights that load silently wrong. Versions 1 (no checksum) and 2 (no average) are still
+//! read; the next save writes version 3. Weights are checked finite before they are saved and after they are
 //! loaded. The batch order is a function of (seed, step), so step + seed are the whole RNG
 //! state.
 
@@ -17,13 +18,16 @@ use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetName;
+use crate::ema::{AverageInfo, WeightAverage};
 use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
 use crate::models::{ModelConfig, PixelRnn};
-use crate::run::write_atomic;
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"PIXRNNCK";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// The format before the weight average, still read.
+const VERSION_WITHOUT_AVERAGE: u32 = 2;
 /// The format before the checksum, still read.
 const VERSION_WITHOUT_CHECKSUM: u32 = 1;
 
@@ -40,6 +44,9 @@ pub struct CheckpointHeader {
     pub seed: u64,
     /// Best validation bits/dim so far, if validated.
     pub best_valid_bits_per_dim: Option<f64>,
+    /// The weight average kept beside the weights, if any (its values are the fourth section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average: Option<AverageInfo>,
 }
 
 /// A loaded checkpoint.
@@ -50,6 +57,8 @@ pub struct Checkpoint {
     pub model: ModuleRecord,
     /// Optimizer state bytes (burnpack).
     pub optimizer: Vec<u8>,
+    /// The weight average, if the run keeps one.
+    pub average: Option<WeightAverage>,
 }
 
 /// Writes a checkpoint atomically.
@@ -62,6 +71,17 @@ pub fn save(
     write_atomic(path, &encode(path, header, model, optimizer)?)
 }
 
+/// [`save`] with the run's weight average (the header's `average` is set from it).
+pub fn save_with_average(
+    path: &Path,
+    header: &CheckpointHeader,
+    model: &PixelRnn,
+    optimizer: Option<&ModuleOptimizer>,
+    average: Option<&WeightAverage>,
+) -> Result<()> {
+    write_atomic(path, &encode_with_average(path, header, model, optimizer, average)?)
+}
+
 /// The bytes [`save`] writes (`path` names it in errors); [`parse`] reads them back.
 pub fn encode(
     path: &Path,
@@ -69,6 +89,18 @@ pub fn encode(
     model: &PixelRnn,
     optimizer: Option<&ModuleOptimizer>,
 ) -> Result<Vec<u8>> {
+    encode_with_average(path, header, model, optimizer, None)
+}
+
+/// [`encode`] with the run's weight average.
+pub fn encode_with_average(
+    path: &Path,
+    header: &CheckpointHeader,
+    model: &PixelRnn,
+    optimizer: Option<&ModuleOptimizer>,
+    average: Option<&WeightAverage>,
+) -> Result<Vec<u8>> {
+    let header = &CheckpointHeader { average: average.map(|a| a.info), ..header.clone() };
     let err = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
     if let Some(name) = first_non_finite(model) {
         return Err(err(format!(
@@ -82,10 +114,11 @@ pub fn encode(
         Some(o) => o.into_bytes().map_err(|e| err(e.to_string()))?.to_vec(),
         None => Vec::new(),
     };
-    let mut bytes = Vec::with_capacity(64 + json.len() + weights.len() + optim.len());
+    let averaged = average.map(WeightAverage::to_bytes).unwrap_or_default();
+    let mut bytes = Vec::with_capacity(64 + json.len() + weights.len() + optim.len() + averaged.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend(VERSION.to_le_bytes());
-    for section in [&json[..], &weights[..], &optim[..]] {
+    for section in [&json[..], &weights[..], &optim[..], &averaged[..]] {
         bytes.extend((section.len() as u64).to_le_bytes());
         bytes.extend_from_slice(section);
     }
@@ -96,7 +129,7 @@ pub fn encode(
 
 /// Reads a checkpoint, checking its magic number, version and section sizes.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    parse(path, &crate::data::files::read_file(path)?)
+    parse(path, &crate::fsio::read_file(path)?)
 }
 
 /// A checkpoint from its bytes (`path` names it in errors): [`load`] without the file.
@@ -107,7 +140,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     let bytes = match version {
-        VERSION => {
+        VERSION | VERSION_WITHOUT_AVERAGE => {
             let Some(body_len) = bytes.len().checked_sub(32).filter(|&n| n >= 12) else {
                 return Err(err("truncated before its checksum".into()));
             };
@@ -120,11 +153,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
             body
         }
         VERSION_WITHOUT_CHECKSUM => bytes,
-        _ => return Err(err(format!("format version {version}, expected {VERSION} (or {VERSION_WITHOUT_CHECKSUM})"))),
+        _ => {
+            return Err(err(format!(
+                "format version {version}, expected {VERSION} (or the older {VERSION_WITHOUT_AVERAGE}, {VERSION_WITHOUT_CHECKSUM})"
+            )))
+        }
     };
     let mut at = 12usize;
     let mut sections = Vec::new();
-    for name in ["header", "weights", "optimizer"] {
+    let names: &[&str] = if version == VERSION {
+        &["header", "weights", "optimizer", "average"]
+    } else {
+        &["header", "weights", "optimizer"]
+    };
+    for &name in names {
         let len = bytes
             .get(at..at + 8)
             .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -141,14 +183,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     if at != bytes.len() {
         return Err(err(format!("{} trailing bytes", bytes.len() - at)));
     }
+    let averaged = if version == VERSION { sections.pop().expect("four sections") } else { Vec::new() };
     let optimizer = sections.pop().expect("three sections");
     let weights = sections.pop().expect("three sections");
     let header: CheckpointHeader =
         serde_json::from_slice(&sections[0]).map_err(|e| err(format!("unreadable header: {e}")))?;
     header.model.validate().map_err(|e| err(format!("unusable header: {e}")))?;
+    let average = match header.average {
+        Some(info) => Some(WeightAverage::from_bytes(info, &averaged).map_err(err)?),
+        None if !averaged.is_empty() => {
+            return Err(err("holds weight-average values but its header names no average".into()));
+        }
+        None => None,
+    };
     let model = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
         .map_err(|e| err(format!("unreadable weights: {e}")))?;
-    Ok(Checkpoint { header, model, optimizer })
+    Ok(Checkpoint { header, model, optimizer, average })
 }
 
 impl Checkpoint {
@@ -187,6 +237,29 @@ impl Checkpoint {
             });
         }
         Ok(model)
+    }
+
+    /// [`Self::apply`], then the weight average over the weights when the checkpoint has one
+    /// and `averaged` asks for it; also says whether it was used.
+    pub fn apply_weights(
+        &self,
+        path: &Path,
+        config: &ModelConfig,
+        dataset: DatasetName,
+        model: PixelRnn,
+        averaged: bool,
+    ) -> Result<(PixelRnn, Option<AverageInfo>)> {
+        let model = self.apply(path, config, dataset, model)?;
+        match self.average.as_ref().filter(|_| averaged) {
+            Some(average) => {
+                let model = average.apply(model).map_err(|e| Error::Checkpoint {
+                    path: path.to_path_buf(),
+                    reason: format!("its weight average does not fit the model: {e}"),
+                })?;
+                Ok((model, Some(average.info)))
+            }
+            None => Ok((model, None)),
+        }
     }
 }
 
@@ -238,6 +311,7 @@ mod tests {
             step: 4,
             seed: 3,
             best_valid_bits_per_dim: None,
+            average: None,
         }
     }
 
@@ -260,12 +334,51 @@ mod tests {
         }
         std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
         assert!(load(&path).err().unwrap().to_string().contains("truncated"));
-        // Version 1 (before the checksum): the same sections without the trailing SHA-256.
-        let mut v1 = bytes[..bytes.len() - 32].to_vec();
+        // Version 2 (before the average): three sections (the empty average's length prefix
+        // dropped) and a SHA-256 of them; version 1 (before the checksum): without it.
+        let three = &bytes[..bytes.len() - 32 - 8];
+        let mut v2 = three.to_vec();
+        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let digest = Sha256::digest(&v2);
+        v2.extend_from_slice(&digest);
+        let mut v1 = three.to_vec();
         v1[8..12].copy_from_slice(&1u32.to_le_bytes());
-        std::fs::write(&path, &v1).unwrap();
-        let loaded = load(&path).unwrap().apply(&path, &config, DatasetName::BinarizedMnist, model.clone()).unwrap();
-        assert_eq!(crate::interop::native_tensors(&loaded), crate::interop::native_tensors(&model));
+        for old in [v2, v1] {
+            std::fs::write(&path, &old).unwrap();
+            let loaded = load(&path).unwrap();
+            assert!(loaded.average.is_none());
+            let loaded = loaded.apply(&path, &config, DatasetName::BinarizedMnist, model.clone()).unwrap();
+            assert_eq!(crate::interop::native_tensors(&loaded), crate::interop::native_tensors(&model));
+        }
+    }
+
+    #[test]
+    fn the_weight_average_is_saved_exactly_and_used_only_when_asked() {
+        let (config, model) = model();
+        let other = config.init(&Device::flex(), 9).unwrap();
+        let mut average = WeightAverage::start(0.5, &model, 4).unwrap();
+        average.update(&other);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint-last.bin");
+        save_with_average(&path, &header(&config), &model, None, Some(&average)).unwrap();
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.header.average, Some(average.info));
+        assert_eq!(loaded.average.as_ref(), Some(&average));
+        let fresh = || config.init(&Device::flex(), 1).unwrap();
+        let ds = DatasetName::BinarizedMnist;
+        let (raw, used) = loaded.apply_weights(&path, &config, ds, fresh(), false).unwrap();
+        assert_eq!(
+            (crate::models::parameters::flatten_parameters(&raw), used),
+            (crate::models::parameters::flatten_parameters(&model), None)
+        );
+        let (averaged, used) = loaded.apply_weights(&path, &config, ds, fresh(), true).unwrap();
+        assert_eq!(used, Some(average.info));
+        assert_eq!(crate::models::parameters::flatten_parameters(&averaged), average.values);
+        // An average of another model's size is a clear error, not a panic.
+        let small = WeightAverage { info: average.info, values: vec![0.0; 3] };
+        save_with_average(&path, &header(&config), &model, None, Some(&small)).unwrap();
+        let err = load(&path).unwrap().apply_weights(&path, &config, ds, fresh(), true).err().unwrap().to_string();
+        assert!(err.contains("weight average does not fit") && err.contains("checkpoint-last.bin"), "{err}");
     }
 
     #[test]

@@ -89,6 +89,16 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// An output that would destroy something: a target that is not a regular file (a device,
+    /// a FIFO, a socket, a folder, a symbolic link), one of the command's own inputs, or a run
+    /// directory's own file (see [`crate::fsio`]).
+    #[error("refusing to write {}: {reason}", path.display())]
+    Output {
+        /// The output path.
+        path: PathBuf,
+        /// What is there, or which input it is.
+        reason: String,
+    },
 }
 
 /// Result alias for the library.

@@ -77,8 +77,11 @@ impl OptimizerConfig {
 pub struct DataConfig {
     /// Dataset name.
     pub dataset: DatasetName,
-    /// Folder holding its files.
-    pub data_dir: PathBuf,
+    /// Folder holding its files (`None`: the dataset's default folder,
+    /// [`crate::data::default_data_dir`]; what a run made without `--data-dir` records, so that
+    /// its config names no folder of the machine that trained it).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
     /// Training images held out for validation (`None`: the dataset's default).
     pub valid_size: Option<usize>,
     /// Files that differ from their published checksum are used anyway (`train --no-verify`).
@@ -86,8 +89,21 @@ pub struct DataConfig {
     pub no_verify: bool,
 }
 
+impl DataConfig {
+    /// The folder of the dataset's files: the recorded one, else the dataset's default.
+    pub fn dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| crate::data::default_data_dir(self.dataset))
+    }
+
+    /// Whether `other` is the same data for training: the same dataset, split and checks,
+    /// wherever its files are kept.
+    pub fn same_data(&self, other: &DataConfig) -> bool {
+        (self.dataset, self.valid_size, self.no_verify) == (other.dataset, other.valid_size, other.no_verify)
+    }
+}
+
 /// The training loop's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingConfig {
     /// Images per step.
     pub batch_size: usize,
@@ -109,6 +125,15 @@ pub struct TrainingConfig {
     /// instead of the seeded initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_weights: Option<PathBuf>,
+    /// Keep a Polyak average of the weights with this decay per step ([`crate::ema`]),
+    /// validated and saved beside them. May be added when a run is resumed (the average then
+    /// starts from the resumed weights), not changed or dropped once it has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema_decay: Option<f64>,
+    /// Dropout probability on every layer's output during training ([`crate::nn::dropout`];
+    /// never at evaluation or sampling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
 }
 
 /// Everything that defines a run.

@@ -8,8 +8,12 @@ use crate::png::{decode_png, encode_png};
 
 /// A PNG's planar 8-bit pixels, which must have the size and channel count of `spec`.
 fn read_png_of_size(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
-    let bytes = crate::data::files::read_file(path)?;
-    let (channels, height, width, pixels) = decode_png(&bytes, path)?;
+    pixels_of_size(path, &crate::fsio::read_file(path)?, spec)
+}
+
+/// [`read_png_of_size`] of the file's `bytes`.
+fn pixels_of_size(path: &Path, bytes: &[u8], spec: &ImageSpec) -> Result<Vec<u8>> {
+    let (channels, height, width, pixels) = decode_png(bytes, path)?;
     if (height, width) != (spec.height, spec.width) || channels != spec.channels {
         let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
         return Err(Error::dataset(
@@ -33,8 +37,13 @@ pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
 /// Reads a PNG as raw values for a model of `spec` without losing anything: the size and
 /// channel count must match, and for binary models every pixel must be 0 or 255 (black or
 /// white), which read as 0 and 1. What lossless compression takes.
+/// A 16-bit or animated PNG is refused: its 8-bit pixels would not be the whole image.
 pub fn read_png_exact(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
-    let pixels = read_png_of_size(path, spec)?;
+    let bytes = crate::fsio::read_file(path)?;
+    if let Some(reason) = crate::png::not_exact_in_8_bits(&bytes, path)? {
+        return Err(Error::dataset(path, format!("{reason}: it cannot be coded losslessly")));
+    }
+    let pixels = pixels_of_size(path, &bytes, spec)?;
     if spec.is_binary() {
         if let Some(v) = pixels.iter().find(|&&v| v != 0 && v != 255) {
             return Err(Error::dataset(
@@ -142,6 +151,42 @@ mod tests {
         assert!(read_png_for(&p, &big).unwrap_err().to_string().contains("28x28"));
         std::fs::write(&p, b"junk").unwrap();
         assert!(read_png_for(&p, &binary).unwrap_err().to_string().contains("unreadable PNG"));
+    }
+
+    /// A 2x2 greyscale PNG of `depth`, with `frames` frames when animated (`frames > 1`).
+    fn png_of(depth: png::BitDepth, frames: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, 2, 2);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(depth);
+        if frames > 1 {
+            encoder.set_animated(frames, 0).unwrap();
+        }
+        let mut writer = encoder.write_header().unwrap();
+        let bytes_per_frame = if depth == png::BitDepth::Sixteen { 8 } else { 4 };
+        for frame in 0..frames.max(1) {
+            let data: Vec<u8> =
+                (0..bytes_per_frame).map(|i| (i as u8).wrapping_mul(61).wrapping_add(frame as u8)).collect();
+            writer.write_image_data(&data).unwrap();
+        }
+        writer.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn lossless_reading_refuses_what_8_bits_cannot_return_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("deep.png");
+        let grey = ImageSpec { channels: 1, height: 2, width: 2, levels: 256 };
+        std::fs::write(&p, png_of(png::BitDepth::Sixteen, 1)).unwrap();
+        let err = read_png_exact(&p, &grey).unwrap_err().to_string();
+        assert!(err.contains("deep.png") && err.contains("16-bit"), "{err}");
+        assert!(read_png_for(&p, &grey).is_ok(), "completion may read it in 8 bits");
+        std::fs::write(&p, png_of(png::BitDepth::Eight, 3)).unwrap();
+        let err = read_png_exact(&p, &grey).unwrap_err().to_string();
+        assert!(err.contains("animated") && err.contains("3 frames"), "{err}");
+        std::fs::write(&p, png_of(png::BitDepth::Eight, 1)).unwrap();
+        assert_eq!(read_png_exact(&p, &grey).unwrap(), vec![0, 61, 122, 183]);
     }
 
     #[test]

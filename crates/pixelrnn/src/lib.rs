@@ -17,9 +17,12 @@
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
 //! - [`codec`]: lossless compression of images with a model (`.prnn` files);
 //! - [`interop`]: weights to and from safetensors (ours, or the PyTorch twin's layout);
+//! - [`ema`]: Polyak averaging of the weights, kept in the checkpoint;
 //! - [`distributed`]: data-parallel training's collective operations (threads, MPI);
 //! - [`reproduce`]: the paper's tables 2-5 as runs, scored and summarized;
-//! - [`run`]: the run directory (config, checkpoints, metrics, plot, atomic writes);
+//! - [`run`]: the run directory (config, checkpoints, metrics, plot);
+//! - [`fsio`]: files written and read under one policy (atomic, never onto a device, a link or
+//!   an input; bounded reads), a leaf that `data`, `run` and the codec share;
 //! - [`error`]: the library's error type.
 //!
 //! ```
@@ -46,10 +49,12 @@ pub mod codec;
 pub mod data;
 pub mod device;
 pub mod distributed;
+pub mod ema;
 pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod field;
+pub mod fsio;
 pub mod image_spec;
 pub mod images;
 pub mod interop;

@@ -49,7 +49,8 @@ pub fn line_chart(y_label: &str, x_label: &str, series: &[Series]) -> String {
                 r = w - m
             );
         }
-        svg += &format!("<text x=\"{yt}\" y=\"{p:.1}\" text-anchor=\"end\">{text}</text>\n", p = sy(*y), yt = left - 4.0);
+        svg +=
+            &format!("<text x=\"{yt}\" y=\"{p:.1}\" text-anchor=\"end\">{text}</text>\n", p = sy(*y), yt = left - 4.0);
     }
     for (i, (label, colour, points)) in series.iter().enumerate() {
         let pts: Vec<String> =
@@ -113,7 +114,10 @@ mod tests {
         // clear the rotated label's line (x = 12, half a 12 px line each way).
         let axis = 24.0 + 9.0 * DIGIT_WIDTH + 4.0;
         assert!(svg.contains(&format!("<line x1=\"{axis}\" y1=\"50\" x2=\"{axis}\"")), "{svg}");
-        assert!(svg.contains(&format!("<text x=\"{}\" y=\"50.0\" text-anchor=\"end\">12041.976</text>", axis - 4.0)), "{svg}");
+        assert!(
+            svg.contains(&format!("<text x=\"{}\" y=\"50.0\" text-anchor=\"end\">12041.976</text>", axis - 4.0)),
+            "{svg}"
+        );
         assert!(axis - 4.0 - 9.0 * DIGIT_WIDTH >= 12.0 + 6.0);
         assert!(svg.contains(&format!("points=\"{axis:.1},350.0 590.0,50.0\"")), "{svg}");
     }

@@ -47,6 +47,25 @@ pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec
     Ok((channels, h, w, planar))
 }
 
+/// What 8-bit decoding ([`decode_png`]) cannot give back exactly: a 16-bit image (its low
+/// bytes are dropped) or an animation (only its first frame is decoded), as a reason; `None`
+/// when the decoded pixels are the whole image.
+pub fn not_exact_in_8_bits(bytes: &[u8], name: &Path) -> Result<Option<String>> {
+    let decoder = png::Decoder::new(Cursor::new(bytes));
+    let reader = decoder.read_info().map_err(|e| Error::dataset(name, format!("unreadable PNG: {e}")))?;
+    let info = reader.info();
+    if info.bit_depth == png::BitDepth::Sixteen {
+        return Ok(Some("a 16-bit PNG, which 8-bit models would return with its low bytes dropped".into()));
+    }
+    if let Some(animation) = info.animation_control {
+        return Ok(Some(format!(
+            "an animated PNG ({} frames), of which only the first would come back",
+            animation.num_frames
+        )));
+    }
+    Ok(None)
+}
+
 /// Planar pixels `[channels, height, width]` interleaved `[height, width, channels]`, as PNG
 /// stores them.
 fn interleaved(channels: usize, height: usize, width: usize, planar: &[u8]) -> Vec<u8> {

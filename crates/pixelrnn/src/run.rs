@@ -19,7 +19,22 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::experiment::ExperimentConfig;
+pub use crate::fsio::write_atomic;
 use crate::models::PixelRnn;
+
+/// A run's model as loaded by [`RunDir::load_weights`].
+pub struct LoadedRun {
+    /// The run's config.
+    pub config: ExperimentConfig,
+    /// The model with the chosen weights.
+    pub model: PixelRnn,
+    /// The checkpoint it came from.
+    pub path: PathBuf,
+    /// The weight average used, if the weights are the average.
+    pub average: Option<crate::ema::AverageInfo>,
+    /// The checkpoint's step.
+    pub step: u64,
+}
 
 /// File name of the resolved config in a run directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -81,6 +96,15 @@ impl RunDir {
 
     /// Creates the directory if needed.
     pub fn create(&self) -> Result<()> {
+        if let Some(what) = crate::fsio::not_a_regular_file(&self.path).filter(|_| !self.path.is_dir()) {
+            return Err(Error::Config(format!("{} cannot be a run directory: {what}", self.path.display())));
+        }
+        if self.path.is_file() {
+            return Err(Error::Config(format!(
+                "{} cannot be a run directory: it is a file; choose a folder (new or holding a run)",
+                self.path.display()
+            )));
+        }
         std::fs::create_dir_all(&self.path).map_err(|e| Error::io(&self.path, e))
     }
 
@@ -119,7 +143,7 @@ impl RunDir {
     /// Reads `config.json`.
     pub fn load_config(&self) -> Result<ExperimentConfig> {
         let path = self.config_path();
-        parse_config(&path, &crate::data::files::read_file(&path)?)
+        parse_config(&path, &crate::fsio::read_file(&path)?)
     }
 
     /// Writes `config.json` atomically.
@@ -129,9 +153,16 @@ impl RunDir {
     }
 
     /// Rebuilds the run's model from `config.json` and loads the chosen checkpoint (falling back
-    /// from `best` to `last` when the run never validated). Returns the config, the model and
-    /// the checkpoint's path.
+    /// from `best` to `last` when the run never validated), with its weight average when it has
+    /// one ([`crate::ema`]). Returns the config, the model and the checkpoint's path.
     pub fn load_model(&self, which: Which, device: &Device) -> Result<(ExperimentConfig, PixelRnn, PathBuf)> {
+        let loaded = self.load_weights(which, true, device)?;
+        Ok((loaded.config, loaded.model, loaded.path))
+    }
+
+    /// [`Self::load_model`], choosing the weights: the average when the checkpoint has one and
+    /// `averaged` asks for it, else the raw weights; says which.
+    pub fn load_weights(&self, which: Which, averaged: bool, device: &Device) -> Result<LoadedRun> {
         let config = self.load_config()?;
         let mut path = self.checkpoint_path(which);
         if which == Which::Best && !path.is_file() {
@@ -142,13 +173,35 @@ impl RunDir {
         }
         let ckpt = checkpoint::load(&path)?;
         let model = config.model.init(device, config.training.seed)?;
-        let model = ckpt.apply(&path, &config.model, config.data.dataset, model)?;
-        Ok((config, model, path))
+        let (model, average) = ckpt.apply_weights(&path, &config.model, config.data.dataset, model, averaged)?;
+        Ok(LoadedRun { config, model, path, average, step: ckpt.header.step })
+    }
+
+    /// The first file of a run found in the directory (a checkpoint, `config.json`,
+    /// `metrics.jsonl`), if any: a directory holding one is a run that a fresh start would
+    /// destroy (a crash between checkpoints can leave `checkpoint-best.bin` alone).
+    pub fn run_file(&self) -> Option<PathBuf> {
+        [Which::Last.file_name(), Which::Best.file_name(), CONFIG_FILE, METRICS_FILE]
+            .iter()
+            .map(|name| self.path.join(name))
+            .find(|path| std::fs::symlink_metadata(path).is_ok())
+    }
+
+    /// The files of the run that only `train` may write, each with what it is: what other
+    /// commands must never take as their output (see [`crate::fsio::refuse_overwriting`]).
+    pub fn own_files(&self) -> Vec<(PathBuf, &'static str)> {
+        vec![
+            (self.checkpoint_path(Which::Best), "the run's best checkpoint"),
+            (self.checkpoint_path(Which::Last), "the run's last checkpoint"),
+            (self.config_path(), "the run's config"),
+            (self.metrics_path(), "the run's metrics log"),
+        ]
     }
 
     /// Removes what a run wrote (config, checkpoints, metrics, plot), for a fresh run in the
-    /// same directory; other files are left alone.
-    pub fn clear(&self) -> Result<()> {
+    /// same directory; other files are left alone. Only under the run's lock (`_owner`), so
+    /// never the files of a trainer still running there.
+    pub fn clear(&self, _owner: &RunLock) -> Result<()> {
         let files = [CONFIG_FILE, METRICS_FILE, LOSS_PLOT_FILE, Which::Best.file_name(), Which::Last.file_name()];
         for name in files {
             let path = self.path.join(name);
@@ -277,36 +330,12 @@ impl MetricsLog {
 /// and a model and optimizer that pass their checks (sizes within bounds).
 pub fn parse_config(path: &Path, bytes: &[u8]) -> Result<ExperimentConfig> {
     let bad = |reason: String| Error::Config(format!("{}: not a pixelrnn run config: {reason}", path.display()));
+    // A UTF-8 byte-order mark (what some editors put first) is not part of the JSON.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let config: ExperimentConfig = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     config.model.validate().map_err(|e| bad(e.to_string()))?;
     config.optimizer.validate().map_err(|e| bad(e.to_string()))?;
     Ok(config)
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it, fsync and rename: a crash leaves
-/// either the old file or the new one, never a torn one. The temporary name is unique to this
-/// process and call (`.NAME.PID.N.tmp`), so two writers never share one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path.file_name().expect("a file path").to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    write_through(path, &tmp, bytes)
-}
-
-/// [`write_atomic`] through the temporary file `tmp`.
-fn write_through(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let result = (|| {
-        let mut file = std::fs::File::create(tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(tmp);
-        return Err(Error::io(tmp, e));
-    }
-    std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
@@ -353,33 +382,26 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_keeps_the_previous_file() {
+    fn a_config_written_with_a_byte_order_mark_reads_as_without() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("checkpoint-last.bin");
-        write_atomic(&path, b"good").unwrap();
-        let tmp = dir.path().join("checkpoint-last.bin.tmp");
-        // Disk full: the temporary file is /dev/full, where every write fails with ENOSPC.
-        if Path::new("/dev/full").exists() {
-            std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
-            let err = write_through(&path, &tmp, b"new").unwrap_err().to_string();
-            assert!(err.contains("checkpoint-last.bin.tmp") && err.to_lowercase().contains("space"), "{err}");
-            assert_eq!(std::fs::read(&path).unwrap(), b"good");
-            assert!(!tmp.exists(), "the failed temporary file is removed");
-        } else {
-            eprintln!("skipped the disk-full case: /dev/full not present");
-        }
-        // Unwritable: the temporary name is taken by a folder.
-        std::fs::create_dir(&tmp).unwrap();
-        assert!(write_through(&path, &tmp, b"new").is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"good");
-        // Unique temporary names: writers do not share one, and none is left behind.
-        write_atomic(&path, b"newer").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"newer");
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(".checkpoint-last.bin."))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        let run = RunDir::new(dir.path());
+        let image = crate::image_spec::ImageSpec { channels: 1, height: 4, width: 4, levels: 2 };
+        let model = crate::models::ModelConfig::preset(
+            crate::models::Preset::Tiny,
+            crate::models::Architecture::PixelCnn,
+            image,
+        )
+        .unwrap();
+        let json = format!(
+            r#"{{"model": {}, "data": {{"dataset": "binarized-mnist", "valid_size": null}},
+               "optimizer": {{"kind": "adam", "learning_rate": 0.001, "lr_decay": 1.0, "grad_clip_norm": null}},
+               "training": {{"batch_size": 2, "steps": 1, "seed": 0, "valid_every": 0, "valid_limit": null, "checkpoint_every": 0}}}}"#,
+            serde_json::to_string(&model).unwrap()
+        );
+        let plain = parse_config(&run.config_path(), json.as_bytes()).unwrap();
+        assert_eq!(plain.data.data_dir, None, "a config without a data folder uses the default one");
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(json.as_bytes());
+        assert_eq!(parse_config(&run.config_path(), &bom).unwrap(), plain);
     }
 }

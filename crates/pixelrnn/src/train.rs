@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::checkpoint::{self, CheckpointHeader};
 use crate::data::{read_batch_order, BatchOrder, ShuffledBatches, Splits};
 use crate::distributed::{self, flat, Collective, Single};
+use crate::ema::WeightAverage;
 use crate::error::{Error, Result};
 use crate::eval::{per_image_nll, summarize};
 use crate::experiment::{ExperimentConfig, OptimizerKind};
@@ -129,7 +130,7 @@ fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
 fn initial_model(config: &ExperimentConfig, device: &Device) -> Result<PixelRnn> {
     let model = config.model.init(device, config.training.seed)?;
     let Some(path) = &config.training.init_weights else { return Ok(model) };
-    let bytes = crate::data::files::read_file(path)?;
+    let bytes = crate::fsio::read_file(path)?;
     interop::import_as(&bytes, &config.model, model).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))
 }
 
@@ -149,6 +150,11 @@ fn restore(
         Error::Checkpoint { path: path.to_path_buf(), reason: format!("unreadable optimizer state: {e}") }
     })?;
     Ok((model, optim))
+}
+
+/// A key for one step of one rank (the dropout masks' stream).
+fn mix_step(step: u64, rank: usize) -> u64 {
+    crate::nn::dropout::mix(step.wrapping_mul(0x9E37_79B9).wrapping_add(rank as u64))
 }
 
 /// Every rank's parameters compared with rank 0's (bitwise, through their SHA-256).
@@ -249,18 +255,27 @@ pub fn train_on(
     let mut optim = optimizer(config);
     let mut step = 0u64;
     let mut best: Option<f64> = None;
+    // The weight average, kept by rank 0 only (the one that validates and saves).
+    let mut average: Option<WeightAverage> = None;
+    if let Some(decay) = t.ema_decay {
+        crate::ema::check_decay(decay)?;
+    }
+    if let Some(p) = t.dropout {
+        crate::nn::dropout::check_probability(p)?;
+    }
     if lead && resume {
         let saved = run.load_config()?;
         // What defines the trajectory must match; how long, how often to validate and to
         // checkpoint may change.
         let differs = [
             ("model", saved.model != config.model),
-            ("dataset", saved.data != config.data),
+            ("dataset", !saved.data.same_data(&config.data)),
             ("optimizer", saved.optimizer != config.optimizer),
             ("batch size", saved.training.batch_size != config.training.batch_size),
             ("seed", saved.training.seed != config.training.seed),
             ("batch order", saved.training.batch_order != config.training.batch_order),
             ("initial weights", saved.training.init_weights != config.training.init_weights),
+            ("dropout", saved.training.dropout != config.training.dropout),
         ];
         if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
             return Err(Error::Config(format!(
@@ -272,12 +287,43 @@ pub fn train_on(
         (model, optim) = restore(&ckpt, &last_path, config, model, optim)?;
         step = ckpt.header.step;
         best = ckpt.header.best_valid_bits_per_dim;
+        if t.steps < step {
+            // The run's record would claim fewer steps than its model has taken.
+            return Err(Error::Config(format!(
+                "cannot resume: the run in {} is already at step {step}; ask for at least {step} steps",
+                run_dir.display()
+            )));
+        }
+        match (&ckpt.average, t.ema_decay) {
+            (Some(kept), Some(decay)) if kept.info.decay != decay => {
+                return Err(Error::Config(format!(
+                    "cannot resume: the run averages its weights with decay {} (since step {}), not {decay}; the decay cannot change once the average has started",
+                    kept.info.decay, kept.info.since_step
+                )));
+            }
+            (Some(kept), None) => {
+                return Err(Error::Config(format!(
+                    "cannot resume: the run averages its weights (decay {}, since step {}); give the same decay again (--ema {})",
+                    kept.info.decay, kept.info.since_step, kept.info.decay
+                )));
+            }
+            _ => average = ckpt.average,
+        }
+        // A validation best measured on other weights (the raw ones, before the average
+        // started) is not comparable with the average's: the best starts anew with it.
+        if average.is_none() && t.ema_decay.is_some() {
+            best = None;
+        }
         run.truncate_metrics(step)?;
-    } else if lead && last_path.exists() {
+    } else if let Some(found) = run.run_file().filter(|_| lead) {
         return Err(Error::Config(format!(
-            "{} already holds a run; resume it or choose another directory",
-            run_dir.display()
+            "{} already holds a run ({} is there); resume it, clear it, or choose another directory",
+            run_dir.display(),
+            found.display()
         )));
+    }
+    if let (Some(decay), None, true) = (t.ema_decay, &average, lead) {
+        average = Some(WeightAverage::start(decay, &model, step)?);
     }
     let header = |step: u64, best: Option<f64>| CheckpointHeader {
         model: config.model.clone(),
@@ -285,6 +331,7 @@ pub fn train_on(
         step,
         seed: t.seed,
         best_valid_bits_per_dim: best,
+        average: None, // set from the average when saved
     };
     if ranks > 1 {
         // Rank 0's starting point (weights, optimizer state, step) to every rank, as the
@@ -314,8 +361,13 @@ pub fn train_on(
     };
     log(&TrainEvent::Started { step, total_steps: t.steps })?;
 
-    let save = |model: &PixelRnn, optim: &ModuleOptimizer, step: u64, best: Option<f64>, which: Which| {
-        checkpoint::save(&run.checkpoint_path(which), &header(step, best), model, Some(optim))
+    let save = |model: &PixelRnn,
+                optim: &ModuleOptimizer,
+                average: Option<&WeightAverage>,
+                step: u64,
+                best: Option<f64>,
+                which: Which| {
+        checkpoint::save_with_average(&run.checkpoint_path(which), &header(step, best), model, Some(optim), average)
     };
     let mut interrupted = false;
     let first_step = step;
@@ -326,8 +378,11 @@ pub fn train_on(
         let started = Instant::now();
         let global = batches.batch_at(step);
         let images = data.train.batch(distributed::slice_of(global, rank, ranks), &ad_device);
-        let nll = model.nll(images); // nats per image, this rank's slice
-                                     // The full batch's mean: this rank's part of it.
+        // The dropout masks are a function of (seed, step, rank): reproduced and resumed exactly.
+        let dropout =
+            t.dropout.filter(|&p| p > 0.0).map(|p| (p, crate::nn::dropout::mix(t.seed ^ mix_step(step, rank))));
+        let nll = model.nll_with_dropout(images, dropout); // nats per image, this rank's slice
+                                                           // The full batch's mean: this rank's part of it.
         let loss = if ranks == 1 { nll.mean() } else { nll.sum().div_scalar(global.len() as f64) };
         // Summed over the ranks with the stop request, so that every rank sees the same loss and
         // stops at the same step.
@@ -353,10 +408,13 @@ pub fn train_on(
         if let Some((path, layout)) = options.gradients_out.as_ref().filter(|_| lead && step == first_step) {
             let bytes =
                 interop::export_gradients(&interop::gradients_as_model(&model, &grads), &config.model, *layout)?;
-            crate::run::write_atomic(path, &bytes)?;
+            crate::fsio::write_atomic(path, &bytes)?;
         }
         let lr = config.optimizer.learning_rate * config.optimizer.lr_decay.powf(step as f64);
         model = optim.step(lr, model, grads);
+        if let Some(average) = average.as_mut() {
+            average.update(&model);
+        }
         step += 1;
         let secs = started.elapsed().as_secs_f64();
         log(&TrainEvent::Step {
@@ -370,12 +428,17 @@ pub fn train_on(
         let at_end = step == t.steps;
         if lead && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || at_end) {
             if let Some(valid) = &data.valid {
-                let nats = per_image_nll(&model.valid(), valid, t.valid_limit, t.batch_size, device, &mut |_, _| {})?;
+                // With a weight average, the average is what is validated (and kept as best).
+                let scored = match &average {
+                    Some(average) => average.apply(model.valid())?,
+                    None => model.valid(),
+                };
+                let nats = per_image_nll(&scored, valid, t.valid_limit, t.batch_size, device, &mut |_, _| {})?;
                 let (nll, bpd, _) = summarize(&nats, dims);
                 let is_best = best.is_none_or(|b| bpd < b);
                 if is_best {
                     best = Some(bpd);
-                    save(&model, &optim, step, best, Which::Best)?;
+                    save(&model, &optim, average.as_ref(), step, best, Which::Best)?;
                 }
                 log(&TrainEvent::Validation {
                     step,
@@ -387,11 +450,11 @@ pub fn train_on(
             }
         }
         if (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every)) || at_end {
-            checkpoint_now(&model, &optim, &header(step, best), collective, &mut log, &run)?;
+            checkpoint_now(&model, &optim, average.as_ref(), &header(step, best), collective, &mut log, &run)?;
         }
     }
     if interrupted {
-        checkpoint_now(&model, &optim, &header(step, best), collective, &mut log, &run)?;
+        checkpoint_now(&model, &optim, average.as_ref(), &header(step, best), collective, &mut log, &run)?;
     }
     Ok(TrainOutcome { step, interrupted, best_valid_bits_per_dim: best })
 }
@@ -401,6 +464,7 @@ pub fn train_on(
 fn checkpoint_now(
     model: &PixelRnn,
     optim: &ModuleOptimizer,
+    average: Option<&WeightAverage>,
     header: &CheckpointHeader,
     collective: &mut dyn Collective,
     log: &mut dyn FnMut(&TrainEvent) -> Result<()>,
@@ -412,7 +476,7 @@ fn checkpoint_now(
         log(&TrainEvent::ReplicasChecked { step, ranks })?;
     }
     if collective.rank() == 0 {
-        checkpoint::save(&run.checkpoint_path(Which::Last), header, model, Some(optim))?;
+        checkpoint::save_with_average(&run.checkpoint_path(Which::Last), header, model, Some(optim), average)?;
         log(&TrainEvent::Checkpoint { step })?;
         run.write_loss_plot()?;
     }

@@ -78,3 +78,39 @@ fn bad_experiment_requests_are_one_line_errors() {
     );
     assert!(err.contains("train-images") && err.contains("--mnist-dir") && err.lines().count() == 1, "{err}");
 }
+
+#[test]
+fn a_second_experiment_never_deletes_the_files_of_a_run_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_mnist(dir.path());
+    let out = dir.path().join("exp");
+    // A run in progress before its first checkpoint: its config and metrics, its lock held
+    // (flock(1) takes the same advisory lock a trainer takes).
+    let running = out.join("table4").join("pixel-cnn");
+    std::fs::create_dir_all(&running).unwrap();
+    std::fs::write(running.join("config.json"), b"{\"running\": true}").unwrap();
+    std::fs::write(running.join("metrics.jsonl"), b"{\"event\":\"started\",\"step\":0}\n").unwrap();
+    let lock = running.join(".lock");
+    let Ok(mut holder) = std::process::Command::new("flock").arg(&lock).args(["sleep", "60"]).spawn() else {
+        eprintln!("skipped: flock(1) is not installed");
+        return;
+    };
+    // Wait until the lock is held (flock creates the file, then locks it).
+    let held = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        lock.exists()
+            && !std::process::Command::new("flock").args(["-n"]).arg(&lock).arg("true").status().unwrap().success()
+    });
+    assert!(held, "the test's lock holder did not start");
+    let err = stderr_of(bin().args(["experiment", "table4", "--scale", "smoke", "--no-verify", "--quiet"]).args([
+        "--mnist-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(err.contains("in use by another trainer"), "{err}");
+    assert_eq!(std::fs::read(running.join("config.json")).unwrap(), b"{\"running\": true}");
+    assert!(running.join("metrics.jsonl").exists(), "the running run's metrics are kept");
+}

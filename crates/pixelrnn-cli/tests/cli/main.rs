@@ -10,5 +10,7 @@ mod eval;
 mod experiment;
 mod field;
 mod interop;
+mod outputs;
+mod pretrained;
 mod sample;
 mod train;

@@ -48,6 +48,11 @@ fn resume_reaches_the_same_parameters() {
     // Without --resume an existing run is not overwritten.
     let err = stderr_of(bin().args(train_args(&data, &split, "row-lstm", 6)));
     assert!(err.contains("already holds a run"), "{err}");
+    // --resume with fewer steps than the run has taken is refused (its record would lie).
+    let mut fewer = train_args(&data, &split, "row-lstm", 4);
+    fewer.push("--resume".into());
+    let err = stderr_of(bin().args(fewer));
+    assert!(err.contains("already at step 6"), "{err}");
     // --resume with a different model is refused.
     let mut other = train_args(&data, &split, "pixel-cnn", 8);
     other.push("--resume".into());
@@ -129,6 +134,65 @@ fn interrupt_saves_a_checkpoint_and_resume_continues(signal: &str, code: i32) {
     bin().args(resumed).assert().success();
     let last = std::fs::read_to_string(&metrics).unwrap();
     assert!(last.contains(&format!("\"step\":{}", saved_step + 2)), "resumed run reached the new target");
+}
+
+#[test]
+fn a_fresh_train_never_replaces_what_a_crash_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("run");
+    bin().args(train_args(&data, &run, "pixel-cnn", 2)).assert().success();
+    // What a crash between checkpoints can leave: the best checkpoint alone.
+    for name in ["checkpoint-last.bin", "config.json", "metrics.jsonl", "loss.svg"] {
+        std::fs::remove_file(run.join(name)).unwrap();
+    }
+    let best = std::fs::read(run.join("checkpoint-best.bin")).unwrap();
+    let err = stderr_of(bin().args(train_args(&data, &run, "pixel-cnn", 2)));
+    assert!(err.contains("already holds a run") && err.contains("checkpoint-best.bin"), "{err}");
+    assert_eq!(std::fs::read(run.join("checkpoint-best.bin")).unwrap(), best, "the best model is kept");
+    // A config alone (stopped before the first checkpoint) is kept too; --overwrite clears both.
+    std::fs::write(run.join("config.json"), b"{}").unwrap();
+    std::fs::remove_file(run.join("checkpoint-best.bin")).unwrap();
+    let err = stderr_of(bin().args(train_args(&data, &run, "pixel-cnn", 2)));
+    assert!(err.contains("config.json"), "{err}");
+    let mut overwrite = train_args(&data, &run, "pixel-cnn", 2);
+    overwrite.push("--overwrite".into());
+    bin().args(overwrite).assert().success();
+    // An --out that is a file is not a run directory.
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    let err = stderr_of(bin().args(train_args(&data, &file, "pixel-cnn", 2)));
+    assert!(err.contains("cannot be a run directory: it is a file"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+}
+
+#[test]
+fn without_data_dir_the_run_records_no_folder_and_finds_its_data_from_anywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    small_mnist(&cache); // cache/mnist: the default folder of both MNIST views
+    let mut args = train_args(Path::new("unused"), &tmp.path().join("run"), "pixel-cnn", 1);
+    let at = args.iter().position(|a| a == "--data-dir").unwrap();
+    args.drain(at..at + 2);
+    bin().env("PIXELRNN_CACHE", &cache).args(&args).assert().success();
+    let text = std::fs::read_to_string(tmp.path().join("run/config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(config["data"]["data_dir"].is_null(), "{text}");
+    assert!(!text.contains(tmp.path().to_str().unwrap()), "no machine path in the config: {text}");
+    // Moved elsewhere, it still evaluates (data from the cache), and resumes with or without
+    // a --data-dir naming the same data.
+    let moved = tmp.path().join("moved");
+    std::fs::rename(tmp.path().join("run"), &moved).unwrap();
+    let out = bin()
+        .env("PIXELRNN_CACHE", &cache)
+        .args(["eval", "--run", moved.to_str().unwrap(), "--json", "--limit", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut resumed = train_args(&cache.join("mnist"), &moved, "pixel-cnn", 2);
+    resumed.push("--resume".into());
+    bin().env("PIXELRNN_CACHE", &cache).args(&resumed).assert().success();
 }
 
 #[test]
@@ -289,4 +353,90 @@ fn the_dataset_check_is_remembered_per_file() {
     let verified = std::fs::read_to_string(cache.join("verified.txt")).unwrap();
     assert_eq!(verified.lines().count(), 4, "the four published files: {verified}");
     assert!(verified.contains("train-images-idx3-ubyte.gz"), "{verified}");
+}
+
+/// stderr of a successful command.
+fn ok_stderr(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn the_weight_average_is_resumed_exactly_and_used_unless_raw_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let with = |out: &Path, steps: u64, extra: &[&str]| {
+        let mut args = train_args(&data, out, "row-lstm", steps);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let straight = tmp.path().join("straight");
+    bin().args(with(&straight, 6, &["--ema", "0.9"])).assert().success();
+    let split = tmp.path().join("split");
+    bin().args(with(&split, 3, &["--ema", "0.9"])).assert().success();
+    // Once started, the average's decay can neither change nor be dropped on --resume.
+    let err = stderr_of(bin().args(with(&split, 6, &["--resume"])));
+    assert!(err.contains("--ema 0.9"), "{err}");
+    let err = stderr_of(bin().args(with(&split, 6, &["--resume", "--ema", "0.8"])));
+    assert!(err.contains("cannot change"), "{err}");
+    bin().args(with(&split, 6, &["--resume", "--ema", "0.9"])).assert().success();
+    let last = ["--checkpoint", "last"];
+    let (a, b) = (eval_json(&straight, &last), eval_json(&split, &last));
+    assert_eq!(a["nll_nats"], b["nll_nats"], "the resumed average equals the uninterrupted one");
+    let raw = ["--checkpoint", "last", "--raw-weights"];
+    let (ra, rb) = (eval_json(&straight, &raw), eval_json(&split, &raw));
+    assert_eq!(ra["nll_nats"], rb["nll_nats"]);
+    assert_ne!(a["nll_nats"], ra["nll_nats"], "the average is not the last weights");
+    // Every command says when it uses the average.
+    let run = straight.to_str().unwrap();
+    let err = ok_stderr(bin().args(["eval", "--run", run, "--limit", "2"]));
+    assert!(err.contains("using the averaged weights") && err.contains("since step 0"), "{err}");
+    let err = ok_stderr(bin().args(["eval", "--run", run, "--limit", "2", "--raw-weights"]));
+    assert!(!err.contains("averaged"), "{err}");
+    let png = tmp.path().join("s.png");
+    let err = ok_stderr(bin().args(["sample", "--run", run, "--count", "1", "--out", png.to_str().unwrap()]));
+    assert!(err.contains("using the averaged weights"), "{err}");
+    // An average may begin on a resumed run: it starts from the resumed weights.
+    let late = tmp.path().join("late");
+    bin().args(with(&late, 2, &[])).assert().success();
+    bin().args(with(&late, 4, &["--resume", "--ema", "0.5"])).assert().success();
+    let err = ok_stderr(bin().args(["eval", "--run", late.to_str().unwrap(), "--limit", "2", "--checkpoint", "last"]));
+    assert!(err.contains("since step 2 of 4"), "{err}");
+    // A decay outside (0, 1) is refused before training.
+    for bad in ["1", "0", "-0.5", "NaN"] {
+        let flag = format!("--ema={bad}");
+        let err = stderr_of(bin().args(with(&tmp.path().join(format!("bad{bad}")), 2, &[&flag])));
+        assert!(err.contains("between 0 and 1"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn dropout_trains_reproducibly_resumes_exactly_and_is_refused_outside_zero_to_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let with = |out: &Path, steps: u64, extra: &[&str]| {
+        let mut args = train_args(&data, out, "pixel-cnn", steps);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let (a, b, plain) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("plain"));
+    bin().args(with(&a, 4, &["--dropout", "0.5"])).assert().success();
+    bin().args(with(&b, 2, &["--dropout", "0.5"])).assert().success();
+    let err = stderr_of(bin().args(with(&b, 4, &["--resume"])));
+    assert!(err.contains("the dropout differs"), "{err}");
+    bin().args(with(&b, 4, &["--resume", "--dropout", "0.5"])).assert().success();
+    bin().args(with(&plain, 4, &[])).assert().success();
+    let last = ["--checkpoint", "last"];
+    let (ea, eb, ep) = (eval_json(&a, &last), eval_json(&b, &last), eval_json(&plain, &last));
+    assert_eq!(ea["nll_nats"], eb["nll_nats"], "resumed with dropout equals the uninterrupted run");
+    assert_ne!(ea["nll_nats"], ep["nll_nats"], "dropout changed training");
+    // Evaluation is deterministic (dropout off): the same NLL twice.
+    assert_eq!(eval_json(&a, &last)["nll_nats"], ea["nll_nats"]);
+    for bad in ["1", "-0.1", "NaN"] {
+        let flag = format!("--dropout={bad}");
+        let err = stderr_of(bin().args(with(&tmp.path().join(format!("bad{bad}")), 2, &[&flag])));
+        assert!(err.contains("[0, 1)"), "{bad}: {err}");
+    }
 }

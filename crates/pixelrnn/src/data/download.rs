@@ -18,6 +18,9 @@ pub struct RemoteFile {
     pub urls: Vec<String>,
     /// Lower-case hex SHA-256 of the complete file.
     pub sha256: &'static str,
+    /// The most bytes the complete file has (its published size where known): a server that
+    /// sends more is cut off there and what it sent is removed.
+    pub max_bytes: u64,
 }
 
 /// Progress of a download, reported to the caller's observer.
@@ -73,8 +76,16 @@ fn part_path(dest: &Path) -> PathBuf {
 /// Downloads `url` to `dest`, resuming `dest.part` if present, and verifies `sha256`.
 ///
 /// A present `dest` with the right checksum is kept as is. On a checksum mismatch the partial
-/// file is deleted and an error names the expected and actual digests.
-pub fn fetch_file(url: &str, dest: &Path, sha256: &str, observer: &mut dyn FnMut(DownloadEvent)) -> Result<()> {
+/// file is deleted and an error names the expected and actual digests. A server that announces
+/// or sends more than `max_bytes` in all is cut off, and the partial file deleted: a stream
+/// without end never fills the disk.
+pub fn fetch_file(
+    url: &str,
+    dest: &Path,
+    sha256: &str,
+    max_bytes: u64,
+    observer: &mut dyn FnMut(DownloadEvent),
+) -> Result<()> {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if dest.is_file() && sha256_file(dest)? == sha256 {
         observer(DownloadEvent::AlreadyPresent { name });
@@ -104,6 +115,15 @@ pub fn fetch_file(url: &str, dest: &Path, sha256: &str, observer: &mut dyn FnMut
         have = 0;
     }
     let length: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
+    let too_big = |total: u64| {
+        let _ = std::fs::remove_file(&part);
+        download_err(format!(
+            "the server sends {total} bytes or more, but the file has at most {max_bytes}; stopped, partial file removed"
+        ))
+    };
+    if let Some(total) = length.map(|l| l.saturating_add(have)).filter(|&t| t > max_bytes) {
+        return Err(too_big(total));
+    }
     observer(DownloadEvent::Started { name, total: length.map(|l| l + have), resumed_from: have });
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -121,6 +141,10 @@ pub fn fetch_file(url: &str, dest: &Path, sha256: &str, observer: &mut dyn FnMut
         })?;
         if n == 0 {
             break;
+        }
+        if have + received + n as u64 > max_bytes {
+            drop(file);
+            return Err(too_big(have + received + n as u64));
         }
         file.write_all(&buf[..n]).map_err(|e| Error::io(&part, e))?;
         received += n as u64;
@@ -159,7 +183,7 @@ pub fn fetch_remote(file: &RemoteFile, dir: &Path, observer: &mut dyn FnMut(Down
     let dest = dir.join(file.name);
     let mut last = None;
     for url in &file.urls {
-        match fetch_file(url, &dest, file.sha256, observer) {
+        match fetch_file(url, &dest, file.sha256, file.max_bytes, observer) {
             Ok(()) => return Ok(dest),
             Err(e) => last = Some(e),
         }
@@ -219,6 +243,37 @@ mod tests {
         (url, ranged)
     }
 
+    /// A bound far above the test bodies.
+    const LIMIT: u64 = 1 << 30;
+
+    #[test]
+    fn a_server_sending_more_than_the_file_is_cut_off_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.bin");
+        // Announced too big: refused before any byte is written.
+        let (url, _) = serve(body(), 1, false, 200);
+        let err = fetch_file(&url, &dest, &digest(&body()), 1000, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("at most 1000") && err.contains("127.0.0.1"), "{err}");
+        assert!(!dest.exists() && !part_path(&dest).exists());
+        // Streamed without end and without a length: cut off at the bound.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/f.bin", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let chunk = [7u8; 4096];
+            while stream.write_all(&chunk).is_ok() {}
+        });
+        let err = fetch_file(&url, &dest, &digest(&body()), 100_000, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("at most 100000") && err.contains("partial file removed"), "{err}");
+        assert!(!dest.exists() && !part_path(&dest).exists());
+    }
+
     fn digest(bytes: &[u8]) -> String {
         Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -233,12 +288,12 @@ mod tests {
         let (url, _) = serve(body(), 1, false, 200);
         let dest = dir.path().join("f.bin");
         let mut events = Vec::new();
-        fetch_file(&url, &dest, &digest(&body()), &mut |e| events.push(e)).unwrap();
+        fetch_file(&url, &dest, &digest(&body()), LIMIT, &mut |e| events.push(e)).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), body());
         assert!(!part_path(&dest).exists());
         assert!(matches!(events.last(), Some(DownloadEvent::Finished { .. })));
         // Present and verified: no request needed (the server would refuse a second one).
-        fetch_file(&url, &dest, &digest(&body()), &mut |_| {}).unwrap();
+        fetch_file(&url, &dest, &digest(&body()), LIMIT, &mut |_| {}).unwrap();
     }
 
     #[test]
@@ -246,12 +301,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (url, ranged) = serve(body(), 2, true, 200);
         let dest = dir.path().join("f.bin");
-        let err = fetch_file(&url, &dest, &digest(&body()), &mut |_| {}).unwrap_err().to_string();
+        let err = fetch_file(&url, &dest, &digest(&body()), LIMIT, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("resume"), "{err}");
         assert!(!dest.exists(), "a partial file must never carry the final name");
         let partial = std::fs::metadata(part_path(&dest)).unwrap().len();
         assert!(partial > 0 && partial < body().len() as u64);
-        fetch_file(&url, &dest, &digest(&body()), &mut |_| {}).unwrap();
+        fetch_file(&url, &dest, &digest(&body()), LIMIT, &mut |_| {}).unwrap();
         assert_eq!(ranged.load(Ordering::SeqCst), 1, "the second request must be a range request");
         assert_eq!(std::fs::read(&dest).unwrap(), body());
     }
@@ -262,7 +317,7 @@ mod tests {
         let (url, _) = serve(body(), 1, false, 200);
         let dest = dir.path().join("f.bin");
         let wrong = "0".repeat(64);
-        let err = fetch_file(&url, &dest, &wrong, &mut |_| {}).unwrap_err().to_string();
+        let err = fetch_file(&url, &dest, &wrong, LIMIT, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("SHA-256 mismatch") && err.contains(&wrong), "{err}");
         assert!(!dest.exists() && !part_path(&dest).exists());
     }
@@ -273,11 +328,15 @@ mod tests {
         let (bad, _) = serve(Vec::new(), 1, false, 404);
         let (good, _) = serve(body(), 1, false, 200);
         let dest = dir.path().join("f.bin");
-        let err = fetch_file(&bad, &dest, &digest(&body()), &mut |_| {}).unwrap_err().to_string();
+        let err = fetch_file(&bad, &dest, &digest(&body()), LIMIT, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("HTTP 404") && err.contains("127.0.0.1"), "{err}");
         let (bad, _) = serve(Vec::new(), 1, false, 404);
-        let file =
-            RemoteFile { name: "g.bin", urls: vec![bad, good], sha256: Box::leak(digest(&body()).into_boxed_str()) };
+        let file = RemoteFile {
+            name: "g.bin",
+            urls: vec![bad, good],
+            sha256: Box::leak(digest(&body()).into_boxed_str()),
+            max_bytes: LIMIT,
+        };
         let path = fetch_remote(&file, dir.path(), &mut |_| {}).unwrap();
         assert_eq!(std::fs::read(path).unwrap(), body());
     }

@@ -207,7 +207,7 @@ pub fn verify_files(dataset: DatasetName, files: &[PathBuf]) -> Result<()> {
         known.push(key);
         let text = known.join("\n") + "\n";
         if std::fs::create_dir_all(cache_root()).is_ok() {
-            let _ = crate::run::write_atomic(&cache, text.as_bytes());
+            let _ = crate::fsio::write_atomic(&cache, text.as_bytes());
         }
     }
     Ok(())
@@ -229,7 +229,27 @@ fn remote(name: &'static str, bases: &[&str], mirror: &Option<String>) -> Remote
         Some(m) => vec![format!("{}/{name}", m.trim_end_matches('/'))],
         None => bases.iter().map(|b| format!("{b}{name}")).collect(),
     };
-    RemoteFile { name, urls, sha256: known_sha256(name).expect("every remote file has a known checksum") }
+    RemoteFile {
+        name,
+        urls,
+        sha256: known_sha256(name).expect("every remote file has a known checksum"),
+        max_bytes: max_download_bytes(name),
+    }
+}
+
+/// The most bytes a download of `file_name` may take: the published size of MNIST's files and
+/// the CIFAR-10 archive; for the binarized-MNIST `.amat` files (1,568 bytes per image line:
+/// 784 values and their separators) the size of their lines, with 1% to spare.
+pub fn max_download_bytes(file_name: &str) -> u64 {
+    match file_name {
+        "train-images-idx3-ubyte.gz" => 9_912_422,
+        "train-labels-idx1-ubyte.gz" => 28_881,
+        "t10k-images-idx3-ubyte.gz" => 1_648_877,
+        "t10k-labels-idx1-ubyte.gz" => 4_542,
+        CIFAR_ARCHIVE => 170_498_071,
+        name if name.contains("train") => 50_000 * 1_568 * 101 / 100,
+        _ => 10_000 * 1_568 * 101 / 100,
+    }
 }
 
 /// The files `name` is downloaded as, if it has canonical addresses.

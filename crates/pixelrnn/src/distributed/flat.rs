@@ -12,6 +12,7 @@ use burn::tensor::TensorData;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+pub use crate::models::parameters::flatten_parameters;
 use crate::models::PixelRnn;
 
 fn values_of<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -70,19 +71,6 @@ pub fn unflatten_gradients(model: &PixelRnn, mut grads: GradientsParams, flat: &
         )));
     }
     Ok(grads)
-}
-
-/// Every parameter of `model`, concatenated in visiting order.
-pub fn flatten_parameters(model: &PixelRnn) -> Vec<f32> {
-    struct Flatten(Vec<f32>);
-    impl ModuleVisitor for Flatten {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.extend(values_of(param.val()));
-        }
-    }
-    let mut v = Flatten(Vec::new());
-    model.visit(&mut v);
-    v.0
 }
 
 /// SHA-256 of the bytes of every parameter: equal on two ranks exactly when their replicas

@@ -178,6 +178,13 @@ impl ModelConfig {
                 self.hidden_channels, self.output_hidden_channels
             )));
         }
+        let kernels = [self.first_kernel, self.cnn_kernel, self.row_kernel];
+        if kernels.iter().any(|&k| k > MAX_KERNEL) {
+            return Err(Error::Config(format!(
+                "masked kernels are at most {MAX_KERNEL} wide, got first {} cnn {} row {}",
+                self.first_kernel, self.cnn_kernel, self.row_kernel
+            )));
+        }
         if !(odd(self.first_kernel) && odd(self.cnn_kernel) && odd(self.row_kernel)) {
             return Err(Error::Config(format!(
                 "masked kernels must be odd, got first {} cnn {} row {}",
@@ -211,6 +218,12 @@ impl ModelConfig {
         self.image.channels * self.image.logits_per_subpixel()
     }
 }
+
+/// The widest masked kernel a config may ask for (first, PixelCNN and Row LSTM kernels): far
+/// beyond the paper's 7, and small enough that no kernel's weights can exhaust memory (a
+/// config or an imported file's metadata claiming a 100,001-wide kernel is refused before
+/// anything is allocated).
+pub const MAX_KERNEL: usize = 63;
 
 /// The widest layer a config may ask for (hidden or output width).
 pub const MAX_WIDTH: usize = 4096;
@@ -294,6 +307,8 @@ mod tests {
             assert!(err.contains(words), "{err}");
         };
         refused(ModelConfig { first_kernel: 6, ..good.clone() }, "must be odd");
+        refused(ModelConfig { first_kernel: 100_001, ..good.clone() }, "at most 63 wide");
+        refused(ModelConfig { cnn_kernel: MAX_KERNEL + 2, ..good.clone() }, "at most 63 wide");
         refused(ModelConfig { row_kernel: 2, ..good.clone() }, "must be odd");
         refused(ModelConfig { hidden_channels: 2, ..good.clone() }, "at least the number of colour channels");
         refused(ModelConfig { output_hidden_channels: 1, ..good.clone() }, "at least the number of colour channels");

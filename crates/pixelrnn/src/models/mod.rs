@@ -4,6 +4,7 @@
 pub mod config;
 pub mod diagonal_bilstm;
 mod incremental;
+pub mod parameters;
 pub mod pixel_cnn;
 pub mod row_lstm;
 
@@ -141,10 +142,25 @@ impl PixelRnn {
     /// - returns `[batch, channels * logits_per_subpixel, height, width]`; channel `c`'s logits
     ///   are the contiguous block `c`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_with(x, None)
+    }
+
+    /// [`Self::forward`] with training-time dropout on every layer's output: `Some((p, key))`
+    /// zeroes each value with probability `p`, by masks drawn from `key` ([`crate::nn::dropout`]).
+    // Deviation: PixelCNN++ drops inside its gated residual block, before the second
+    // convolution; here every layer's output is dropped (what the next layer and the skip
+    // connection see), the one place common to the three architectures.
+    ///
+    /// # Shapes
+    /// As [`Self::forward`].
+    pub fn forward_with(&self, x: Tensor<4>, dropout: Option<(f64, u64)>) -> Tensor<4> {
         let mut x = self.input.forward(x); // [batch, 2h, height, width]
         let mut skip_sum: Option<Tensor<4>> = None;
         for (index, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x); // [batch, 2h, height, width]
+            if let Some((probability, key)) = dropout {
+                x = crate::nn::dropout::dropout(x, probability, crate::nn::dropout::mix(key ^ index as u64));
+            }
             if let Some(skip) = self.skips.get(index) {
                 let s = skip.forward(x.clone());
                 skip_sum = Some(match skip_sum {
@@ -175,5 +191,42 @@ impl PixelRnn {
     /// - `images`: `[batch, channels, height, width]` integers -> `[batch]`
     pub fn nll(&self, images: Tensor<4, Int>) -> Tensor<1> {
         nll_nats(&self.image, self.logits(images.clone()), images)
+    }
+
+    /// [`Self::nll`] with training-time dropout (see [`Self::forward_with`]); `None` is `nll`.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, channels, height, width]` integers -> `[batch]`
+    pub fn nll_with_dropout(&self, images: Tensor<4, Int>, dropout: Option<(f64, u64)>) -> Tensor<1> {
+        let logits = self.forward_with(scale_input(&self.image, images.clone()), dropout);
+        nll_nats(&self.image, logits, images)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{Architecture, Preset};
+
+    #[test]
+    fn dropout_changes_only_what_training_asks_for_and_is_a_function_of_its_key() {
+        let image = ImageSpec { channels: 1, height: 6, width: 6, levels: 2 };
+        let device = Device::flex();
+        for architecture in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
+            let model = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap().init(&device, 4).unwrap();
+            let images = Tensor::<4, Int>::from_data(
+                TensorData::new((0..72).map(|i| (i * 7 % 3 == 0) as i64).collect::<Vec<_>>(), [2, 1, 6, 6]),
+                &device,
+            );
+            let values = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+            let plain = values(model.nll(images.clone()));
+            assert_eq!(values(model.nll_with_dropout(images.clone(), None)), plain);
+            assert_eq!(values(model.nll_with_dropout(images.clone(), Some((0.0, 5)))), plain);
+            let a = values(model.nll_with_dropout(images.clone(), Some((0.5, 5))));
+            assert_ne!(a, plain, "{architecture:?}: dropout on");
+            assert_eq!(values(model.nll_with_dropout(images.clone(), Some((0.5, 5)))), a, "same key, same NLL");
+            assert_ne!(values(model.nll_with_dropout(images.clone(), Some((0.5, 6)))), a, "another key");
+            assert_eq!(values(model.nll(images)), plain, "evaluation is untouched");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! [`crate::kernels`]; each op picks its own path, so these files read as the paper.
 
 pub mod diagonal_lstm;
+pub mod dropout;
 pub mod init;
 pub mod masked_conv;
 pub mod output;

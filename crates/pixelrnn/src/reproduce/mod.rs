@@ -19,7 +19,8 @@ use crate::data::Splits;
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::experiment::{DataConfig, ExperimentConfig, OptimizerConfig, OptimizerKind, TrainingConfig};
-use crate::run::{write_atomic, RunDir, Which};
+use crate::fsio::write_atomic;
+use crate::run::{RunDir, Which};
 use crate::train::{train, TrainEvent, TrainOptions};
 pub use tables::{plan, Plan, RunSpec, Scale, TableName};
 
@@ -183,7 +184,12 @@ pub fn run_table(
         }
         let config = ExperimentConfig {
             model: spec.model.clone(),
-            data: DataConfig { dataset: plan.dataset, data_dir: data_dir.to_path_buf(), valid_size: None, no_verify },
+            data: DataConfig {
+                dataset: plan.dataset,
+                data_dir: Some(data_dir.to_path_buf()),
+                valid_size: None,
+                no_verify,
+            },
             optimizer: OptimizerConfig {
                 kind: OptimizerKind::Adam,
                 learning_rate: 1e-3,
@@ -200,13 +206,17 @@ pub fn run_table(
                 checkpoint_every: plan.valid_every,
                 batch_order: None,
                 init_weights: None,
+                ema_decay: None,
+                dropout: None,
             },
         };
         let last = run.checkpoint_path(Which::Last);
         let resume = last.is_file();
         if !resume && run.path().exists() {
-            // Stopped before its first checkpoint: start it afresh, without its partial metrics.
-            run.clear()?;
+            // Stopped before its first checkpoint: start it afresh, without its partial metrics;
+            // under the run's lock, so never the files of another process training there now.
+            let owner = run.lock()?;
+            run.clear(&owner)?;
         }
         let from_step = if resume { crate::checkpoint::load(&last)?.header.step } else { 0 };
         observer(&TableEvent::RunStarted { run: spec, index: i + 1, total: plan.runs.len(), from_step });

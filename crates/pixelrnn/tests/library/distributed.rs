@@ -109,7 +109,7 @@ fn experiment(dir: &Path, batch_size: usize, steps: u64) -> ExperimentConfig {
         model: model_config(Architecture::RowLstm),
         data: DataConfig {
             dataset: pixelrnn::data::DatasetName::BinarizedMnist,
-            data_dir: dir.to_path_buf(),
+            data_dir: Some(dir.to_path_buf()),
             valid_size: None,
             no_verify: false,
         },
@@ -129,6 +129,8 @@ fn experiment(dir: &Path, batch_size: usize, steps: u64) -> ExperimentConfig {
             checkpoint_every: 2,
             batch_order: None,
             init_weights: None,
+            ema_decay: None,
+            dropout: None,
         },
     }
 }
