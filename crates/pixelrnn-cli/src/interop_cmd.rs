@@ -41,8 +41,8 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
 pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     let input = &args.input;
     let run = RunDir::new(&args.out);
-    if run.config_path().exists() || run.checkpoint_path(Which::Last).exists() {
-        bail!("{} already holds a run; choose another --out", args.out.display());
+    if let Some(found) = run.run_file() {
+        bail!("{} already holds a run ({} is there); choose another --out", args.out.display(), found.display());
     }
     let bytes = pixelrnn::fsio::read_file(input)?;
     let imported = import_weights(&bytes, &Device::flex()).with_context(|| format!("{}", input.display()))?;
@@ -55,6 +55,27 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
             bail!("{}: the file does not say which dataset the model is for; pass --dataset", input.display())
         }
     };
+    // Refused here, not by the first eval of the run: a dataset that contradicts the file's
+    // metadata or the images the weights are built for.
+    if let (Some(given), Some(recorded)) = (args.dataset, &imported.info.dataset) {
+        if given.name() != recorded.as_str() {
+            bail!("--dataset {given}: {} was trained on {recorded} (its metadata pixelrnn.dataset)", input.display());
+        }
+    }
+    if let Some(spec) = dataset.image_spec().filter(|spec| *spec != imported.config.image) {
+        bail!(
+            "--dataset {dataset}: its images are {}x{}x{} with {} levels, but the weights in {} are for {}x{}x{} with {} levels",
+            spec.channels,
+            spec.height,
+            spec.width,
+            spec.levels,
+            input.display(),
+            imported.config.image.channels,
+            imported.config.image.height,
+            imported.config.image.width,
+            imported.config.image.levels
+        );
+    }
     let data_dir = match &args.data_dir {
         Some(dir) => Some(std::path::absolute(dir).with_context(|| format!("--data-dir {}", dir.display()))?),
         None => None,

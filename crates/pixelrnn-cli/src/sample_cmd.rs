@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::data::{LoadOptions, Split};
-use pixelrnn::images::{grid_png, image_png, read_png_for, Cell};
+use pixelrnn::images::{grid_bytes, grid_png, image_png, read_png_for, Cell};
 use pixelrnn::models::PixelRnn;
 use pixelrnn::sample::{generate, Generation, Sampler};
 
@@ -30,6 +30,13 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     check_output(&args.out, &args.run.run, &[])?;
     let (_, model, device, _) = load_run(&args.run)?;
     let spec = model.image();
+    // The grid's memory is checked before minutes of sampling, not after.
+    let grid = grid_bytes(&spec, args.count.div_ceil(args.columns), args.columns.min(args.count), args.scale);
+    pixelrnn::resources::check_fits(
+        "the sample grid (--count, --columns, --scale)",
+        grid,
+        pixelrnn::resources::available_memory(),
+    )?;
     let request = Generation::samples(&spec, args.count, args.seed, args.temperature);
     let images = run_generation(&model, &request, args.naive, &device)?;
     let cells: Vec<Cell> = images.chunks(spec.dims()).map(|pixels| Cell::Image { pixels, hidden_from: None }).collect();
@@ -74,6 +81,12 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     };
     let m = args.samples_per_image;
     let starts: Vec<u8> = originals.iter().flat_map(|o| std::iter::repeat_n(o.iter().copied(), m).flatten()).collect();
+    let grid = grid_bytes(&spec, originals.len(), m + 2, args.scale);
+    pixelrnn::resources::check_fits(
+        "the completion grid (--count, --samples-per-image, --scale)",
+        grid,
+        pixelrnn::resources::available_memory(),
+    )?;
     let request = Generation::completions(&spec, starts, observed, args.seed, args.temperature);
     let completed = run_generation(&model, &request, args.naive, &device)?;
     let rows: Vec<Vec<Cell>> = originals

@@ -80,6 +80,18 @@ pub enum Cell<'a> {
 }
 
 /// A PNG grid of `rows` of cells, each image upscaled by `scale`, 2-pixel white gaps.
+/// The bytes a grid of `rows` x `columns` images at `scale` takes while it is made (its pixels
+/// and their PNG copies, about three times the pixels), saturating: what is checked against the
+/// memory available before minutes of sampling are spent on a grid that cannot be made.
+pub fn grid_bytes(spec: &ImageSpec, rows: usize, columns: usize, scale: usize) -> u64 {
+    let gap = 2u64;
+    let cell = |n: usize| (n as u64).saturating_mul(scale as u64).saturating_add(gap);
+    let height = (rows.max(1) as u64).saturating_mul(cell(spec.height)).saturating_add(gap);
+    let width = (columns.max(1) as u64).saturating_mul(cell(spec.width)).saturating_add(gap);
+    height.saturating_mul(width).saturating_mul(spec.channels as u64).saturating_mul(3)
+}
+
+/// A grid of images as one PNG (see [`grid_bytes`] for its memory).
 pub fn grid_png(spec: &ImageSpec, rows: &[Vec<Cell>], scale: usize) -> Vec<u8> {
     let (h, w, c) = (spec.height * scale, spec.width * scale, spec.channels);
     let gap = 2;
@@ -187,6 +199,17 @@ mod tests {
         assert!(err.contains("animated") && err.contains("3 frames"), "{err}");
         std::fs::write(&p, png_of(png::BitDepth::Eight, 1)).unwrap();
         assert_eq!(read_png_exact(&p, &grey).unwrap(), vec![0, 61, 122, 183]);
+    }
+
+    #[test]
+    fn the_grid_estimate_covers_the_grid_and_saturates() {
+        let spec = ImageSpec { channels: 3, height: 32, width: 32, levels: 256 };
+        let rows: Vec<Vec<Cell>> = Vec::new();
+        let png = grid_png(&spec, &rows, 1);
+        assert!(!png.is_empty());
+        // 2 x 3 cells at scale 2: (2 * 66 + 2) x (3 * 66 + 2) pixels, 3 channels, 3 copies.
+        assert_eq!(grid_bytes(&spec, 2, 3, 2), 134 * 200 * 3 * 3);
+        assert_eq!(grid_bytes(&spec, usize::MAX, usize::MAX, usize::MAX), u64::MAX);
     }
 
     #[test]

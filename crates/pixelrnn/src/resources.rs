@@ -6,10 +6,27 @@ use crate::error::{Error, Result};
 /// The memory the system can give this process now (Linux: `MemAvailable` of /proc/meminfo);
 /// `None` where that is unknown (then nothing is refused).
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| mem_available(&text));
+    let cgroup = cgroup_room(
+        std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().as_deref(),
+        std::fs::read_to_string("/sys/fs/cgroup/memory.current").ok().as_deref(),
+    );
+    [meminfo, cgroup].into_iter().flatten().min()
+}
+
+/// `MemAvailable` of `/proc/meminfo`'s text, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
+}
+
+/// What the process's cgroup (v2) still allows: `memory.max - memory.current`; `None` without
+/// a limit ("max") or a cgroup.
+fn cgroup_room(max: Option<&str>, current: Option<&str>) -> Option<u64> {
+    let max: u64 = max?.trim().parse().ok()?;
+    let current: u64 = current.and_then(|c| c.trim().parse().ok()).unwrap_or(0);
+    Some(max.saturating_sub(current))
 }
 
 /// Refuses `what` when it needs more than `available` bytes.
@@ -35,5 +52,14 @@ mod tests {
         let err = check_fits("training this model", 3 << 30, Some(1 << 30)).unwrap_err().to_string();
         assert!(err.contains("needs about 3.0 GiB") && err.contains("1.0 GiB available"), "{err}");
         assert!(available_memory().is_none_or(|m| m > 0));
+    }
+
+    #[test]
+    fn the_cgroup_limit_counts_as_well_as_mem_available() {
+        assert_eq!(mem_available("MemTotal: 100 kB\nMemAvailable:   2048 kB\n"), Some(2 << 20));
+        assert_eq!(cgroup_room(Some("1073741824\n"), Some("73741824\n")), Some(1_000_000_000));
+        assert_eq!(cgroup_room(Some("max\n"), Some("5\n")), None);
+        assert_eq!(cgroup_room(None, None), None);
+        assert_eq!(cgroup_room(Some("10"), Some("20")), Some(0));
     }
 }

@@ -57,6 +57,19 @@ fn export_then_import_gives_a_run_with_the_same_nll() {
     assert!(err.contains("twin has no such model"), "{err}");
     let err = stderr_of(bin().arg("import").arg(&file).arg("--out").arg(&run));
     assert!(err.contains("already holds a run"), "{err}");
+    // A --dataset that contradicts the metadata or the weights' images is refused, and no run
+    // is made.
+    let other = tmp.path().join("other");
+    let err = stderr_of(bin().arg("import").arg(&file).args(["--dataset", "mnist", "--out"]).arg(&other));
+    assert!(err.contains("was trained on binarized-mnist"), "{err}");
+    assert!(!other.exists());
+    let export_without = tmp.path().join("plain.safetensors");
+    let (tensors, mut metadata) = from_safetensors(&std::fs::read(&file).unwrap()).unwrap();
+    metadata.remove("pixelrnn.dataset");
+    std::fs::write(&export_without, to_safetensors(&tensors, metadata).unwrap()).unwrap();
+    let err = stderr_of(bin().arg("import").arg(&export_without).args(["--dataset", "cifar10", "--out"]).arg(&other));
+    assert!(err.contains("32x32") && err.contains("28x28"), "{err}");
+    assert!(!other.exists());
 }
 
 #[test]

@@ -114,6 +114,23 @@ fn sample_complete_and_score() {
     assert!(err.contains("--count") && err.contains("not in 1..=100000"), "{err}");
     let err = stderr_of(bin().args(["sample", "--run", r, "--scale", "100000", "--out", &grid("x.png")]));
     assert!(err.contains("--scale") && err.contains("not in 1..=64"), "{err}");
+    // Within every flag's range, a grid too big for memory is refused before any sampling.
+    let started = std::time::Instant::now();
+    let err = stderr_of(bin().args([
+        "sample",
+        "--run",
+        r,
+        "--count",
+        "100000",
+        "--columns",
+        "1000",
+        "--scale",
+        "64",
+        "--out",
+        &grid("x.png"),
+    ]));
+    assert!(err.contains("the sample grid") && err.contains("GiB"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "refused before sampling");
     // An unbounded input is refused before it is read.
     if Path::new("/dev/zero").exists() {
         let err = stderr_of(bin().args(["complete", "--run", r, "--image", "/dev/zero", "--out", &grid("x.png")]));
