@@ -134,9 +134,12 @@ pub struct DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Architecture.
-    #[arg(long, value_enum)]
-    pub model: Architecture,
+    /// Architecture. With --resume it may be left out, and then the run's config.json gives
+    /// every setting: only --steps/--epochs, --valid-every, --valid-limit, --checkpoint-every,
+    /// --ema (to start averaging), --data-dir and how to run (--device, --quiet, ...) may be
+    /// given.
+    #[arg(long, value_enum, required_unless_present = "resume")]
+    pub model: Option<Architecture>,
     /// Model size (default: the dataset's paper setting).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
@@ -259,6 +262,9 @@ pub struct TrainArgs {
     /// No progress bar (log lines only).
     #[arg(long)]
     pub quiet: bool,
+    /// The flags given on the command line (clap's ids), not defaults: filled in by `main`.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// `pixelrnn experiment`.
@@ -745,7 +751,7 @@ mod tests {
         };
         assert_eq!(
             (args.model, args.preset, args.data.dataset),
-            (Architecture::RowLstm, Some(Preset::Tiny), DatasetName::Cifar10)
+            (Some(Architecture::RowLstm), Some(Preset::Tiny), DatasetName::Cifar10)
         );
     }
 }

@@ -18,7 +18,7 @@ mod train_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// mimalloc keeps freed pages for reuse; glibc's malloc returns the large per-step buffers of
 /// training to the kernel and faults them back in every step. Measured (BENCHMARKS.md).
@@ -58,7 +58,16 @@ fn quiet_on_closed_stdout() {
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     keep_freed_pages();
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `train --resume` without --model tells flags given from defaults.
+    if let (cli::Command::Train(args), Some(("train", given))) = (&mut cli.command, matches.subcommand()) {
+        args.given = given
+            .ids()
+            .filter(|id| given.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+            .map(|id| id.to_string())
+            .collect();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

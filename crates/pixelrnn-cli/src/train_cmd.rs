@@ -22,6 +22,9 @@ use crate::signals::StopRequest;
 /// refused here, before any tensor work. `lead`: this process writes the run directory (the
 /// other ranks of a distributed run do not look at it: it may not even be on their machine).
 fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Splits)> {
+    let Some(architecture) = args.model else {
+        return resume_from_config(args);
+    };
     let dataset = args.data.dataset;
     // A --data-dir is recorded in config.json, absolute, so that eval, sample and complete find
     // the data from any working directory; without it the run records none and every command
@@ -58,7 +61,7 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
     };
     let data = fetch_and_load(dataset, &data_dir, &options)?;
     let preset = args.preset.unwrap_or_else(|| paper_preset(dataset));
-    let mut model = ModelConfig::preset(preset, args.model, data.train.spec()).context("--preset")?;
+    let mut model = ModelConfig::preset(preset, architecture, data.train.spec()).context("--preset")?;
     if let Some(l) = args.layers {
         model.num_layers = l;
     }
@@ -121,6 +124,79 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
             dropout: args.dropout,
         },
     };
+    Ok((config, data))
+}
+
+/// The flags `train --resume` without `--model` may give: how long, how often to validate and
+/// checkpoint, starting a weight average, where the data is, and how to run.
+const MAY_CHANGE_ON_RESUME: [&str; 14] = [
+    "steps",
+    "epochs",
+    "valid_every",
+    "valid_limit",
+    "checkpoint_every",
+    "ema",
+    "data_dir",
+    "mirror",
+    "device",
+    "devices",
+    "quiet",
+    "out",
+    "resume",
+    "test_fail_at",
+];
+
+/// `train --resume` without `--model`: the run's config.json, with the few settings that may
+/// change on resume taken from the flags given.
+fn resume_from_config(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
+    if let Some(flag) = args.given.iter().find(|id| !MAY_CHANGE_ON_RESUME.contains(&id.as_str())) {
+        bail!(
+            "--{}: with --resume and no --model the run's config.json gives every setting of the run; leave it out (only --steps/--epochs, --valid-every, --valid-limit, --checkpoint-every, --ema and --data-dir may change), or give --model and every flag of the run",
+            flag.replace('_', "-")
+        );
+    }
+    if args.distributed.is_some() {
+        // The other ranks may not see the run directory.
+        bail!("--distributed: give --model and every flag of the run to resume it on several processes");
+    }
+    let run = RunDir::new(&args.out);
+    if !run.checkpoint_path(Which::Last).is_file() {
+        bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
+    }
+    let mut config = run.load_config().with_context(|| format!("--resume {}", args.out.display()))?;
+    if let Some(dir) = &args.data.data_dir {
+        config.data.data_dir = Some(std::path::absolute(dir).with_context(|| format!("--data-dir {}", dir.display()))?);
+    }
+    let options = LoadOptions {
+        valid_size: config.data.valid_size,
+        mirror: args.data.mirror.clone(),
+        no_verify: config.data.no_verify,
+    };
+    let data = fetch_and_load(config.data.dataset, &config.data.dir(), &options)?;
+    let given = |id: &str| args.given.iter().any(|g| g == id);
+    let t = &mut config.training;
+    let per_epoch = ShuffledBatches::new(data.train.len(), t.batch_size, t.seed).batches_per_epoch() as u64;
+    match (args.steps, args.epochs) {
+        (Some(s), _) => t.steps = s,
+        (None, Some(e)) => {
+            t.steps = e
+                .checked_mul(per_epoch)
+                .with_context(|| format!("--epochs {e} x {per_epoch} steps per epoch overflows"))?
+        }
+        (None, None) => {}
+    }
+    if given("valid_every") {
+        t.valid_every = args.valid_every;
+    }
+    if given("checkpoint_every") {
+        t.checkpoint_every = args.checkpoint_every;
+    }
+    if args.valid_limit.is_some() {
+        t.valid_limit = args.valid_limit;
+    }
+    if args.ema.is_some() {
+        t.ema_decay = args.ema;
+    }
     Ok((config, data))
 }
 

@@ -440,3 +440,31 @@ fn dropout_trains_reproducibly_resumes_exactly_and_is_refused_outside_zero_to_on
         assert!(err.contains("[0, 1)"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn resume_without_model_takes_every_setting_from_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let with = |out: &Path, steps: u64| {
+        let mut args = train_args(&data, out, "diagonal-bilstm", steps);
+        args.extend(["--ema", "0.9", "--lr-decay", "0.99", "--batch-size", "4", "--seed", "3"].map(String::from));
+        args
+    };
+    let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
+    bin().args(with(&straight, 6)).assert().success();
+    bin().args(with(&split, 3)).assert().success();
+    let s = split.to_str().unwrap();
+    bin().args(["train", "--out", s, "--resume", "--steps", "6", "--quiet"]).assert().success();
+    let last = ["--checkpoint", "last"];
+    assert_eq!(eval_json(&straight, &last)["nll_nats"], eval_json(&split, &last)["nll_nats"]);
+    // A setting of the run's trajectory cannot be given this way.
+    let err = stderr_of(bin().args(["train", "--out", s, "--resume", "--steps", "8", "--lr", "0.5"]));
+    assert!(err.contains("--lr: with --resume and no --model"), "{err}");
+    let none = tmp.path().join("none");
+    let err = stderr_of(bin().args(["train", "--out", none.to_str().unwrap(), "--resume"]));
+    assert!(err.contains("no checkpoint-last.bin"), "{err}");
+    // Without --resume, --model is required (a usage error).
+    let out = bin().args(["train", "--out", none.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model"));
+}
