@@ -13,6 +13,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         check_output(path, &args.run.run, &[])?;
     }
     let (config, model, device, ckpt) = load_run(&args.run)?;
+    pixelrnn::resources::check_fits(
+        &format!("evaluating this model at --batch-size {}", args.batch_size),
+        config.model.inference_bytes(args.batch_size),
+        pixelrnn::resources::available_memory(),
+    )?;
     let dataset = config.data.dataset;
     let dir = args.data_dir.clone().unwrap_or_else(|| config.data.dir());
     let splits = fetch_and_load(

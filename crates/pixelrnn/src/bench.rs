@@ -173,6 +173,12 @@ pub fn run(
     }
     let batch = batch.unwrap_or(spec.batch());
     let config = spec.model_config();
+    let needed = if mode == Mode::Train { config.training_bytes(batch) } else { config.inference_bytes(batch) };
+    crate::resources::check_fits(
+        &format!("{} of {} at batch {batch}", mode.name(), spec.name()),
+        needed,
+        crate::resources::available_memory(),
+    )?;
     let dims = config.image.dims() as f64;
     let to_loss = |nats_per_image: f64| {
         if spec == Spec::M2 {

@@ -49,6 +49,11 @@ fn bench_prints_torch_ref_keys() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
     assert!(err.contains("m7") && err.contains("m1, m2, m3, m4"), "{err}");
+    // Threads are bounded; a batch too large for memory is refused before anything is built.
+    let out = bin().args(["bench", "--spec", "m4", "--threads", "100000"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = stderr_of(bin().args(["bench", "--spec", "m2", "--mode", "train", "--batch-size", "100000000000"]));
+    assert!(err.contains("train of m2 at batch 100000000000") && err.contains("GiB"), "{err}");
 }
 
 #[test]

@@ -13,6 +13,10 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     let other = tmp.path().join("other");
     bin().args(train_args(&data, &other, "row-lstm", 2)).assert().success();
 
+    // A batch too large for memory is refused before any work.
+    let err = stderr_of(bin().args(["eval", "--run", run.to_str().unwrap(), "--batch-size", "1000000000000"]));
+    assert!(err.contains("evaluating this model at --batch-size 1000000000000") && err.contains("GiB"), "{err}");
+
     // A checkpoint from another model.
     std::fs::copy(run.join("checkpoint-last.bin"), other.join("checkpoint-last.bin")).unwrap();
     let err = stderr_of(bin().args(["eval", "--run", other.to_str().unwrap(), "--checkpoint", "last"]));

@@ -213,6 +213,19 @@ impl ModelConfig {
         params.saturating_mul(16).saturating_add(positions.saturating_mul(per_position).saturating_mul(4))
     }
 
+    /// A rough lower bound of the memory (bytes) that a forward pass at `batch` images takes
+    /// (evaluation, `bench` of inference): the weights, and per position the activations of one
+    /// layer at a time (the LSTM gates and states, about 12 values of width h) beside the
+    /// running trunk and the logits. Saturating, as [`Self::training_bytes`].
+    pub fn inference_bytes(&self, batch: usize) -> u64 {
+        let (h, d) = (self.hidden_channels as u64, self.output_hidden_channels as u64);
+        let out = self.output_channels() as u64;
+        let positions = (batch as u64).saturating_mul(self.image.height as u64).saturating_mul(self.image.width as u64);
+        let per_position = h.saturating_mul(12).saturating_add(d).saturating_add(out.saturating_mul(3));
+        let weights = self.training_bytes(0) / 4; // training keeps weights, gradients, two moments
+        weights.saturating_add(positions.saturating_mul(per_position).saturating_mul(4))
+    }
+
     /// Number of logit channels of the output: `channels * logits_per_subpixel`.
     pub fn output_channels(&self) -> usize {
         self.image.channels * self.image.logits_per_subpixel()
@@ -250,6 +263,9 @@ mod tests {
         let small = base.training_bytes(16);
         assert!(small > 1 << 20 && small < 1 << 30, "{small}");
         assert!(base.training_bytes(32) > small);
+        assert_eq!(huge.inference_bytes(usize::MAX), u64::MAX);
+        let forward = base.inference_bytes(16);
+        assert!(forward > 0 && forward < small && base.inference_bytes(32) > forward, "{forward} vs {small}");
     }
 
     const BINARY: ImageSpec = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
