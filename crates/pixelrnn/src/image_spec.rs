@@ -1,13 +1,11 @@
-//! The images a model is built for ([`ImageSpec`]), how they enter the network, and how its
-//! logits are laid out: the one type that data, models, likelihood and sampling all share
-//! (a leaf: it imports nothing from the rest of the crate but the error type).
+//! The images a model is built for ([`ImageSpec`]) and how they enter the network: the one
+//! type that data, models, likelihood and sampling all share (a leaf: it imports nothing from
+//! the rest of the crate but the error type). What the output predicts of them is
+//! [`crate::distribution::OutputDistribution`]'s.
 //!
 //! Input scaling (documented once, used everywhere): binary data enters the network as its raw
 //! `{0, 1}` values; multi-level data (`levels` > 2) is scaled to `[-1, 1]` by
 //! `2 v / (levels - 1) - 1`. Targets are always the raw integer values.
-//!
-//! Logits layout: one logit per sub-pixel for binary data (sigmoid), `levels` per sub-pixel
-//! otherwise (softmax, §3.4 / Table 1), channel `c`'s logits being the contiguous block `c`.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,15 +35,6 @@ impl ImageSpec {
     /// D, the number of sub-pixels of one image (the "dim" of bits/dim).
     pub fn dims(&self) -> usize {
         self.channels * self.height * self.width
-    }
-
-    /// Logits per sub-pixel: 1 (sigmoid) or `levels` (softmax).
-    pub fn logits_per_subpixel(&self) -> usize {
-        if self.is_binary() {
-            1
-        } else {
-            self.levels
-        }
     }
 
     /// Checks that the spec is one the models support.

@@ -14,6 +14,8 @@
 //! - [`models`]: the three architectures behind [`models::PixelRnn`], their config and presets,
 //!   and the model's incremental form ([`models::Incremental`]) that sampling drives;
 //! - [`device`]: the CPU (`flex`) or a GPU (Vulkan / wgpu features), chosen at run time;
+//! - [`distribution`]: what the output predicts of one sub-pixel (sigmoid or softmax): its
+//!   parameter layout, tensor NLL and host probabilities, for training, sampling, codec and score;
 //! - [`likelihood`]: exact NLL in nats and bits/dim (one function used everywhere);
 //! - [`codec`]: lossless compression of images with a model (`.prnn` files);
 //! - [`interop`]: weights to and from safetensors (ours, or the PyTorch twin's layout);
@@ -49,6 +51,7 @@ pub mod codec;
 pub mod data;
 pub mod device;
 pub mod distributed;
+pub mod distribution;
 pub mod ema;
 pub mod error;
 pub mod eval;

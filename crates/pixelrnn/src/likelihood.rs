@@ -4,31 +4,19 @@
 //! [`crate::image_spec::scale_input`]).
 
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
+use crate::distribution::OutputDistribution;
 use crate::image_spec::ImageSpec;
-use crate::kernels::softmax_nll::softmax_nll;
 
-/// The NLL of every sub-pixel in nats, -log p(x_i | x_<i).
-///
-/// Binary data: one logit per sub-pixel, p(1) = sigmoid(logit). Multi-level data: `levels`
-/// logits per sub-pixel, channel `c`'s logits being the contiguous block `c`.
+/// The NLL of every sub-pixel in nats, -log p(x_i | x_<i), under the model's output
+/// distribution ([`OutputDistribution`]: sigmoid for binary data, softmax otherwise).
 ///
 /// # Shapes
 /// - `logits`: `[batch, channels * logits_per_subpixel, height, width]`
 /// - `images`: `[batch, channels, height, width]`
 /// - returns `[batch, channels, height, width]`
 pub fn nll_per_subpixel(spec: &ImageSpec, logits: Tensor<4>, images: Tensor<4, Int>) -> Tensor<4> {
-    let [batch, channels, height, width] = images.dims();
-    if spec.is_binary() {
-        let target = images.float();
-        // -log p = softplus(l) - t * l, written stably as max(l, 0) - t l + log(1 + e^{-|l|}).
-        relu(logits.clone()) - logits.clone() * target + logits.abs().neg().exp().log1p()
-    } else {
-        let levels = spec.levels;
-        let logits = logits.reshape([batch, channels, levels, height, width]);
-        softmax_nll(logits, images) // [batch, channels, height, width]
-    }
+    OutputDistribution::of(spec).nll_per_subpixel(logits, images)
 }
 
 /// The exact NLL of each image in nats: the sum over all sub-pixels of -log p(x_i | x_<i).

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use serde::Serialize;
 
+use crate::distribution::OutputDistribution;
 use crate::error::{Error, Result};
 use crate::likelihood::{bits_per_dim, nll_per_subpixel};
 use crate::models::PixelRnn;
@@ -98,7 +99,8 @@ pub fn distribution(
     }
     let t = image_batch(model, image, "distribution", device)?;
     // [1, channels * per, height, width] -> the logits at (row, col), channel blocks in order.
-    let per = spec.logits_per_subpixel();
+    let distribution = OutputDistribution::of(&spec);
+    let per = distribution.params_per_subpixel();
     let at: Vec<f32> = model
         .logits(t)
         .slice([0..1, 0..spec.channels * per, row..row + 1, col..col + 1])
@@ -111,14 +113,9 @@ pub fn distribution(
     let probabilities = at
         .chunks(per)
         .map(|logits| {
-            if per == 1 {
-                let p = 1.0 / (1.0 + (-f64::from(logits[0])).exp());
-                return vec![1.0 - p, p];
-            }
-            let max = logits.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
-            let exp: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
-            let sum: f64 = exp.iter().sum();
-            exp.into_iter().map(|e| e / sum).collect()
+            let mut p = Vec::with_capacity(distribution.values());
+            distribution.probabilities(logits, 1.0, &mut p);
+            p
         })
         .collect();
     Ok(Distribution { row, col, values, probabilities })

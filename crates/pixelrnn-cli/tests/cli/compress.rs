@@ -134,3 +134,38 @@ fn compress_and_decompress_round_trip_exactly() {
     assert!(err.contains("nothing to compress"), "{err}");
     assert!(!path("g.prnn").exists() && !path("s.prnn").exists() && !path("n.prnn").exists());
 }
+
+#[test]
+fn a_file_written_before_the_output_distribution_type_still_decodes() {
+    // tests/fixtures/checker-678b1e1.prnn: tests/fixtures/checker.png compressed with the run
+    // tests/fixtures/run-c9b9af2-diagonal-bilstm by the binary of commit 678b1e1, before the
+    // probabilities moved into `distribution.rs`; compressing again gives the same bytes.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("old-run");
+    std::fs::create_dir(&run).unwrap();
+    for file in ["config.json", "checkpoint-best.bin"] {
+        std::fs::copy(fixtures.join("run-c9b9af2-diagonal-bilstm").join(file), run.join(file)).unwrap();
+    }
+    let out = tmp.path().join("out");
+    bin()
+        .arg("decompress")
+        .arg(fixtures.join("checker-678b1e1.prnn"))
+        .arg("--run")
+        .arg(&run)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(pixels(&out.join("checker.png")), pixels(&fixtures.join("checker.png")));
+    let again = tmp.path().join("again.prnn");
+    bin()
+        .args(["compress", "--run"])
+        .arg(&run)
+        .arg(fixtures.join("checker.png"))
+        .arg("-o")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(fixtures.join("checker-678b1e1.prnn")).unwrap());
+}

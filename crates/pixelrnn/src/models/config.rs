@@ -228,7 +228,7 @@ impl ModelConfig {
 
     /// Number of logit channels of the output: `channels * logits_per_subpixel`.
     pub fn output_channels(&self) -> usize {
-        self.image.channels * self.image.logits_per_subpixel()
+        self.image.channels * crate::distribution::OutputDistribution::of(&self.image).params_per_subpixel()
     }
 }
 

@@ -244,7 +244,11 @@ mod tests {
                                 state.set_value(r, c, ch, v as u8);
                             }
                             let got = incremental.logits_at(&mut state, r, c);
-                            assert_eq!(got.len(), image.channels * image.logits_per_subpixel());
+                            assert_eq!(
+                                got.len(),
+                                image.channels
+                                    * crate::distribution::OutputDistribution::of(&image).params_per_subpixel()
+                            );
                             for (o, g) in got.iter().enumerate() {
                                 let e = expected[o * plane + r * image.width + c];
                                 assert!(

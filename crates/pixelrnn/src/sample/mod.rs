@@ -17,6 +17,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::distribution::OutputDistribution;
 use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
 use crate::models::IncrementalState;
@@ -60,27 +61,6 @@ impl Generation {
     }
 }
 
-/// One value drawn from a sub-pixel's logits with the uniform draw `u` in [0, 1), by inverse
-/// CDF in f64.
-pub fn draw(logits: &[f32], binary: bool, temperature: f64, u: f64) -> u8 {
-    if binary {
-        let p1 = 1.0 / (1.0 + (-(logits[0] as f64) / temperature).exp());
-        return (u < p1) as u8;
-    }
-    let scaled: Vec<f64> = logits.iter().map(|&l| l as f64 / temperature).collect();
-    let max = scaled.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = scaled.iter().map(|l| (l - max).exp()).collect();
-    let target = u * weights.iter().sum::<f64>();
-    let mut cumulative = 0.0;
-    for (k, w) in weights.iter().enumerate() {
-        cumulative += w;
-        if target < cumulative {
-            return k as u8;
-        }
-    }
-    (weights.len() - 1) as u8
-}
-
 fn uniform(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
@@ -115,7 +95,9 @@ pub fn generate(
     }
     let mut images = request.images.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
-    let per = spec.logits_per_subpixel();
+    let distribution = OutputDistribution::of(&spec);
+    let per = distribution.params_per_subpixel();
+    let mut scratch = Vec::with_capacity(distribution.values());
     let total = dims - request.first_free;
     let plane = height * width;
     let incremental = (sampler == Sampler::Fast).then(|| model.incremental());
@@ -151,7 +133,7 @@ pub fn generate(
                     None => naive_logits(model, &images, request.count, r, c, ch, device),
                 };
                 for (n, l) in logits.iter().enumerate() {
-                    let v = draw(l, spec.is_binary(), request.temperature, uniform(&mut rng));
+                    let v = distribution.draw(l, request.temperature, uniform(&mut rng), &mut scratch);
                     images[n * dims + ch * plane + pixel] = v;
                     if let Some(state) = states.get_mut(n) {
                         state.set_value(r, c, ch, v);
@@ -176,7 +158,7 @@ fn naive_logits(
     device: &Device,
 ) -> Vec<Vec<f32>> {
     let spec = model.image();
-    let per = spec.logits_per_subpixel();
+    let per = OutputDistribution::of(&spec).params_per_subpixel();
     let data: Vec<i32> = images.iter().map(|&v| v as i32).collect();
     let batch =
         Tensor::<4, Int>::from_data(TensorData::new(data, [count, spec.channels, spec.height, spec.width]), device);

@@ -61,12 +61,8 @@ fn same_seed_same_images_and_completion_keeps_observed_pixels() {
 }
 
 #[test]
-fn draw_follows_the_distribution_and_temperature() {
-    assert_eq!(draw(&[0.0, 0.0, 10.0, 0.0], false, 1.0, 0.5), 2);
-    assert_eq!(draw(&[0.0, 0.0], false, 1.0, 0.25), 0);
-    assert_eq!(draw(&[0.0, 0.0], false, 1.0, 0.75), 1);
-    assert_eq!(draw(&[2.0], true, 1.0, 0.8), 1); // sigmoid(2) = 0.88
-    assert_eq!(draw(&[2.0], true, 10.0, 0.8), 0); // sigmoid(0.2) = 0.55
+fn a_temperature_that_is_not_positive_is_refused() {
+    // The draws themselves: `distribution::tests::draws_follow_the_inverse_cdf_and_the_temperature`.
     let spec = ImageSpec { channels: 1, height: 2, width: 2, levels: 2 };
     let model = tiny(Architecture::PixelCnn, spec, true, true);
     let err = generate(&model, &Generation::samples(&spec, 1, 0, 0.0), Sampler::Fast, &Device::flex(), &mut |_, _| {})

@@ -84,7 +84,7 @@ fn logits_of(model: &PixelRnn, images: Vec<i64>, batch: usize, device: &Device) 
 /// The logits that parameterise sub-pixel `s`'s distribution in batch element `b`.
 fn distribution(logits: &[f32], image: &ImageSpec, b: usize, s: usize) -> Vec<u32> {
     let (c, h, w) = (image.channels, image.height, image.width);
-    let per = image.logits_per_subpixel();
+    let per = pixelrnn::distribution::OutputDistribution::of(image).params_per_subpixel();
     let (pixel, channel) = (s / c, s % c);
     let (row, col) = (pixel / w, pixel % w);
     (0..per)
