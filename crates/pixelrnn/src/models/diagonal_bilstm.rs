@@ -5,7 +5,9 @@
 
 use burn::prelude::*;
 
+use crate::image_spec::ImageSpec;
 use crate::models::residual;
+use crate::models::step::{StepForm, Stepped};
 use crate::nn::diagonal_lstm::{
     DiagonalLstm, DiagonalLstmConfig, DiagonalLstmState, DiagonalLstmStep, DiagonalPadding, ScanDirection,
 };
@@ -105,9 +107,16 @@ impl DiagonalBiLstmLayerState {
     }
 }
 
-impl DiagonalBiLstmLayer {
-    /// The step form (see [`DiagonalBiLstmLayerStep`]) for images `height` rows high.
-    pub(crate) fn step_form(&self, height: usize) -> DiagonalBiLstmLayerStep {
+impl Stepped for DiagonalBiLstmLayer {
+    type Step = DiagonalBiLstmLayerStep;
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+
+    /// The step form (see [`DiagonalBiLstmLayerStep`]) for images of `image`'s height.
+    fn step_form(&self, image: ImageSpec) -> DiagonalBiLstmLayerStep {
+        let height = image.height;
         DiagonalBiLstmLayerStep {
             left_to_right: self.left_to_right.step_form(ScanDirection::LeftToRight, height),
             right_to_left: self.right_to_left.step_form(ScanDirection::RightToLeft, height),
@@ -117,9 +126,11 @@ impl DiagonalBiLstmLayer {
     }
 }
 
-impl DiagonalBiLstmLayerStep {
+impl StepForm for DiagonalBiLstmLayerStep {
+    type State = DiagonalBiLstmLayerState;
+
     /// A fresh state for `height x width` images.
-    pub(crate) fn state(&self, height: usize, width: usize) -> DiagonalBiLstmLayerState {
+    fn state(&self, height: usize, width: usize) -> DiagonalBiLstmLayerState {
         DiagonalBiLstmLayerState {
             inputs: PositionMap::new(height, width, self.projection.out_channels()),
             left: self.left_to_right.state(height, width),
@@ -128,7 +139,7 @@ impl DiagonalBiLstmLayerStep {
     }
 
     /// Before row `r`'s first position: the right-to-left scan of the finished row r - 1.
-    pub(crate) fn start_row(&self, state: &mut DiagonalBiLstmLayerState, r: usize) {
+    fn start_row(&self, state: &mut DiagonalBiLstmLayerState, r: usize) {
         if r == 0 {
             return;
         }
@@ -141,7 +152,7 @@ impl DiagonalBiLstmLayerStep {
     ///
     /// # Shapes
     /// - `x`: `[2h]` -> `[2h]`
-    pub(crate) fn step(&self, state: &mut DiagonalBiLstmLayerState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
+    fn step(&self, state: &mut DiagonalBiLstmLayerState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
         state.inputs.at_mut(r, c).copy_from_slice(x);
         let mut hidden = self.left_to_right.step(&mut state.left, r, c, x).to_vec(); // [h]
 
@@ -150,5 +161,9 @@ impl DiagonalBiLstmLayerStep {
             hidden.iter_mut().zip(state.right.hidden(r - 1, c)).for_each(|(a, b)| *a += b);
         }
         residual_at(x, self.projection.pointwise(&hidden), self.residual) // [2h]
+    }
+
+    fn bytes(state: &DiagonalBiLstmLayerState) -> usize {
+        state.bytes()
     }
 }

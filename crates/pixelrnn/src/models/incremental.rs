@@ -26,69 +26,19 @@
 //! ```
 
 use crate::image_spec::{input_affine, ImageSpec};
-use crate::models::diagonal_bilstm::{DiagonalBiLstmLayerState, DiagonalBiLstmLayerStep};
-use crate::models::pixel_cnn::{ResidualBlockState, ResidualBlockStep};
-use crate::models::row_lstm::RowLstmLayerStep;
+use crate::models::step::{DynState, DynStep, Stepped};
 use crate::models::{Layer, PixelRnn};
 use crate::nn::masked_conv::ConvAtPosition;
 use crate::nn::output::OutputStackStep;
 use crate::nn::position_map::PositionMap;
-use crate::nn::row_lstm::RowLstmState;
-
-/// The step form of one [`Layer`].
-// A model holds a handful of layers, all of one variant: boxing would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-enum LayerStep {
-    PixelCnn(ResidualBlockStep),
-    RowLstm(RowLstmLayerStep),
-    DiagonalBilstm(DiagonalBiLstmLayerStep),
-}
-
-/// What one layer keeps of one image.
-#[derive(Debug, Clone)]
-enum LayerState {
-    PixelCnn(ResidualBlockState),
-    RowLstm(RowLstmState),
-    DiagonalBilstm(DiagonalBiLstmLayerState),
-}
 
 impl Layer {
-    fn step_form(&self, image: ImageSpec) -> LayerStep {
+    /// The layer's step form, its state type erased ([`crate::models::step`]).
+    fn step_form(&self, image: ImageSpec) -> Box<dyn DynStep> {
         match self {
-            Layer::PixelCnn(layer) => LayerStep::PixelCnn(layer.step_form()),
-            Layer::RowLstm(layer) => LayerStep::RowLstm(layer.step_form()),
-            Layer::DiagonalBilstm(layer) => LayerStep::DiagonalBilstm(layer.step_form(image.height)),
-        }
-    }
-}
-
-impl LayerStep {
-    fn state(&self, height: usize, width: usize) -> LayerState {
-        match self {
-            LayerStep::PixelCnn(layer) => LayerState::PixelCnn(layer.state(height, width)),
-            LayerStep::RowLstm(layer) => LayerState::RowLstm(layer.state(height, width)),
-            LayerStep::DiagonalBilstm(layer) => LayerState::DiagonalBilstm(layer.state(height, width)),
-        }
-    }
-
-    fn start_row(&self, state: &mut LayerState, r: usize) {
-        match (self, state) {
-            (LayerStep::PixelCnn(_), LayerState::PixelCnn(_)) => {}
-            (LayerStep::RowLstm(layer), LayerState::RowLstm(state)) => layer.start_row(state, r),
-            (LayerStep::DiagonalBilstm(layer), LayerState::DiagonalBilstm(state)) => layer.start_row(state, r),
-            _ => unreachable!("layer states are built from the same layers"),
-        }
-    }
-
-    /// # Shapes
-    /// - `x`: `[2h]` -> `[2h]`
-    fn step(&self, state: &mut LayerState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
-        match (self, state) {
-            (LayerStep::PixelCnn(layer), LayerState::PixelCnn(state)) => layer.step(state, r, c, x),
-            (LayerStep::RowLstm(layer), LayerState::RowLstm(state)) => layer.step(state, r, c, x),
-            (LayerStep::DiagonalBilstm(layer), LayerState::DiagonalBilstm(state)) => layer.step(state, r, c, x),
-            _ => unreachable!("layer states are built from the same layers"),
+            Layer::PixelCnn(layer) => Box::new(Stepped::step_form(layer, image)),
+            Layer::RowLstm(layer) => Box::new(Stepped::step_form(layer, image)),
+            Layer::DiagonalBilstm(layer) => Box::new(Stepped::step_form(layer, image)),
         }
     }
 }
@@ -99,7 +49,7 @@ impl LayerStep {
 pub struct Incremental {
     image: ImageSpec,
     input: ConvAtPosition,
-    layers: Vec<LayerStep>,
+    layers: Vec<Box<dyn DynStep>>,
     skips: Vec<ConvAtPosition>,
     output: OutputStackStep,
 }
@@ -111,7 +61,7 @@ pub struct IncrementalState {
     canvas: PositionMap,
     /// The input scaling `(scale, offset)` of the model's images ([`input_affine`]).
     affine: (f32, f32),
-    layers: Vec<LayerState>,
+    layers: Vec<Box<dyn DynState>>,
     /// The row being generated.
     row: Option<usize>,
 }
@@ -129,20 +79,10 @@ impl PixelRnn {
     }
 }
 
-impl LayerState {
-    fn bytes(&self) -> usize {
-        match self {
-            LayerState::PixelCnn(state) => state.bytes(),
-            LayerState::RowLstm(state) => state.bytes(),
-            LayerState::DiagonalBilstm(state) => state.bytes(),
-        }
-    }
-}
-
 impl IncrementalState {
     /// Bytes held: what each image being generated or coded costs in memory.
     pub fn bytes(&self) -> usize {
-        self.canvas.bytes() + self.layers.iter().map(LayerState::bytes).sum::<usize>()
+        self.canvas.bytes() + self.layers.iter().map(|layer| layer.bytes()).sum::<usize>()
     }
 
     /// Sets sub-pixel (r, c, ch) to the raw `value` (`0..levels`), scaled as the network's
@@ -184,7 +124,7 @@ impl Incremental {
                 "positions must be visited in raster order"
             );
             for (layer, layer_state) in self.layers.iter().zip(&mut state.layers) {
-                layer.start_row(layer_state, r);
+                layer.start_row(layer_state.as_mut(), r);
             }
             state.row = Some(r);
         }
@@ -193,7 +133,7 @@ impl Incremental {
         self.input.apply(&mut x, |dy, dx| canvas.offset(r, c, dy, dx));
         let mut skip_sum: Option<Vec<f32>> = None;
         for (index, (layer, layer_state)) in self.layers.iter().zip(&mut state.layers).enumerate() {
-            x = layer.step(layer_state, r, c, &x); // [2h]
+            x = layer.step(layer_state.as_mut(), r, c, &x); // [2h]
             if let Some(skip) = self.skips.get(index) {
                 let s = skip.pointwise(&x);
                 skip_sum = Some(match skip_sum {

@@ -7,6 +7,7 @@ mod incremental;
 pub mod parameters;
 pub mod pixel_cnn;
 pub mod row_lstm;
+pub(crate) mod step;
 
 use burn::prelude::*;
 
@@ -15,6 +16,7 @@ use diagonal_bilstm::{DiagonalBiLstmLayer, DiagonalBiLstmLayerConfig};
 pub use incremental::{Incremental, IncrementalState};
 use pixel_cnn::{ResidualBlock, ResidualBlockConfig};
 use row_lstm::{RowLstmLayer, RowLstmLayerConfig};
+use step::Stepped;
 
 use crate::error::Result;
 use crate::image_spec::{scale_input, ImageSpec};
@@ -33,7 +35,8 @@ pub(crate) fn residual(x: Tensor<4>, y: Tensor<4>, on: bool) -> Tensor<4> {
     }
 }
 
-/// One layer of any of the three architectures; each maps 2h -> 2h.
+/// One layer of any of the three architectures; each maps 2h -> 2h. Each variant is a
+/// [`step::Stepped`] layer: its `forward` and its step form (how to add one: [`step`]).
 // A model holds a handful of layers, all of one variant: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
@@ -51,9 +54,9 @@ impl Layer {
     /// - `x`: `[batch, 2h, height, width]` -> same
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Layer::PixelCnn(layer) => layer.forward(x),
-            Layer::RowLstm(layer) => layer.forward(x),
-            Layer::DiagonalBilstm(layer) => layer.forward(x),
+            Layer::PixelCnn(layer) => Stepped::forward(layer, x),
+            Layer::RowLstm(layer) => Stepped::forward(layer, x),
+            Layer::DiagonalBilstm(layer) => Stepped::forward(layer, x),
         }
     }
 }

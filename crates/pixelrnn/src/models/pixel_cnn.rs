@@ -4,7 +4,9 @@
 
 use burn::prelude::*;
 
+use crate::image_spec::ImageSpec;
 use crate::models::residual;
+use crate::models::step::{StepForm, Stepped};
 use burn::tensor::activation::relu;
 
 use crate::masks::{contiguous_groups, MaskType};
@@ -89,9 +91,15 @@ impl ResidualBlockState {
     }
 }
 
-impl ResidualBlock {
+impl Stepped for ResidualBlock {
+    type Step = ResidualBlockStep;
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+
     /// The step form (see [`ResidualBlockStep`]).
-    pub(crate) fn step_form(&self) -> ResidualBlockStep {
+    fn step_form(&self, _image: ImageSpec) -> ResidualBlockStep {
         ResidualBlockStep {
             reduce: self.reduce.at_position(),
             spatial: self.spatial.at_position(),
@@ -101,9 +109,11 @@ impl ResidualBlock {
     }
 }
 
-impl ResidualBlockStep {
+impl StepForm for ResidualBlockStep {
+    type State = ResidualBlockState;
+
     /// A fresh state for `height x width` images.
-    pub(crate) fn state(&self, height: usize, width: usize) -> ResidualBlockState {
+    fn state(&self, height: usize, width: usize) -> ResidualBlockState {
         ResidualBlockState { reduced: PositionMap::new(height, width, self.reduce.out_channels()) }
     }
 
@@ -111,12 +121,16 @@ impl ResidualBlockStep {
     ///
     /// # Shapes
     /// - `x`: `[2h]` -> `[2h]`
-    pub(crate) fn step(&self, state: &mut ResidualBlockState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
+    fn step(&self, state: &mut ResidualBlockState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
         let reduced = relu_at(&self.reduce.pointwise(&relu_at(x))); // [h]
         state.reduced.at_mut(r, c).copy_from_slice(&reduced);
         let mut y = vec![0.0; self.spatial.out_channels()]; // [h]
         let map = &state.reduced;
         self.spatial.apply(&mut y, |dy, dx| map.offset(r, c, dy, dx));
         residual_at(x, self.expand.pointwise(&relu_at(&y)), self.residual) // [2h]
+    }
+
+    fn bytes(state: &ResidualBlockState) -> usize {
+        state.bytes()
     }
 }

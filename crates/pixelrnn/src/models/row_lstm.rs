@@ -4,7 +4,9 @@
 
 use burn::prelude::*;
 
+use crate::image_spec::ImageSpec;
 use crate::models::residual;
+use crate::models::step::{StepForm, Stepped};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::position_map::residual_at;
@@ -71,9 +73,15 @@ pub(crate) struct RowLstmLayerStep {
     residual: bool,
 }
 
-impl RowLstmLayer {
+impl Stepped for RowLstmLayer {
+    type Step = RowLstmLayerStep;
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+
     /// The step form (see [`RowLstmLayerStep`]).
-    pub(crate) fn step_form(&self) -> RowLstmLayerStep {
+    fn step_form(&self, _image: ImageSpec) -> RowLstmLayerStep {
         RowLstmLayerStep {
             lstm: self.lstm.step_form(),
             projection: self.projection.at_position(),
@@ -82,14 +90,16 @@ impl RowLstmLayer {
     }
 }
 
-impl RowLstmLayerStep {
+impl StepForm for RowLstmLayerStep {
+    type State = RowLstmState;
+
     /// A fresh state for `height x width` images.
-    pub(crate) fn state(&self, height: usize, width: usize) -> RowLstmState {
+    fn state(&self, height: usize, width: usize) -> RowLstmState {
         self.lstm.state(height, width, self.projection.out_channels())
     }
 
     /// Before row `r`'s first position.
-    pub(crate) fn start_row(&self, state: &mut RowLstmState, r: usize) {
+    fn start_row(&self, state: &mut RowLstmState, r: usize) {
         self.lstm.start_row(state, r);
     }
 
@@ -97,8 +107,12 @@ impl RowLstmLayerStep {
     ///
     /// # Shapes
     /// - `x`: `[2h]` -> `[2h]`
-    pub(crate) fn step(&self, state: &mut RowLstmState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
+    fn step(&self, state: &mut RowLstmState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
         let hidden = self.lstm.step(state, r, c, x); // [h]
         residual_at(x, self.projection.pointwise(hidden), self.residual) // [2h]
+    }
+
+    fn bytes(state: &RowLstmState) -> usize {
+        state.bytes()
     }
 }
