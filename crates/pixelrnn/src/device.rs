@@ -68,9 +68,9 @@ pub fn open(backend: Backend) -> Result<Device> {
 }
 
 /// The CPU device, its threads flushing subnormal floats to zero
-/// ([`crate::kernels::subnormals`]).
+/// ([`crate::fpenv`]).
 fn cpu() -> Device {
-    crate::kernels::subnormals::flush_to_zero();
+    crate::fpenv::flush_to_zero();
     Device::flex()
 }
 

@@ -57,6 +57,10 @@ pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod field;
+// The floating-point environment (control registers): `unsafe` allowed on this module alone, as
+// on `kernels`.
+#[allow(unsafe_code)]
+pub mod fpenv;
 pub mod fsio;
 pub mod image_spec;
 pub mod images;

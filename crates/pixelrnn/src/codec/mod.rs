@@ -10,7 +10,7 @@
 //! instruction set chosen at run time (the incremental form's dot products are plain
 //! sequential f32 sums; its LSTM cell runs the same arithmetic on every instruction set;
 //! the quantization uses an `exp` of its own; both run with subnormals kept, although the CPU
-//! device flushes them for training: [`crate::kernels::subnormals::KeepSubnormals`]), so a file made on one machine decodes on
+//! device flushes them for training: [`crate::fpenv::KeepSubnormals`]), so a file made on one machine decodes on
 //! another that computes IEEE-754 f32/f64 arithmetic (every machine Rust targets here).
 //!
 //! Images are coded in chunks (up to [`DEFAULT_CHUNK`] images, see [`auto_chunk`]): one range-coder stream per chunk, the
@@ -93,7 +93,7 @@ pub fn encode(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Encoded> {
     // The same bits on every machine: IEEE-754 default arithmetic, whatever the CPU device set.
-    let _ieee = crate::kernels::subnormals::KeepSubnormals::new();
+    let _ieee = crate::fpenv::KeepSubnormals::new();
     let image = model.image();
     let dims = image.dims();
     let count = names.len();
@@ -157,7 +157,7 @@ pub fn decode(
     bytes: &[u8],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Decoded> {
-    let _ieee = crate::kernels::subnormals::KeepSubnormals::new();
+    let _ieee = crate::fpenv::KeepSubnormals::new();
     let header = Header::parse(bytes)?;
     header.check_model(model, config)?;
     let names_end = HEADER_LEN + header.names_len as usize;

@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use super::{check_names_and_shapes, interop_error, Weights};
-use crate::bench::Spec;
 use crate::error::Result;
+use crate::models::specs::Spec;
 use crate::models::{Architecture, Layer, ModelConfig, PixelRnn};
 use crate::nn::masked_conv::{host_values, MaskedConv2d};
 

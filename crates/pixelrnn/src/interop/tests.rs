@@ -1,8 +1,8 @@
 use burn::module::Param;
 
 use super::*;
-use crate::bench::Spec;
 use crate::image_spec::ImageSpec;
+use crate::models::specs::Spec;
 use crate::models::{Architecture, Preset};
 
 fn nll(model: &PixelRnn, image: ImageSpec) -> Vec<f32> {

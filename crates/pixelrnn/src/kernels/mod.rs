@@ -28,4 +28,3 @@ pub(crate) mod shear;
 pub mod shifted_taps;
 pub mod softmax_nll;
 mod strided_copy;
-pub mod subnormals;

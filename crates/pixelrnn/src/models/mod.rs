@@ -7,6 +7,7 @@ mod incremental;
 pub mod parameters;
 pub mod pixel_cnn;
 pub mod row_lstm;
+pub mod specs;
 pub(crate) mod step;
 
 use burn::prelude::*;

@@ -1,4 +1,6 @@
-//! Subnormal floats flushed to zero on the CPU backend's threads.
+//! The CPU's floating-point environment: subnormal floats flushed to zero on the CPU backend's
+//! threads for training, kept for the codec ([`KeepSubnormals`]). A module of its own (with the
+//! kernels, the only one allowed `unsafe`: the control registers are set by `asm`/intrinsics).
 //!
 //! Training on the CPU slowed down as the models learned (the Table 5 PixelCNN went from 45 to
 //! 6 images/s over 700 steps, while a fresh model of the same size still trained at 32 images/s
