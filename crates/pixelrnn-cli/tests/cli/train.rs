@@ -355,6 +355,13 @@ fn the_dataset_check_is_remembered_per_file() {
     assert!(verified.contains("train-images-idx3-ubyte.gz"), "{verified}");
 }
 
+/// [`train_args`] and `extra` flags.
+fn train_with(data: &Path, out: &Path, model: &str, steps: u64, extra: &[&str]) -> Vec<String> {
+    let mut args = train_args(data, out, model, steps);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 /// stderr of a successful command.
 fn ok_stderr(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().unwrap();
@@ -367,11 +374,7 @@ fn ok_stderr(cmd: &mut std::process::Command) -> String {
 fn the_weight_average_is_resumed_exactly_and_used_unless_raw_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_mnist(tmp.path());
-    let with = |out: &Path, steps: u64, extra: &[&str]| {
-        let mut args = train_args(&data, out, "row-lstm", steps);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    };
+    let with = |out: &Path, steps: u64, extra: &[&str]| train_with(&data, out, "row-lstm", steps, extra);
     let straight = tmp.path().join("straight");
     bin().args(with(&straight, 6, &["--ema", "0.9"])).assert().success();
     let split = tmp.path().join("split");
@@ -416,11 +419,7 @@ fn the_weight_average_is_resumed_exactly_and_used_unless_raw_weights() {
 fn dropout_trains_reproducibly_resumes_exactly_and_is_refused_outside_zero_to_one() {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_mnist(tmp.path());
-    let with = |out: &Path, steps: u64, extra: &[&str]| {
-        let mut args = train_args(&data, out, "pixel-cnn", steps);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    };
+    let with = |out: &Path, steps: u64, extra: &[&str]| train_with(&data, out, "pixel-cnn", steps, extra);
     let (a, b, plain) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("plain"));
     bin().args(with(&a, 4, &["--dropout", "0.5"])).assert().success();
     bin().args(with(&b, 2, &["--dropout", "0.5"])).assert().success();
