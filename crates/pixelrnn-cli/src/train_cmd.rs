@@ -1,7 +1,9 @@
 //! `pixelrnn train`: check and resolve the flags into an ExperimentConfig, then run the
 //! library's loop with a progress bar and Ctrl-C handling.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use burn::prelude::Device;
@@ -10,9 +12,10 @@ use pixelrnn::data::{default_data_dir, LoadOptions, ShuffledBatches, Splits};
 use pixelrnn::device::{open_nth, parse_device_list, DeviceSpec};
 use pixelrnn::distributed::{Collective, InProcess, Single};
 use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, OptimizerConfig, TrainingConfig};
+use pixelrnn::interop::Layout;
 use pixelrnn::models::ModelConfig;
 use pixelrnn::run::{RunDir, Which};
-use pixelrnn::train::{train_on, TrainEvent, TrainOptions};
+use pixelrnn::train::{train_on, GradientsObserver, InitialWeights, TrainEvent, TrainOptions};
 
 use crate::cli::{DeviceArg, DistributedArg, TrainArgs};
 use crate::data_cmd::fetch_and_load;
@@ -125,6 +128,27 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
         },
     };
     Ok((config, data))
+}
+
+/// `--init-weights`: the run's seeded model replaced by the file's weights (read when the run
+/// starts, so a resumed run never reads it).
+fn initial_weights(config: &ExperimentConfig) -> Option<InitialWeights> {
+    let path = config.training.init_weights.clone()?;
+    let model_config = config.model.clone();
+    Some(Arc::new(move |model| {
+        let bytes = pixelrnn::fsio::read_file(&path)?;
+        pixelrnn::interop::import_as(&bytes, &model_config, model)
+            .map_err(|e| pixelrnn::Error::Weights(format!("{}: {e}", path.display())))
+    }))
+}
+
+/// `--gradients-out`: the first step's gradients written as safetensors in `layout`.
+fn gradients_writer(path: PathBuf, layout: Layout, config: &ExperimentConfig) -> GradientsObserver {
+    let model_config = config.model.clone();
+    Arc::new(move |gradients| {
+        let bytes = pixelrnn::interop::export_gradients(gradients, &model_config, layout)?;
+        pixelrnn::fsio::write_atomic(&path, &bytes)
+    })
 }
 
 /// The flags `train --resume` without `--model` may give: how long, how often to validate and
@@ -361,7 +385,11 @@ impl Job<'_> {
         };
         let options = TrainOptions {
             resume: args.resume,
-            gradients_out: args.gradients_out.clone().map(|path| (path, args.gradients_layout)),
+            initial_weights: initial_weights(config),
+            first_gradients: args
+                .gradients_out
+                .clone()
+                .map(|path| gradients_writer(path, args.gradients_layout, config)),
             fail_at_step: self.fail_at.filter(|(rank, _)| *rank == collective.rank()).map(|(_, step)| step),
         };
         let outcome =

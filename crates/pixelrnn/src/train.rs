@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
@@ -20,7 +21,6 @@ use crate::ema::WeightAverage;
 use crate::error::{Error, Result};
 use crate::eval::{per_image_nll, summarize};
 use crate::experiment::{ExperimentConfig, OptimizerKind};
-use crate::interop::{self, Layout};
 use crate::likelihood::bits_per_dim;
 use crate::models::PixelRnn;
 use crate::run::{RunDir, Which};
@@ -92,14 +92,25 @@ pub struct TrainOutcome {
     pub best_valid_bits_per_dim: Option<f64>,
 }
 
+/// The weights a fresh run starts from, given the seeded initialisation (what `train
+/// --init-weights` passes: the caller reads the file, the loop does not know its format).
+pub type InitialWeights = Arc<dyn Fn(PixelRnn) -> Result<PixelRnn> + Send + Sync>;
+
+/// Told the gradients of the first step run (the mean loss's, before clipping), as a model whose
+/// parameters hold them ([`crate::models::parameters::gradients_as_model`]): what the parity
+/// harness writes out and compares with the twin's.
+pub type GradientsObserver = Arc<dyn Fn(&PixelRnn) -> Result<()> + Send + Sync>;
+
 /// How a training call runs, beyond the run's config.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TrainOptions {
     /// Continue from `checkpoint-last.bin`.
     pub resume: bool,
-    /// Write the gradients of the first step run (the mean loss's, before clipping) to this
-    /// safetensors file in this layout: what the parity harness compares with the twin's.
-    pub gradients_out: Option<(PathBuf, Layout)>,
+    /// A fresh run's starting weights from the seeded initialisation (rank 0; the others
+    /// receive rank 0's); `None`: the seeded initialisation itself.
+    pub initial_weights: Option<InitialWeights>,
+    /// Rank 0's observer of the first step's gradients.
+    pub first_gradients: Option<GradientsObserver>,
     /// Fault injection for the tests of the failure path: this rank returns an error when it
     /// reaches this step (1-based), as a rank that crashes there would stop answering.
     pub fail_at_step: Option<u64>,
@@ -126,12 +137,24 @@ fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
     }
 }
 
-/// The model a fresh run starts from: the seeded initialisation, or `init_weights`.
-fn initial_model(config: &ExperimentConfig, device: &Device) -> Result<PixelRnn> {
+impl std::fmt::Debug for TrainOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainOptions")
+            .field("resume", &self.resume)
+            .field("initial_weights", &self.initial_weights.is_some())
+            .field("first_gradients", &self.first_gradients.is_some())
+            .field("fail_at_step", &self.fail_at_step)
+            .finish()
+    }
+}
+
+/// The model a fresh run starts from: the seeded initialisation, through `initial` if given.
+fn initial_model(config: &ExperimentConfig, initial: Option<&InitialWeights>, device: &Device) -> Result<PixelRnn> {
     let model = config.model.init(device, config.training.seed)?;
-    let Some(path) = &config.training.init_weights else { return Ok(model) };
-    let bytes = crate::fsio::read_file(path)?;
-    interop::import_as(&bytes, &config.model, model).map_err(|e| Error::Weights(format!("{}: {e}", path.display())))
+    match initial {
+        Some(weights) => weights(model),
+        None => Ok(model),
+    }
 }
 
 /// `checkpoint`'s weights and optimizer state (`path` names it in errors).
@@ -250,8 +273,11 @@ pub fn train_on(
         None => BatchOrder::Shuffled(ShuffledBatches::new(data.train.len(), t.batch_size, t.seed)),
     };
     let resume = options.resume;
-    let mut model: PixelRnn =
-        if resume || !lead { config.model.init(&ad_device, t.seed)? } else { initial_model(config, &ad_device)? };
+    let mut model: PixelRnn = if resume || !lead {
+        config.model.init(&ad_device, t.seed)?
+    } else {
+        initial_model(config, options.initial_weights.as_ref(), &ad_device)?
+    };
     let mut optim = optimizer(config);
     let mut step = 0u64;
     let mut best: Option<f64> = None;
@@ -405,10 +431,8 @@ pub fn train_on(
             grads = flat::unflatten_gradients(&model, grads, &flat)?;
             gradient_sum_secs = Some(summing.elapsed().as_secs_f64());
         }
-        if let Some((path, layout)) = options.gradients_out.as_ref().filter(|_| lead && step == first_step) {
-            let bytes =
-                interop::export_gradients(&interop::gradients_as_model(&model, &grads), &config.model, *layout)?;
-            crate::fsio::write_atomic(path, &bytes)?;
+        if let Some(observe) = options.first_gradients.as_ref().filter(|_| lead && step == first_step) {
+            observe(&crate::models::parameters::gradients_as_model(&model, &grads))?;
         }
         let lr = config.optimizer.learning_rate * config.optimizer.lr_decay.powf(step as f64);
         model = optim.step(lr, model, grads);

@@ -467,3 +467,29 @@ fn resume_without_model_takes_every_setting_from_the_run() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--model"));
 }
+
+#[test]
+fn init_weights_start_the_run_and_gradients_out_writes_the_first_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    bin().args(train_args(&data, &a, "row-lstm", 2)).assert().success();
+    let weights = tmp.path().join("w.safetensors");
+    bin()
+        .args(["export", "--run", a.to_str().unwrap(), "--checkpoint", "last", "--out"])
+        .arg(&weights)
+        .assert()
+        .success();
+    // Learning rate 0: the run keeps the weights it started from, A's.
+    let gradients = tmp.path().join("g.safetensors");
+    let extra = ["--init-weights", weights.to_str().unwrap(), "--lr", "0", "--seed", "9", "--gradients-out"];
+    let mut args = train_with(&data, &b, "row-lstm", 1, &extra);
+    args.push(gradients.to_str().unwrap().into());
+    bin().args(args).assert().success();
+    let last = ["--checkpoint", "last"];
+    assert_eq!(eval_json(&a, &last)["nll_nats"], eval_json(&b, &last)["nll_nats"]);
+    let (tensors, _) = pixelrnn::interop::from_safetensors(&std::fs::read(&gradients).unwrap()).unwrap();
+    let (weights, _) = pixelrnn::interop::from_safetensors(&std::fs::read(&weights).unwrap()).unwrap();
+    assert_eq!(tensors.keys().collect::<Vec<_>>(), weights.keys().collect::<Vec<_>>(), "named as the weights");
+    assert!(tensors.values().any(|t| t.values.iter().any(|&v| v != 0.0)), "some gradient is not zero");
+}

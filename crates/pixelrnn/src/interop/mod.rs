@@ -14,7 +14,6 @@ pub mod pytorch;
 
 use std::collections::{BTreeMap, HashMap};
 
-use burn::module::Param;
 use burn::prelude::*;
 use burn::store::ModuleSnapshot;
 use burn::tensor::Bytes;
@@ -275,21 +274,7 @@ pub fn import_as(bytes: &[u8], config: &ModelConfig, model: PixelRnn) -> Result<
     apply_native(model, &native)
 }
 
-/// A model whose parameters are the gradients in `grads` (zero where a parameter has none) of
-/// `model`'s: how the first step's gradients are written with the weights' names and layout
-/// (`train --gradients-out`, read by the parity harness).
-pub fn gradients_as_model(model: &PixelRnn, grads: &burn::optim::GradientsParams) -> PixelRnn {
-    struct AsParams<'a>(&'a burn::optim::GradientsParams);
-    impl burn::module::ModuleMapper for AsParams<'_> {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let id = param.id;
-            let value = param.val();
-            let grad = self.0.get::<D>(id).unwrap_or_else(|| value.zeros_like());
-            Param::initialized(id, grad)
-        }
-    }
-    model.valid().map(&mut AsParams(grads))
-}
+pub use crate::models::parameters::gradients_as_model;
 
 /// The gradients of [`gradients_as_model`] as safetensors bytes in `layout` (the twin's
 /// layout holds its masks too). Parameters the twin does not have carry no gradient to it.

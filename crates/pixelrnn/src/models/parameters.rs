@@ -75,6 +75,22 @@ pub fn with_parameters(model: PixelRnn, flat: &[f32]) -> Result<PixelRnn> {
     Ok(model.map(&mut Replace { flat, at: 0 }))
 }
 
+/// A model whose parameters are the gradients in `grads` (zero where a parameter has none) of
+/// `model`'s: how the first step's gradients are written with the weights' names and layout
+/// (`train --gradients-out`, read by the parity harness).
+pub fn gradients_as_model(model: &PixelRnn, grads: &burn::optim::GradientsParams) -> PixelRnn {
+    struct AsParams<'a>(&'a burn::optim::GradientsParams);
+    impl burn::module::ModuleMapper for AsParams<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let id = param.id;
+            let value = param.val();
+            let grad = self.0.get::<D>(id).unwrap_or_else(|| value.zeros_like());
+            Param::initialized(id, grad)
+        }
+    }
+    model.valid().map(&mut AsParams(grads))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
