@@ -86,7 +86,10 @@ pub fn load_tar(path: &Path) -> Result<ImageSet> {
 /// [`load_tar`] from a stream (`path` names it in errors).
 pub fn tar_from(path: &Path, reader: impl Read) -> Result<ImageSet> {
     let mut archive = tar::Archive::new(reader);
-    let bad = |e: std::io::Error| Error::dataset(path, format!("corrupt tar archive: {e}"));
+    // The tar reader quotes the bytes it could not read: escaped, so that a damaged archive
+    // prints one readable line, not binary garbage.
+    let bad =
+        |e: std::io::Error| Error::dataset(path, format!("corrupt tar archive: {}", e.to_string().escape_debug()));
     let mut members = Vec::new();
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -96,7 +99,11 @@ pub fn tar_from(path: &Path, reader: impl Read) -> Result<ImageSet> {
             if entry.size() > limit {
                 return Err(Error::dataset(
                     path,
-                    format!("member {} claims {} bytes, more than the limit of {limit}", name.display(), entry.size()),
+                    format!(
+                        "member {} claims {} bytes, more than the limit of {limit}",
+                        name.display().to_string().escape_debug(),
+                        entry.size()
+                    ),
                 ));
             }
             let mut bytes = Vec::new();
@@ -130,6 +137,20 @@ pub fn load_dir_or_tar(path: &Path) -> Result<ImageSet> {
 mod tests {
     use super::*;
     use crate::png::encode_png;
+
+    #[test]
+    fn a_tar_of_random_bytes_is_one_readable_line() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let bytes: Vec<u8> = (0..8192)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                (state >> 56) as u8
+            })
+            .collect();
+        let err = tar_from(Path::new("random.tar"), &bytes[..]).err().expect("refused").to_string();
+        assert!(err.contains("random.tar"), "{err}");
+        assert!(err.chars().all(|c| !c.is_control()), "no control characters: {err:?}");
+    }
 
     #[test]
     fn png_round_trip_grey_and_rgb() {
