@@ -15,7 +15,11 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
         DataCommand::Fetch { name, data_dir, mirror } => {
             let dir = data_dir.unwrap_or_else(|| default_data_dir(name));
             let options = LoadOptions { valid_size: None, mirror, no_verify: false };
+            // "Ready" means what training will find: files present and checked against their
+            // published checksums, not only present.
             fetch(name, &dir, &options)?;
+            pixelrnn::data::registry::verify_present(name, &dir)
+                .with_context(|| format!("checking {name} in {}", dir.display()))?;
             println!("{name} ready in {}", dir.display());
             Ok(())
         }

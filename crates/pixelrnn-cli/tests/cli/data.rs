@@ -90,3 +90,14 @@ fn fetch_from_a_local_mirror_when_real_files_are_present() {
         assert_eq!(std::fs::read(dest.join(f)).unwrap(), std::fs::read(shared.join(f)).unwrap());
     }
 }
+
+#[test]
+fn fetch_never_says_ready_over_damaged_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = crate::common::small_mnist(tmp.path()); // MNIST's names, not its contents
+    let out = crate::common::bin().args(["data", "fetch", "mnist", "--data-dir"]).arg(&data).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
+    assert!(err.contains("differs from the published"), "{err}");
+}

@@ -166,6 +166,18 @@ pub fn published_sha256(dataset: DatasetName, file_name: &str) -> Option<&'stati
     }
 }
 
+/// Checks every file of `dir` that has a published checksum for `dataset` against it (see
+/// [`verify_files`]): what `data fetch` does before it says a dataset is ready.
+pub fn verify_present(dataset: DatasetName, dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| published_sha256(dataset, n).is_some()))
+        .collect();
+    files.sort();
+    verify_files(dataset, &files)
+}
+
 /// The file in the user cache ([`cache_root`]) that remembers which dataset files were
 /// verified: one line per file version, `SHA256 SIZE MTIME_NS ABSOLUTE_PATH`. Data folders are
 /// never written to (they may be read-only or shared).
