@@ -147,7 +147,7 @@ mod tests {
                 (state >> 56) as u8
             })
             .collect();
-        let err = tar_from(Path::new("random.tar"), &bytes[..]).err().expect("refused").to_string();
+        let err = tar_from(Path::new("random.tar"), &bytes[..]).expect_err("refused").to_string();
         assert!(err.contains("random.tar"), "{err}");
         assert!(err.chars().all(|c| !c.is_control()), "no control characters: {err:?}");
     }
