@@ -66,7 +66,7 @@ fn gather(
     run: &pixelrnn::experiment::ExperimentConfig,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     if let Some(split) = args.split {
-        let dir = args.data_dir.clone().unwrap_or_else(|| run.data.dir());
+        let dir = crate::run_args::run_data_dir(run, args.data_dir.as_deref())?;
         let splits = fetch_and_load(
             run.data.dataset,
             &dir,

@@ -19,7 +19,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         pixelrnn::resources::available_memory(),
     )?;
     let dataset = config.data.dataset;
-    let dir = args.data_dir.clone().unwrap_or_else(|| config.data.dir());
+    let dir = crate::run_args::run_data_dir(&config, args.data_dir.as_deref())?;
     let splits = fetch_and_load(
         dataset,
         &dir,

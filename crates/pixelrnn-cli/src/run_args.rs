@@ -85,3 +85,20 @@ pub fn publish_folder(output: &Path, fill: impl FnOnce(&Path) -> anyhow::Result<
     }
     result
 }
+
+/// Where a trained run's data is: `--data-dir` if given, else the folder the run recorded, else
+/// the dataset's default folder. A recorded folder that no longer exists is an error (never
+/// created and downloaded into behind the user's back).
+pub fn run_data_dir(config: &ExperimentConfig, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(recorded) = config.data.data_dir.as_ref().filter(|d| !d.exists()) {
+        anyhow::bail!(
+            "the run's data folder {} (config.json) no longer exists: pass --data-dir with the {} files",
+            recorded.display(),
+            config.data.dataset
+        );
+    }
+    Ok(config.data.dir())
+}

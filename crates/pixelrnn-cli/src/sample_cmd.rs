@@ -118,8 +118,7 @@ pub fn dataset_images(
     split: Split,
     indices: &[usize],
 ) -> anyhow::Result<Vec<Vec<u8>>> {
-    let dir = data_dir.map_or_else(|| config.data.dir(), std::path::Path::to_path_buf);
-    let dir = &dir;
+    let dir = &crate::run_args::run_data_dir(config, data_dir)?;
     let splits = fetch_and_load(
         config.data.dataset,
         dir,

@@ -209,6 +209,13 @@ fn a_relative_data_dir_is_recorded_absolute() {
     assert!(recorded.is_absolute(), "{}", recorded.display());
     let report = eval_json(&tmp.path().join("run"), &["--limit", "3"]);
     assert_eq!(report["images"], 3);
+    // The recorded folder gone: an error naming it, not a folder created and fetched into.
+    std::fs::rename(tmp.path().join("mnist"), tmp.path().join("moved")).unwrap();
+    let err = stderr_of(bin().args(["eval", "--run", tmp.path().join("run").to_str().unwrap(), "--limit", "3"]));
+    assert!(err.contains("no longer exists") && err.contains("--data-dir"), "{err}");
+    assert!(!tmp.path().join("mnist").exists(), "nothing created");
+    let moved = tmp.path().join("moved");
+    eval_json(&tmp.path().join("run"), &["--limit", "3", "--data-dir", moved.to_str().unwrap()]);
 }
 
 #[test]
