@@ -228,6 +228,11 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// With --resume, read a checkpoint written before checkpoints carried a checksum (format 1): refused
+    /// otherwise, since a damaged copy of one cannot be told from a good one.
+    #[arg(long)]
+    pub allow_unchecked: bool,
+
     /// Start afresh in an --out that holds a run: its config, checkpoints, metrics and plot are
     /// deleted first.
     #[arg(long)]
@@ -409,6 +414,10 @@ pub struct RunArgs {
     /// --ema`), which is used by default.
     #[arg(long)]
     pub raw_weights: bool,
+    /// Read a checkpoint written before checkpoints carried a checksum (format 1): refused
+    /// otherwise, since a damaged copy of one cannot be told from a good one.
+    #[arg(long)]
+    pub allow_unchecked: bool,
     /// Compute device.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
@@ -426,6 +435,10 @@ pub struct ReceptiveFieldArgs {
     /// --ema`), which is used by default.
     #[arg(long)]
     pub raw_weights: bool,
+    /// Read a checkpoint written before checkpoints carried a checksum (format 1): refused
+    /// otherwise, since a damaged copy of one cannot be told from a good one.
+    #[arg(long)]
+    pub allow_unchecked: bool,
     /// An untrained model of this architecture (seeded initialisation).
     #[arg(long, value_enum, required_unless_present = "run")]
     pub model: Option<Architecture>,
@@ -606,6 +619,10 @@ pub struct DecompressArgs {
     /// --ema`), which is used by default.
     #[arg(long)]
     pub raw_weights: bool,
+    /// Read a checkpoint written before checkpoints carried a checksum (format 1): refused
+    /// otherwise, since a damaged copy of one cannot be told from a good one.
+    #[arg(long)]
+    pub allow_unchecked: bool,
     /// Folder to write the PNGs into (created; must not hold files already).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
@@ -623,6 +640,10 @@ pub struct ExportArgs {
     /// --ema`), which is used by default.
     #[arg(long)]
     pub raw_weights: bool,
+    /// Read a checkpoint written before checkpoints carried a checksum (format 1): refused
+    /// otherwise, since a damaged copy of one cannot be told from a good one.
+    #[arg(long)]
+    pub allow_unchecked: bool,
     /// The safetensors file to write.
     #[arg(long)]
     pub out: PathBuf,

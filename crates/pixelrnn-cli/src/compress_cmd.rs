@@ -319,6 +319,7 @@ pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     }
     let device = burn::prelude::Device::flex();
     let loaded = RunDir::new(run)
+        .allowing_unchecked(args.allow_unchecked)
         .load_weights(args.checkpoint.into(), !args.raw_weights, &device)
         .with_context(|| format!("loading the run in --run {}", run.display()))?;
     crate::run_args::say_weights(&loaded);

@@ -24,6 +24,7 @@ pub fn run(args: ReceptiveFieldArgs) -> anyhow::Result<()> {
     let (model, what) = match (&args.run, args.model) {
         (Some(run), _) => {
             let loaded = RunDir::new(run)
+                .allowing_unchecked(args.allow_unchecked)
                 .load_weights(args.checkpoint.into(), !args.raw_weights, &device)
                 .with_context(|| format!("loading the run in --run {}", run.display()))?;
             crate::run_args::say_weights(&loaded);

@@ -15,14 +15,14 @@ use crate::run_args::{check_output, publish_folder};
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     check_output(&args.out, &args.run, &[])?;
-    let run = RunDir::new(&args.run);
+    let run = RunDir::new(&args.run).allowing_unchecked(args.allow_unchecked);
     let device = Device::flex();
     let loaded = run
         .load_weights(args.checkpoint.into(), !args.raw_weights, &device)
         .with_context(|| format!("loading the run in --run {}", args.run.display()))?;
     crate::run_args::say_weights(&loaded);
     let (config, model, path) = (loaded.config, loaded.model, loaded.path);
-    let header = checkpoint::load(&path)?.header;
+    let header = checkpoint::load_with(&path, args.allow_unchecked)?.header;
     let info = TrainingInfo {
         dataset: Some(config.data.dataset.name().to_string()),
         step: Some(header.step),

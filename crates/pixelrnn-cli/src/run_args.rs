@@ -16,6 +16,7 @@ use crate::cli::RunArgs;
 pub fn load_run(run: &RunArgs) -> anyhow::Result<(ExperimentConfig, PixelRnn, Device, PathBuf)> {
     let device = crate::device::select(run.device)?;
     let loaded = RunDir::new(&run.run)
+        .allowing_unchecked(run.allow_unchecked)
         .load_weights(run.checkpoint.into(), !run.raw_weights, &device)
         .with_context(|| format!("loading the run in --run {}", run.run.display()))?;
     say_weights(&loaded);

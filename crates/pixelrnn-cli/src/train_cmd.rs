@@ -153,7 +153,8 @@ fn gradients_writer(path: PathBuf, layout: Layout, config: &ExperimentConfig) ->
 
 /// The flags `train --resume` without `--model` may give: how long, how often to validate and
 /// checkpoint, starting a weight average, where the data is, and how to run.
-const MAY_CHANGE_ON_RESUME: [&str; 14] = [
+const MAY_CHANGE_ON_RESUME: [&str; 15] = [
+    "allow_unchecked",
     "steps",
     "epochs",
     "valid_every",
@@ -385,6 +386,7 @@ impl Job<'_> {
         };
         let options = TrainOptions {
             resume: args.resume,
+            allow_unchecked: args.allow_unchecked,
             initial_weights: initial_weights(config),
             first_gradients: args
                 .gradients_out

@@ -127,9 +127,32 @@ pub fn encode_with_average(
     Ok(bytes)
 }
 
-/// Reads a checkpoint, checking its magic number, version and section sizes.
+/// Reads a checkpoint, checking its magic number, version, sections and checksum. A file of
+/// format 1 (written before checkpoints carried a checksum) is refused: a damaged or forged copy
+/// could not be told from a good one; [`load_unchecked_too`] reads it on request.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    parse(path, &crate::fsio::read_file(path)?)
+    load_with(path, false)
+}
+
+/// [`load`], reading format-1 files (without a checksum) too.
+pub fn load_unchecked_too(path: &Path) -> Result<Checkpoint> {
+    load_with(path, true)
+}
+
+/// [`load`], or [`load_unchecked_too`] when `allow_unchecked`.
+pub fn load_with(path: &Path, allow_unchecked: bool) -> Result<Checkpoint> {
+    let bytes = crate::fsio::read_file(path)?;
+    if !allow_unchecked
+        && bytes.len() >= 12
+        && bytes[..8] == MAGIC[..]
+        && bytes[8..12] == VERSION_WITHOUT_CHECKSUM.to_le_bytes()
+    {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: "format 1, written before checkpoints carried a checksum, so a damaged or forged copy cannot be told from a good one; load it with --allow-unchecked if you trust it (training saves it in the checked format)".into(),
+        });
+    }
+    parse(path, &bytes)
 }
 
 /// A checkpoint from its bytes (`path` names it in errors): [`load`] without the file.
@@ -316,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn every_flipped_byte_is_caught_and_version_1_still_loads() {
+    fn every_flipped_byte_is_caught_and_versions_1_and_2_still_load() {
         let (config, model) = model();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint-last.bin");
@@ -343,9 +366,12 @@ mod tests {
         v2.extend_from_slice(&digest);
         let mut v1 = three.to_vec();
         v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::write(&path, &v1).unwrap();
+        let err = load(&path).err().expect("format 1 refused by default").to_string();
+        assert!(err.contains("format 1") && err.contains("--allow-unchecked"), "{err}");
         for old in [v2, v1] {
             std::fs::write(&path, &old).unwrap();
-            let loaded = load(&path).unwrap();
+            let loaded = load_unchecked_too(&path).unwrap();
             assert!(loaded.average.is_none());
             let loaded = loaded.apply(&path, &config, DatasetName::BinarizedMnist, model.clone()).unwrap();
             assert_eq!(crate::interop::native_tensors(&loaded), crate::interop::native_tensors(&model));
@@ -404,8 +430,12 @@ mod tests {
         }
         std::fs::write(&path, &bytes).unwrap();
         let (_, fresh) = super::tests::model();
-        let err =
-            load(&path).unwrap().apply(&path, &config, DatasetName::BinarizedMnist, fresh).err().unwrap().to_string();
+        let err = load_unchecked_too(&path)
+            .unwrap()
+            .apply(&path, &config, DatasetName::BinarizedMnist, fresh)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("non-finite"), "{err}");
     }
 }

@@ -66,12 +66,20 @@ impl Which {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {
     path: PathBuf,
+    /// Read checkpoints of format 1 (without a checksum) too.
+    allow_unchecked: bool,
 }
 
 impl RunDir {
     /// The run directory at `path` (nothing is read or created).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self { path: path.into(), allow_unchecked: false }
+    }
+
+    /// The same directory, its checkpoints of format 1 (written before they carried a checksum)
+    /// read too when `allow` ([`checkpoint::load_unchecked_too`]).
+    pub fn allowing_unchecked(self, allow: bool) -> Self {
+        Self { allow_unchecked: allow, ..self }
     }
 
     /// Its path.
@@ -171,7 +179,7 @@ impl RunDir {
         if !path.is_file() {
             return Err(Error::Checkpoint { path, reason: "missing (has this run saved a checkpoint yet?)".into() });
         }
-        let ckpt = checkpoint::load(&path)?;
+        let ckpt = checkpoint::load_with(&path, self.allow_unchecked)?;
         let model = config.model.init(device, config.training.seed)?;
         let (model, average) = ckpt.apply_weights(&path, &config.model, config.data.dataset, model, averaged)?;
         Ok(LoadedRun { config, model, path, average, step: ckpt.header.step })

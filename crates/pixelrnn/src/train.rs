@@ -111,6 +111,8 @@ pub struct TrainOptions {
     pub initial_weights: Option<InitialWeights>,
     /// Rank 0's observer of the first step's gradients.
     pub first_gradients: Option<GradientsObserver>,
+    /// Resume from a `checkpoint-last.bin` of format 1 (without a checksum) too.
+    pub allow_unchecked: bool,
     /// Fault injection for the tests of the failure path: this rank returns an error when it
     /// reaches this step (1-based), as a rank that crashes there would stop answering.
     pub fail_at_step: Option<u64>,
@@ -143,6 +145,7 @@ impl std::fmt::Debug for TrainOptions {
             .field("resume", &self.resume)
             .field("initial_weights", &self.initial_weights.is_some())
             .field("first_gradients", &self.first_gradients.is_some())
+            .field("allow_unchecked", &self.allow_unchecked)
             .field("fail_at_step", &self.fail_at_step)
             .finish()
     }
@@ -309,7 +312,7 @@ pub fn train_on(
                 run.config_path().display()
             )));
         }
-        let ckpt = checkpoint::load(&last_path)?;
+        let ckpt = checkpoint::load_with(&last_path, options.allow_unchecked)?;
         (model, optim) = restore(&ckpt, &last_path, config, model, optim)?;
         step = ckpt.header.step;
         best = ckpt.header.best_valid_bits_per_dim;

@@ -76,8 +76,13 @@ fn a_run_written_before_the_redesign_still_loads_and_scores_the_same() {
     for file in ["config.json", "checkpoint-best.bin"] {
         std::fs::copy(fixtures.join("run-c9b9af2-diagonal-bilstm").join(file), run.join(file)).unwrap();
     }
+    // Format 1 has no checksum: refused unless asked for.
+    let err = stderr_of(
+        bin().args(["score", "--run", run.to_str().unwrap(), "--json", "--image"]).arg(fixtures.join("checker.png")),
+    );
+    assert!(err.contains("format 1") && err.contains("--allow-unchecked"), "{err}");
     let out = bin()
-        .args(["score", "--run", run.to_str().unwrap(), "--json", "--image"])
+        .args(["score", "--run", run.to_str().unwrap(), "--json", "--allow-unchecked", "--image"])
         .arg(fixtures.join("checker.png"))
         .output()
         .unwrap();
