@@ -10,7 +10,7 @@ use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::data::{default_data_dir, LoadOptions, ShuffledBatches, Splits};
 use pixelrnn::device::{open_nth, parse_device_list, DeviceSpec};
-use pixelrnn::distributed::{Collective, InProcess, Single};
+use pixelrnn::distributed::{Collective, FailingAt, InProcess, Single};
 use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, OptimizerConfig, TrainingConfig};
 use pixelrnn::interop::Layout;
 use pixelrnn::models::ModelConfig;
@@ -392,7 +392,15 @@ impl Job<'_> {
                 .gradients_out
                 .clone()
                 .map(|path| gradients_writer(path, args.gradients_layout, config)),
-            fail_at_step: self.fail_at.filter(|(rank, _)| *rank == collective.rank()).map(|(_, step)| step),
+        };
+        // --test-fail-at: this rank fails at that step (a test double around the collective).
+        let mut failing;
+        let collective: &mut dyn Collective = match self.fail_at.filter(|(rank, _)| *rank == collective.rank()) {
+            Some((_, step)) => {
+                failing = FailingAt::new(collective, step);
+                &mut failing
+            }
+            None => collective,
         };
         let outcome =
             train_on(config, self.data, &args.out, &options, &device, &self.stop.flag, &mut observer, collective)

@@ -113,9 +113,6 @@ pub struct TrainOptions {
     pub first_gradients: Option<GradientsObserver>,
     /// Resume from a `checkpoint-last.bin` of format 1 (without a checksum) too.
     pub allow_unchecked: bool,
-    /// Fault injection for the tests of the failure path: this rank returns an error when it
-    /// reaches this step (1-based), as a rank that crashes there would stop answering.
-    pub fail_at_step: Option<u64>,
 }
 
 fn optimizer(config: &ExperimentConfig) -> ModuleOptimizer {
@@ -146,7 +143,6 @@ impl std::fmt::Debug for TrainOptions {
             .field("initial_weights", &self.initial_weights.is_some())
             .field("first_gradients", &self.first_gradients.is_some())
             .field("allow_unchecked", &self.allow_unchecked)
-            .field("fail_at_step", &self.fail_at_step)
             .finish()
     }
 }
@@ -401,9 +397,6 @@ pub fn train_on(
     let mut interrupted = false;
     let first_step = step;
     while step < t.steps {
-        if options.fail_at_step == Some(step + 1) {
-            return Err(Error::Distributed(format!("rank {rank} failed at step {} (fault injected)", step + 1)));
-        }
         let started = Instant::now();
         let global = batches.batch_at(step);
         let images = data.train.batch(distributed::slice_of(global, rank, ranks), &ad_device);

@@ -14,11 +14,13 @@
 //! every rank then takes the same optimizer step. Sums are required to be bitwise the same on
 //! every rank, so the replicas stay identical; [`flat::parameter_digest`] checks that they do.
 
+mod failing;
 pub mod flat;
 mod in_process;
 #[cfg(feature = "mpi")]
 mod mpi;
 
+pub use failing::FailingAt;
 pub use in_process::InProcess;
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use pixelrnn::data::{ImageSet, Splits};
-use pixelrnn::distributed::{flat, Collective, InProcess};
+use pixelrnn::distributed::{flat, Collective, FailingAt, InProcess};
 use pixelrnn::experiment::{DataConfig, ExperimentConfig, OptimizerConfig, OptimizerKind, TrainingConfig};
 use pixelrnn::image_spec::ImageSpec;
 use pixelrnn::models::{Architecture, ModelConfig, PixelRnn, Preset};
@@ -152,10 +152,18 @@ fn train_ranks(
     let threads: Vec<_> = InProcess::group(size)
         .into_iter()
         .map(|mut c| {
-            let (run, mut options) = (run.clone(), options.clone());
+            let (run, options) = (run.clone(), options.clone());
             std::thread::spawn(move || {
-                options.fail_at_step = fail.filter(|(r, _)| *r == c.rank()).map(|(_, s)| s);
                 let config = experiment(&run, 8, steps);
+                let failing_step = fail.filter(|(r, _)| *r == c.rank()).map(|(_, s)| s);
+                let mut failing;
+                let collective: &mut dyn Collective = match failing_step {
+                    Some(step) => {
+                        failing = FailingAt::new(&mut c, step);
+                        &mut failing
+                    }
+                    None => &mut c,
+                };
                 let result = train_on(
                     &config,
                     &splits(),
@@ -164,7 +172,7 @@ fn train_ranks(
                     &Device::flex(),
                     &AtomicBool::new(false),
                     &mut |_| {},
-                    &mut c,
+                    collective,
                 );
                 if result.is_err() {
                     c.abort(1);
