@@ -179,6 +179,99 @@ fn mix_step(step: u64, rank: usize) -> u64 {
     crate::nn::dropout::mix(step.wrapping_mul(0x9E37_79B9).wrapping_add(rank as u64))
 }
 
+/// Refuses a request that could only fail or mean nothing, before anything is written.
+fn check_request(config: &ExperimentConfig, data: &Splits, ranks: usize) -> Result<()> {
+    config.model.validate()?;
+    config.optimizer.validate()?;
+    let t = &config.training;
+    if data.train.is_empty() {
+        return Err(Error::Config("the training split is empty: nothing to train on".into()));
+    }
+    if t.valid_limit == Some(0) {
+        return Err(Error::Config("a validation limit of 0 images would validate on nothing".into()));
+    }
+    if t.batch_size == 0 {
+        return Err(Error::Config("the batch size must be at least 1".into()));
+    }
+    if let Some(decay) = t.ema_decay {
+        crate::ema::check_decay(decay)?;
+    }
+    if let Some(p) = t.dropout {
+        crate::nn::dropout::check_probability(p)?;
+    }
+    distributed::check_split(t.batch_size, ranks)?;
+    if data.train.spec() != config.model.image {
+        return Err(Error::Config(format!(
+            "the model is built for {:?} but the dataset has {:?}",
+            config.model.image,
+            data.train.spec()
+        )));
+    }
+    crate::resources::check_fits(
+        &format!("training this model at batch {}", t.batch_size / ranks),
+        config.model.training_bytes(t.batch_size / ranks),
+        crate::resources::available_memory(),
+    )
+}
+
+/// On resume, what defines the trajectory must be the saved run's (`saved`, from
+/// `config_path`); how long, how often to validate and to checkpoint may change.
+fn check_same_trajectory(saved: &ExperimentConfig, config: &ExperimentConfig, config_path: &Path) -> Result<()> {
+    let differs = [
+        ("model", saved.model != config.model),
+        ("dataset", !saved.data.same_data(&config.data)),
+        ("optimizer", saved.optimizer != config.optimizer),
+        ("batch size", saved.training.batch_size != config.training.batch_size),
+        ("seed", saved.training.seed != config.training.seed),
+        ("batch order", saved.training.batch_order != config.training.batch_order),
+        ("initial weights", saved.training.init_weights != config.training.init_weights),
+        ("dropout", saved.training.dropout != config.training.dropout),
+    ];
+    match differs.iter().find(|(_, d)| *d) {
+        Some((what, _)) => Err(Error::Config(format!(
+            "cannot resume: the {what} differs from the run in {}; only the number of steps, validation and checkpoint settings may change",
+            config_path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Where a resumed run goes on from: the checkpoint's step, best validation and weight average
+/// (a decay may start on resume, not change or stop).
+fn resumed_progress(
+    ckpt: checkpoint::Checkpoint,
+    t: &crate::experiment::TrainingConfig,
+    run_dir: &Path,
+) -> Result<(u64, Option<f64>, Option<WeightAverage>)> {
+    let step = ckpt.header.step;
+    if t.steps < step {
+        // The run's record would claim fewer steps than its model has taken.
+        return Err(Error::Config(format!(
+            "cannot resume: the run in {} is already at step {step}; ask for at least {step} steps",
+            run_dir.display()
+        )));
+    }
+    let average = match (ckpt.average, t.ema_decay) {
+        (Some(kept), Some(decay)) if kept.info.decay != decay => {
+            return Err(Error::Config(format!(
+                "cannot resume: the run averages its weights with decay {} (since step {}), not {decay}; the decay cannot change once the average has started",
+                kept.info.decay, kept.info.since_step
+            )));
+        }
+        (Some(kept), None) => {
+            return Err(Error::Config(format!(
+                "cannot resume: the run averages its weights (decay {}, since step {}); give the same decay again (--ema {})",
+                kept.info.decay, kept.info.since_step, kept.info.decay
+            )));
+        }
+        (kept, _) => kept,
+    };
+    // A validation best measured on other weights (the raw ones, before the average started)
+    // is not comparable with the average's: the best starts anew with it.
+    let best = if average.is_none() && t.ema_decay.is_some() { None } else { ckpt.header.best_valid_bits_per_dim };
+    Ok((step, best, average))
+}
+
 /// Every rank's parameters compared with rank 0's (bitwise, through their SHA-256).
 fn check_replicas(model: &PixelRnn, collective: &mut dyn Collective, step: u64) -> Result<()> {
     let mine = flat::parameter_digest(model);
@@ -230,32 +323,9 @@ pub fn train_on(
     observer: &mut dyn FnMut(&TrainEvent),
     collective: &mut dyn Collective,
 ) -> Result<TrainOutcome> {
-    config.model.validate()?;
-    config.optimizer.validate()?;
-    if data.train.is_empty() {
-        return Err(Error::Config("the training split is empty: nothing to train on".into()));
-    }
-    if config.training.valid_limit == Some(0) {
-        return Err(Error::Config("a validation limit of 0 images would validate on nothing".into()));
-    }
-    if config.training.batch_size == 0 {
-        return Err(Error::Config("the batch size must be at least 1".into()));
-    }
     let (rank, ranks) = (collective.rank(), collective.size());
     let lead = rank == 0;
-    distributed::check_split(config.training.batch_size, ranks)?;
-    if data.train.spec() != config.model.image {
-        return Err(Error::Config(format!(
-            "the model is built for {:?} but the dataset has {:?}",
-            config.model.image,
-            data.train.spec()
-        )));
-    }
-    crate::resources::check_fits(
-        &format!("training this model at batch {}", config.training.batch_size / ranks),
-        config.model.training_bytes(config.training.batch_size / ranks),
-        crate::resources::available_memory(),
-    )?;
+    check_request(config, data, ranks)?;
     let run = RunDir::new(run_dir);
     let _owner = if lead {
         run.create()?;
@@ -282,63 +352,11 @@ pub fn train_on(
     let mut best: Option<f64> = None;
     // The weight average, kept by rank 0 only (the one that validates and saves).
     let mut average: Option<WeightAverage> = None;
-    if let Some(decay) = t.ema_decay {
-        crate::ema::check_decay(decay)?;
-    }
-    if let Some(p) = t.dropout {
-        crate::nn::dropout::check_probability(p)?;
-    }
     if lead && resume {
-        let saved = run.load_config()?;
-        // What defines the trajectory must match; how long, how often to validate and to
-        // checkpoint may change.
-        let differs = [
-            ("model", saved.model != config.model),
-            ("dataset", !saved.data.same_data(&config.data)),
-            ("optimizer", saved.optimizer != config.optimizer),
-            ("batch size", saved.training.batch_size != config.training.batch_size),
-            ("seed", saved.training.seed != config.training.seed),
-            ("batch order", saved.training.batch_order != config.training.batch_order),
-            ("initial weights", saved.training.init_weights != config.training.init_weights),
-            ("dropout", saved.training.dropout != config.training.dropout),
-        ];
-        if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
-            return Err(Error::Config(format!(
-                "cannot resume: the {what} differs from the run in {}; only the number of steps, validation and checkpoint settings may change",
-                run.config_path().display()
-            )));
-        }
+        check_same_trajectory(&run.load_config()?, config, &run.config_path())?;
         let ckpt = checkpoint::load_with(&last_path, options.allow_unchecked)?;
         (model, optim) = restore(&ckpt, &last_path, config, model, optim)?;
-        step = ckpt.header.step;
-        best = ckpt.header.best_valid_bits_per_dim;
-        if t.steps < step {
-            // The run's record would claim fewer steps than its model has taken.
-            return Err(Error::Config(format!(
-                "cannot resume: the run in {} is already at step {step}; ask for at least {step} steps",
-                run_dir.display()
-            )));
-        }
-        match (&ckpt.average, t.ema_decay) {
-            (Some(kept), Some(decay)) if kept.info.decay != decay => {
-                return Err(Error::Config(format!(
-                    "cannot resume: the run averages its weights with decay {} (since step {}), not {decay}; the decay cannot change once the average has started",
-                    kept.info.decay, kept.info.since_step
-                )));
-            }
-            (Some(kept), None) => {
-                return Err(Error::Config(format!(
-                    "cannot resume: the run averages its weights (decay {}, since step {}); give the same decay again (--ema {})",
-                    kept.info.decay, kept.info.since_step, kept.info.decay
-                )));
-            }
-            _ => average = ckpt.average,
-        }
-        // A validation best measured on other weights (the raw ones, before the average
-        // started) is not comparable with the average's: the best starts anew with it.
-        if average.is_none() && t.ema_decay.is_some() {
-            best = None;
-        }
+        (step, best, average) = resumed_progress(ckpt, t, run_dir)?;
         run.truncate_metrics(step)?;
     } else if let Some(found) = run.run_file().filter(|_| lead) {
         return Err(Error::Config(format!(
