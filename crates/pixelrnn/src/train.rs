@@ -179,6 +179,22 @@ fn mix_step(step: u64, rank: usize) -> u64 {
     crate::nn::dropout::mix(step.wrapping_mul(0x9E37_79B9).wrapping_add(rank as u64))
 }
 
+/// The validation NLL (nats per image) of the model, or of its weight average when the run keeps
+/// one (then the average is what is validated and kept as the best).
+fn validate(
+    model: &PixelRnn,
+    average: Option<&WeightAverage>,
+    valid: &crate::data::ImageSet,
+    t: &crate::experiment::TrainingConfig,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    let scored = match average {
+        Some(average) => average.apply(model.valid())?,
+        None => model.valid(),
+    };
+    per_image_nll(&scored, valid, t.valid_limit, t.batch_size, device, &mut |_, _| {})
+}
+
 /// Refuses a request that could only fail or mean nothing, before anything is written.
 fn check_request(config: &ExperimentConfig, data: &Splits, ranks: usize) -> Result<()> {
     config.model.validate()?;
@@ -421,8 +437,8 @@ pub fn train_on(
         // The dropout masks are a function of (seed, step, rank): reproduced and resumed exactly.
         let dropout =
             t.dropout.filter(|&p| p > 0.0).map(|p| (p, crate::nn::dropout::mix(t.seed ^ mix_step(step, rank))));
-        let nll = model.nll_with_dropout(images, dropout); // nats per image, this rank's slice
-                                                           // The full batch's mean: this rank's part of it.
+        // Nats per image of this rank's slice; the loss is this rank's part of the full batch's mean.
+        let nll = model.nll_with_dropout(images, dropout);
         let loss = if ranks == 1 { nll.mean() } else { nll.sum().div_scalar(global.len() as f64) };
         // Summed over the ranks with the stop request, so that every rank sees the same loss and
         // stops at the same step.
@@ -464,14 +480,10 @@ pub fn train_on(
             gradient_sum_secs,
         })?;
         let at_end = step == t.steps;
-        if lead && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || at_end) {
+        let validating = lead && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || at_end);
+        if validating {
             if let Some(valid) = &data.valid {
-                // With a weight average, the average is what is validated (and kept as best).
-                let scored = match &average {
-                    Some(average) => average.apply(model.valid())?,
-                    None => model.valid(),
-                };
-                let nats = per_image_nll(&scored, valid, t.valid_limit, t.batch_size, device, &mut |_, _| {})?;
+                let nats = validate(&model, average.as_ref(), valid, t, device)?;
                 let (nll, bpd, _) = summarize(&nats, dims);
                 let is_best = best.is_none_or(|b| bpd < b);
                 if is_best {
