@@ -11,7 +11,24 @@ pub fn available_memory() -> Option<u64> {
         std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().as_deref(),
         std::fs::read_to_string("/sys/fs/cgroup/memory.current").ok().as_deref(),
     );
-    [meminfo, cgroup].into_iter().flatten().min()
+    let address_space = address_space_room(
+        std::fs::read_to_string("/proc/self/limits").ok().as_deref(),
+        std::fs::read_to_string("/proc/self/status").ok().as_deref(),
+    );
+    [meminfo, cgroup, address_space].into_iter().flatten().min()
+}
+
+/// What the process's address-space limit (`ulimit -v`, RLIMIT_AS) still allows: the soft
+/// limit of `/proc/self/limits` less the `VmSize` of `/proc/self/status`; `None` when unlimited.
+fn address_space_room(limits: Option<&str>, status: Option<&str>) -> Option<u64> {
+    let line = limits?.lines().find(|l| l.starts_with("Max address space"))?;
+    let soft: u64 = line.trim_start_matches("Max address space").split_whitespace().next()?.parse().ok()?;
+    let used_kib: u64 = status
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmSize:")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Some(soft.saturating_sub(used_kib.saturating_mul(1024)))
 }
 
 /// `MemAvailable` of `/proc/meminfo`'s text, in bytes.
@@ -55,11 +72,18 @@ mod tests {
     }
 
     #[test]
-    fn the_cgroup_limit_counts_as_well_as_mem_available() {
+    fn the_cgroup_and_address_space_limits_count_as_well_as_mem_available() {
         assert_eq!(mem_available("MemTotal: 100 kB\nMemAvailable:   2048 kB\n"), Some(2 << 20));
         assert_eq!(cgroup_room(Some("1073741824\n"), Some("73741824\n")), Some(1_000_000_000));
         assert_eq!(cgroup_room(Some("max\n"), Some("5\n")), None);
         assert_eq!(cgroup_room(None, None), None);
         assert_eq!(cgroup_room(Some("10"), Some("20")), Some(0));
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max address space         8589934592           unlimited            bytes\n";
+        let status = "Name:\tpixelrnn\nVmSize:\t    1048576 kB\n";
+        assert_eq!(address_space_room(Some(limits), Some(status)), Some(8_589_934_592 - (1 << 30)));
+        let unlimited = "Max address space         unlimited            unlimited            bytes\n";
+        assert_eq!(address_space_room(Some(unlimited), Some(status)), None);
+        assert_eq!(address_space_room(None, None), None);
     }
 }
