@@ -369,6 +369,17 @@ fn train_with(data: &Path, out: &Path, model: &str, steps: u64, extra: &[&str]) 
     args
 }
 
+/// Each of `values` of `flag` is refused before training, with `expected` in the message.
+fn refused_values(data: &Path, tmp: &Path, flag: &str, values: &[&str], expected: &str) {
+    for bad in values {
+        let given = format!("{flag}={bad}");
+        let out = tmp.join(format!("refused{bad}"));
+        let err = stderr_of(bin().args(train_with(data, &out, "pixel-cnn", 2, &[&given])));
+        assert!(err.contains(expected), "{given}: {err}");
+        assert!(!out.join("checkpoint-last.bin").exists(), "{given}: nothing trained");
+    }
+}
+
 /// stderr of a successful command.
 fn ok_stderr(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().unwrap();
@@ -415,11 +426,7 @@ fn the_weight_average_is_resumed_exactly_and_used_unless_raw_weights() {
     let err = ok_stderr(bin().args(["eval", "--run", late.to_str().unwrap(), "--limit", "2", "--checkpoint", "last"]));
     assert!(err.contains("since step 2 of 4"), "{err}");
     // A decay outside (0, 1) is refused before training.
-    for bad in ["1", "0", "-0.5", "NaN"] {
-        let flag = format!("--ema={bad}");
-        let err = stderr_of(bin().args(with(&tmp.path().join(format!("bad{bad}")), 2, &[&flag])));
-        assert!(err.contains("between 0 and 1"), "{bad}: {err}");
-    }
+    refused_values(&data, tmp.path(), "--ema", &["1", "0", "-0.5", "NaN"], "between 0 and 1");
 }
 
 #[test]
@@ -440,11 +447,7 @@ fn dropout_trains_reproducibly_resumes_exactly_and_is_refused_outside_zero_to_on
     assert_ne!(ea["nll_nats"], ep["nll_nats"], "dropout changed training");
     // Evaluation is deterministic (dropout off): the same NLL twice.
     assert_eq!(eval_json(&a, &last)["nll_nats"], ea["nll_nats"]);
-    for bad in ["1", "-0.1", "NaN"] {
-        let flag = format!("--dropout={bad}");
-        let err = stderr_of(bin().args(with(&tmp.path().join(format!("bad{bad}")), 2, &[&flag])));
-        assert!(err.contains("[0, 1)"), "{bad}: {err}");
-    }
+    refused_values(&data, tmp.path(), "--dropout", &["1", "-0.1", "NaN"], "[0, 1)");
 }
 
 #[test]
