@@ -25,8 +25,12 @@ use crate::signals::StopRequest;
 /// refused here, before any tensor work. `lead`: this process writes the run directory (the
 /// other ranks of a distributed run do not look at it: it may not even be on their machine).
 fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Splits)> {
+    let run = RunDir::new(&args.out);
+    if lead && args.resume && !run.checkpoint_path(Which::Last).is_file() {
+        bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
+    }
     let Some(architecture) = args.model else {
-        return resume_from_config(args);
+        return resume_from_config(args, &run);
     };
     let dataset = args.data.dataset;
     // A --data-dir is recorded in config.json, absolute, so that eval, sample and complete find
@@ -37,11 +41,6 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
         None => None,
     };
     let data_dir = recorded_dir.clone().unwrap_or_else(|| default_data_dir(dataset));
-    let run = RunDir::new(&args.out);
-    let has_checkpoint = run.checkpoint_path(Which::Last).is_file();
-    if lead && args.resume && !has_checkpoint {
-        bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
-    }
     // Any file of a run (a lone checkpoint-best.bin, what a crash between checkpoints leaves,
     // included) is kept unless the user says otherwise.
     if let Some(found) = run.run_file().filter(|_| lead && !args.resume && !args.overwrite) {
@@ -84,13 +83,7 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
         bail!("--batch-size must be at least 1");
     }
     let per_epoch = ShuffledBatches::new(data.train.len(), batch_size, args.seed).batches_per_epoch() as u64;
-    let steps = match (args.steps, args.epochs) {
-        (Some(s), _) => s,
-        (None, Some(e)) => {
-            e.checked_mul(per_epoch).with_context(|| format!("--epochs {e} x {per_epoch} steps per epoch overflows"))?
-        }
-        (None, None) => per_epoch,
-    };
+    let steps = requested_steps(args, per_epoch)?.unwrap_or(per_epoch);
     if steps == 0 {
         bail!("nothing to train: --steps/--epochs must be at least 1");
     }
@@ -128,6 +121,19 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
         },
     };
     Ok((config, data))
+}
+
+/// The steps `--steps` or `--epochs` (of `per_epoch` steps each) asks for; `None` when neither
+/// is given.
+fn requested_steps(args: &TrainArgs, per_epoch: u64) -> anyhow::Result<Option<u64>> {
+    match (args.steps, args.epochs) {
+        (Some(s), _) => Ok(Some(s)),
+        (None, Some(e)) => e
+            .checked_mul(per_epoch)
+            .map(Some)
+            .with_context(|| format!("--epochs {e} x {per_epoch} steps per epoch overflows")),
+        (None, None) => Ok(None),
+    }
 }
 
 /// `--init-weights`: the run's seeded model replaced by the file's weights (read when the run
@@ -173,7 +179,7 @@ const MAY_CHANGE_ON_RESUME: [&str; 15] = [
 
 /// `train --resume` without `--model`: the run's config.json, with the few settings that may
 /// change on resume taken from the flags given.
-fn resume_from_config(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Splits)> {
+fn resume_from_config(args: &TrainArgs, run: &RunDir) -> anyhow::Result<(ExperimentConfig, Splits)> {
     if let Some(flag) = args.given.iter().find(|id| !MAY_CHANGE_ON_RESUME.contains(&id.as_str())) {
         bail!(
             "--{}: with --resume and no --model the run's config.json gives every setting of the run; leave it out (only --steps/--epochs, --valid-every, --valid-limit, --checkpoint-every, --ema and --data-dir may change), or give --model and every flag of the run",
@@ -183,10 +189,6 @@ fn resume_from_config(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Spl
     if args.distributed.is_some() {
         // The other ranks may not see the run directory.
         bail!("--distributed: give --model and every flag of the run to resume it on several processes");
-    }
-    let run = RunDir::new(&args.out);
-    if !run.checkpoint_path(Which::Last).is_file() {
-        bail!("--resume: {} has no checkpoint-last.bin to resume from", args.out.display());
     }
     let mut config = run.load_config().with_context(|| format!("--resume {}", args.out.display()))?;
     if let Some(dir) = &args.data.data_dir {
@@ -201,14 +203,8 @@ fn resume_from_config(args: &TrainArgs) -> anyhow::Result<(ExperimentConfig, Spl
     let given = |id: &str| args.given.iter().any(|g| g == id);
     let t = &mut config.training;
     let per_epoch = ShuffledBatches::new(data.train.len(), t.batch_size, t.seed).batches_per_epoch() as u64;
-    match (args.steps, args.epochs) {
-        (Some(s), _) => t.steps = s,
-        (None, Some(e)) => {
-            t.steps = e
-                .checked_mul(per_epoch)
-                .with_context(|| format!("--epochs {e} x {per_epoch} steps per epoch overflows"))?
-        }
-        (None, None) => {}
+    if let Some(steps) = requested_steps(args, per_epoch)? {
+        t.steps = steps;
     }
     if given("valid_every") {
         t.valid_every = args.valid_every;
