@@ -100,7 +100,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     let batch_size = imported.info.batch_size.unwrap_or(32);
     let config = ExperimentConfig {
         model: imported.config.clone(),
-        data: DataConfig { dataset, data_dir, valid_size: None, no_verify: args.no_verify },
+        data: DataConfig { dataset, data_dir, valid_size: args.valid_size, no_verify: args.no_verify },
         optimizer,
         training: TrainingConfig {
             batch_size,

@@ -13,11 +13,11 @@ use pixelrnn::device::{open_nth, parse_device_list, DeviceSpec};
 use pixelrnn::distributed::{Collective, FailingAt, InProcess, Single};
 use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, OptimizerConfig, TrainingConfig};
 use pixelrnn::interop::Layout;
-use pixelrnn::models::ModelConfig;
+use pixelrnn::models::{ModelConfig, OutputHead};
 use pixelrnn::run::{RunDir, Which};
 use pixelrnn::train::{train_on, GradientsObserver, InitialWeights, TrainEvent, TrainOptions};
 
-use crate::cli::{DeviceArg, DistributedArg, TrainArgs};
+use crate::cli::{DeviceArg, DistributedArg, OutputArg, TrainArgs};
 use crate::data_cmd::fetch_and_load;
 use crate::signals::StopRequest;
 
@@ -77,7 +77,14 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
     model.skip &= !args.no_skip;
     model.learned_initial_state &= !args.zero_initial_state;
     model.diagonal_padding = args.diagonal_padding;
-    model.validate().context("--layers/--hidden/--output-hidden")?;
+    model.output = match (args.output, args.components) {
+        (OutputArg::Softmax, Some(_)) => {
+            bail!("--components is the number of mixture components: give it with --output mixture")
+        }
+        (OutputArg::Softmax, None) => OutputHead::Softmax,
+        (OutputArg::Mixture, k) => OutputHead::Mixture { components: k.unwrap_or(10) },
+    };
+    model.validate().context("--layers/--hidden/--output-hidden/--output/--components")?;
     let batch_size = args.batch_size.unwrap_or_else(|| preset.default_batch_size());
     if batch_size == 0 {
         bail!("--batch-size must be at least 1");
@@ -353,8 +360,12 @@ impl Job<'_> {
                 1 => String::new(),
                 n => format!(" over {n} ranks ({} images each)", batch_size / n.max(1)),
             };
+            let output = match m.output {
+                OutputHead::Softmax => String::new(),
+                OutputHead::Mixture { components } => format!(", logistic mixture of {components}"),
+            };
             eprintln!(
-                "training {} (L={}, h={}, d={}, residual={}, skip={}) on {dataset} {}x{}x{} ({} train images), batch {batch_size}{ranks}, {steps} steps -> {}",
+                "training {} (L={}, h={}, d={}, residual={}, skip={}{output}) on {dataset} {}x{}x{} ({} train images), batch {batch_size}{ranks}, {steps} steps -> {}",
                 m.architecture.name(), m.num_layers, m.hidden_channels, m.output_hidden_channels, m.residual, m.skip,
                 m.image.channels, m.image.height, m.image.width, self.data.train.len(), args.out.display()
             );

@@ -84,8 +84,7 @@ pub fn dependency_fields(
     if raw.len() != image.dims() {
         return Err(Error::Config(format!("{} input values, the model's images have {}", raw.len(), image.dims())));
     }
-    let (batch, per, n) =
-        (targets.len(), crate::distribution::OutputDistribution::of(&image).params_per_subpixel(), image.dims());
+    let (batch, per, n) = (targets.len(), model.distribution().params_per_subpixel(), image.dims());
     let images: Vec<i64> = (0..batch).flat_map(|_| raw.iter().copied()).collect();
     let images = Tensor::<4, Int>::from_data(TensorData::new(images, [batch, channels, height, width]), device);
     let x = scale_input(&image, images).require_grad();

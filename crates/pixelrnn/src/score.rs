@@ -3,7 +3,6 @@
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::distribution::OutputDistribution;
 use crate::error::{Error, Result};
 use crate::likelihood::{bits_per_dim, nll_per_subpixel};
 use crate::models::PixelRnn;
@@ -48,7 +47,7 @@ fn image_batch(model: &PixelRnn, image: &[u8], op: &'static str, device: &Device
 pub fn score(model: &PixelRnn, image: &[u8], device: &Device) -> Result<Score> {
     let spec = model.image();
     let t = image_batch(model, image, "score", device)?;
-    let nll: Vec<f32> = nll_per_subpixel(&spec, model.logits(t.clone()), t)
+    let nll: Vec<f32> = nll_per_subpixel(model.distribution(), model.logits(t.clone()), t)
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
@@ -99,7 +98,7 @@ pub fn distribution(
     }
     let t = image_batch(model, image, "distribution", device)?;
     // [1, channels * per, height, width] -> the logits at (row, col), channel blocks in order.
-    let distribution = OutputDistribution::of(&spec);
+    let distribution = model.distribution();
     let per = distribution.params_per_subpixel();
     let at: Vec<f32> = model
         .logits(t)
@@ -109,12 +108,13 @@ pub fn distribution(
         .try_to_vec::<f32>()
         .expect("f32 logits");
     let plane = spec.height * spec.width;
-    let values = (0..spec.channels).map(|c| image[c * plane + row * spec.width + col]).collect();
+    let values: Vec<u8> = (0..spec.channels).map(|c| image[c * plane + row * spec.width + col]).collect();
     let probabilities = at
         .chunks(per)
-        .map(|logits| {
+        .enumerate()
+        .map(|(channel, logits)| {
             let mut p = Vec::with_capacity(distribution.values());
-            distribution.probabilities(logits, 1.0, &mut p);
+            distribution.probabilities(logits, &values[..channel], 1.0, &mut p);
             p
         })
         .collect();
@@ -127,7 +127,7 @@ mod tests {
     use crate::data::ImageSet;
     use crate::eval::per_image_nll;
     use crate::image_spec::ImageSpec;
-    use crate::models::{Architecture, ModelConfig, Preset};
+    use crate::models::{Architecture, ModelConfig, OutputHead, Preset};
 
     #[test]
     fn total_equals_eval_nll_and_layout_is_channel_fastest() {
@@ -151,13 +151,16 @@ mod tests {
 
     #[test]
     fn the_distribution_at_a_pixel_gives_each_subpixel_its_own_nll() {
-        for spec in [
-            ImageSpec { channels: 3, height: 4, width: 5, levels: 256 },
-            ImageSpec { channels: 1, height: 4, width: 5, levels: 2 },
+        let rgb = ImageSpec { channels: 3, height: 4, width: 5, levels: 256 };
+        for (spec, output) in [
+            (rgb, OutputHead::Softmax),
+            (ImageSpec { channels: 1, height: 4, width: 5, levels: 2 }, OutputHead::Softmax),
+            (rgb, OutputHead::Mixture { components: 3 }),
         ] {
             let device = Device::flex();
-            let model =
-                ModelConfig::preset(Preset::Tiny, Architecture::PixelCnn, spec).unwrap().init(&device, 2).unwrap();
+            let mut config = ModelConfig::preset(Preset::Tiny, Architecture::PixelCnn, spec).unwrap();
+            config.output = output;
+            let model = config.init(&device, 2).unwrap();
             let image: Vec<u8> = (0..spec.dims()).map(|i| (i * 37 % spec.levels) as u8).collect();
             let s = score(&model, &image, &device).unwrap();
             let d = distribution(&model, &image, (2, 3), &device).unwrap();

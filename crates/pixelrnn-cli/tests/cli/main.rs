@@ -10,6 +10,7 @@ mod eval;
 mod experiment;
 mod field;
 mod interop;
+mod mixture;
 mod outputs;
 mod pretrained;
 mod sample;

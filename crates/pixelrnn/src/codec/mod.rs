@@ -188,14 +188,16 @@ pub fn decode(
     Ok(Decoded { header, images, names })
 }
 
-/// The entropy model of one sub-pixel from its parameters; also its probabilities.
+/// The entropy model of one sub-pixel from its parameters and the values `previous` of the
+/// channels before it at its pixel; also its probabilities.
 fn entropy_model(
     distribution: OutputDistribution,
     logits: &[f32],
+    previous: &[u8],
     probabilities: &mut Vec<f64>,
     frequencies: &mut Vec<u32>,
 ) -> DefaultContiguousCategoricalEntropyModel {
-    distribution.probabilities(logits, 1.0, probabilities);
+    distribution.probabilities(logits, previous, 1.0, probabilities);
     quantize::frequencies(probabilities, frequencies);
     DefaultContiguousCategoricalEntropyModel::from_nonzero_fixed_point_probabilities(&*frequencies, false)
         .expect("frequencies are non-zero and sum to 2^24")
@@ -207,7 +209,7 @@ fn chunk_logits(
     states: &mut [IncrementalState],
     (r, c, ch): (usize, usize, usize),
 ) -> Vec<Vec<f32>> {
-    let per = OutputDistribution::of(&incremental.image()).params_per_subpixel();
+    let per = incremental.distribution().params_per_subpixel();
     states.par_iter_mut().map(|state| incremental.logits_at(state, r, c)[ch * per..(ch + 1) * per].to_vec()).collect()
 }
 
@@ -230,12 +232,13 @@ fn encode_chunk(
     let mut costs = vec![ImageCost { nll_bits: 0.0, coded_bits: 0.0 }; n];
     let mut encoder = DefaultRangeEncoder::new();
     let (mut probabilities, mut frequencies) = (Vec::new(), Vec::new());
-    let distribution = OutputDistribution::of(&image);
+    let distribution = incremental.distribution();
     for (done, (r, c, ch)) in positions(image).enumerate() {
         let logits = chunk_logits(incremental, &mut states, (r, c, ch));
         for (i, (logits, state)) in logits.iter().zip(&mut states).enumerate() {
             let value = images[i * dims + ch * plane + r * image.width + c];
-            let model = entropy_model(distribution, logits, &mut probabilities, &mut frequencies);
+            let previous: Vec<u8> = (0..ch).map(|j| images[i * dims + j * plane + r * image.width + c]).collect();
+            let model = entropy_model(distribution, logits, &previous, &mut probabilities, &mut frequencies);
             encoder.encode_symbol(value as usize, &model).map_err(|e| codec_error(format!("range coder: {e:?}")))?;
             costs[i].nll_bits -= probabilities[value as usize].log2();
             costs[i].coded_bits -= (frequencies[value as usize] as f64 / (1u64 << quantize::PRECISION) as f64).log2();
@@ -261,11 +264,12 @@ fn decode_chunk(
     let mut decoder =
         DefaultRangeDecoder::from_compressed(stream).map_err(|e| codec_error(format!("range decoder: {e:?}")))?;
     let (mut probabilities, mut frequencies) = (Vec::new(), Vec::new());
-    let distribution = OutputDistribution::of(&image);
+    let distribution = incremental.distribution();
     for (done, (r, c, ch)) in positions(image).enumerate() {
         let logits = chunk_logits(incremental, &mut states, (r, c, ch));
         for (i, (logits, state)) in logits.iter().zip(&mut states).enumerate() {
-            let model = entropy_model(distribution, logits, &mut probabilities, &mut frequencies);
+            let previous: Vec<u8> = (0..ch).map(|j| images[i * dims + j * plane + r * image.width + c]).collect();
+            let model = entropy_model(distribution, logits, &previous, &mut probabilities, &mut frequencies);
             let value = decoder.decode_symbol(&model).map_err(|e| codec_error(format!("corrupt payload: {e:?}")))?;
             images[i * dims + ch * plane + r * image.width + c] = value as u8;
             state.set_value(r, c, ch, value as u8);

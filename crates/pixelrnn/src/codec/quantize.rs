@@ -59,7 +59,7 @@ mod tests {
             } else {
                 OutputDistribution::Categorical { levels: logits.len() }
             };
-            distribution.probabilities(&logits, 1.0, &mut p);
+            distribution.probabilities(&logits, &[], 1.0, &mut p);
             frequencies(&p, &mut f);
             assert_eq!(f.len(), if logits.len() == 1 { 2 } else { 256 });
             assert_eq!(f.iter().map(|&v| v as u64).sum::<u64>(), TOTAL);

@@ -55,6 +55,30 @@ fn round_trips_every_model_binary_and_rgb_bit_exactly() {
 }
 
 #[test]
+fn the_logistic_mixture_round_trips_and_costs_its_nll() {
+    let image = ImageSpec { channels: 3, height: 4, width: 5, levels: 256 };
+    for architecture in ARCHITECTURES {
+        let mut config = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap();
+        config.output = crate::models::OutputHead::Mixture { components: 4 };
+        let model = config.init(&Device::flex(), 9).unwrap();
+        let data = images(&image, 5, 4);
+        let encoded = encode(&model, &config, &data, &names(5), 2, &mut quiet()).unwrap();
+        let decoded = decode(&model, &config, &encoded.bytes, &mut quiet()).unwrap();
+        assert_eq!(decoded.images, data, "{architecture:?}");
+        let batch = Tensor::<4, Int>::from_data(
+            TensorData::new(data.iter().map(|&v| v as i32).collect::<Vec<_>>(), [5, 3, 4, 5]),
+            &Device::flex(),
+        );
+        let nats: Vec<f32> = model.nll(batch).into_data().try_to_vec().unwrap();
+        for (cost, nats) in encoded.costs.iter().zip(nats) {
+            let bits = nats as f64 / std::f64::consts::LN_2;
+            assert!((cost.nll_bits - bits).abs() < 1e-3 * bits, "{architecture:?}: {} vs {bits}", cost.nll_bits);
+            assert!((cost.coded_bits - cost.nll_bits).abs() < 1e-3 * image.dims() as f64);
+        }
+    }
+}
+
+#[test]
 fn the_file_costs_the_model_nll_plus_the_coder_overhead() {
     let image = ImageSpec { channels: 3, height: 8, width: 8, levels: 256 };
     let (model, config) = model(Architecture::PixelCnn, image, 5);

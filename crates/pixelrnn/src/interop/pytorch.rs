@@ -164,7 +164,7 @@ pub fn check_twin(config: &ModelConfig) -> Result<()> {
     };
     if !same_image || comparable != expected {
         return Err(interop_error(format!(
-            "the PyTorch twin has no such model: it defines the benchmark specs M1-M4 (docs/bench-specs.md) at any width h (and PixelCNN depth), with residual connections, no skip connections, an output stack of width 2h, one LSTM layer on binary images and (Diagonal BiLSTM) a bias-driven padding (train --diagonal-padding bias); this model is {} L={} h={} d={} residual={} skip={} padding={:?} on {}x{}x{} ({} levels)",
+            "the PyTorch twin has no such model: it defines the benchmark specs M1-M4 (docs/bench-specs.md) at any width h (and PixelCNN depth), with residual connections, no skip connections, an output stack of width 2h, one LSTM layer on binary images and (Diagonal BiLSTM) a bias-driven padding (train --diagonal-padding bias) and the paper's softmax/sigmoid output; this model is {} L={} h={} d={} residual={} skip={} padding={:?} output={:?} on {}x{}x{} ({} levels)",
             config.architecture.name(),
             config.num_layers,
             config.hidden_channels,
@@ -172,6 +172,7 @@ pub fn check_twin(config: &ModelConfig) -> Result<()> {
             config.residual,
             config.skip,
             config.diagonal_padding,
+            config.output,
             config.image.channels,
             config.image.height,
             config.image.width,

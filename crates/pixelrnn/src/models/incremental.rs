@@ -25,6 +25,7 @@
 //! assert_eq!(logits.len(), 1);
 //! ```
 
+use crate::distribution::OutputDistribution;
 use crate::image_spec::{input_affine, ImageSpec};
 use crate::models::step::{DynState, DynStep, Stepped};
 use crate::models::{Layer, PixelRnn};
@@ -48,6 +49,7 @@ impl Layer {
 #[derive(Debug, Clone)]
 pub struct Incremental {
     image: ImageSpec,
+    distribution: OutputDistribution,
     input: ConvAtPosition,
     layers: Vec<Box<dyn DynStep>>,
     skips: Vec<ConvAtPosition>,
@@ -71,6 +73,7 @@ impl PixelRnn {
     pub fn incremental(&self) -> Incremental {
         Incremental {
             image: self.image,
+            distribution: self.distribution,
             input: self.input.at_position(),
             layers: self.layers.iter().map(|layer| layer.step_form(self.image)).collect(),
             skips: self.skips.iter().map(|skip| skip.at_position()).collect(),
@@ -97,6 +100,11 @@ impl Incremental {
     /// The images the model is built for.
     pub fn image(&self) -> ImageSpec {
         self.image
+    }
+
+    /// The output distribution of its sub-pixels.
+    pub fn distribution(&self) -> OutputDistribution {
+        self.distribution
     }
 
     /// The caches of one fresh image (every input zero).
@@ -151,7 +159,7 @@ mod tests {
     use burn::prelude::*;
 
     use crate::image_spec::ImageSpec;
-    use crate::models::{Architecture, DiagonalPadding, ModelConfig, Preset};
+    use crate::models::{Architecture, DiagonalPadding, ModelConfig, OutputHead, Preset};
 
     #[test]
     fn the_incremental_form_equals_the_network_at_every_position() {
@@ -162,13 +170,16 @@ mod tests {
         ];
         for architecture in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
             for image in specs {
-                for (residual, skip, padding) in [
-                    (true, true, DiagonalPadding::Zero),
-                    (false, false, DiagonalPadding::Zero),
-                    (true, false, DiagonalPadding::Bias),
+                let mixture =
+                    if image.is_binary() { OutputHead::Softmax } else { OutputHead::Mixture { components: 2 } };
+                for (residual, skip, padding, output) in [
+                    (true, true, DiagonalPadding::Zero, OutputHead::Softmax),
+                    (false, false, DiagonalPadding::Zero, OutputHead::Softmax),
+                    (true, false, DiagonalPadding::Bias, mixture),
                 ] {
                     let mut config = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap();
                     (config.residual, config.skip, config.diagonal_padding) = (residual, skip, padding);
+                    config.output = output;
                     let model = config.init(&Device::flex(), 11).unwrap();
                     let values: Vec<i32> = (0..image.dims()).map(|i| ((i * 7919 + 13) % image.levels) as i32).collect();
                     let shape = [1, image.channels, image.height, image.width];
@@ -184,11 +195,7 @@ mod tests {
                                 state.set_value(r, c, ch, v as u8);
                             }
                             let got = incremental.logits_at(&mut state, r, c);
-                            assert_eq!(
-                                got.len(),
-                                image.channels
-                                    * crate::distribution::OutputDistribution::of(&image).params_per_subpixel()
-                            );
+                            assert_eq!(got.len(), image.channels * incremental.distribution().params_per_subpixel());
                             for (o, g) in got.iter().enumerate() {
                                 let e = expected[o * plane + r * image.width + c];
                                 assert!(

@@ -12,13 +12,14 @@ pub(crate) mod step;
 
 use burn::prelude::*;
 
-pub use config::{Architecture, DiagonalPadding, ModelConfig, Preset};
+pub use config::{Architecture, DiagonalPadding, ModelConfig, OutputHead, Preset};
 use diagonal_bilstm::{DiagonalBiLstmLayer, DiagonalBiLstmLayerConfig};
 pub use incremental::{Incremental, IncrementalState};
 use pixel_cnn::{ResidualBlock, ResidualBlockConfig};
 use row_lstm::{RowLstmLayer, RowLstmLayerConfig};
 use step::Stepped;
 
+use crate::distribution::OutputDistribution;
 use crate::error::Result;
 use crate::image_spec::{scale_input, ImageSpec};
 use crate::likelihood::nll_nats;
@@ -118,7 +119,7 @@ impl ModelConfig {
             colour_groups: g,
         }
         .init(device, rng);
-        Ok(PixelRnn { input, layers, skips, output, image: self.image })
+        Ok(PixelRnn { input, layers, skips, output, image: self.image, distribution: self.distribution() })
     }
 }
 
@@ -136,6 +137,9 @@ pub struct PixelRnn {
     /// The images this model is built for.
     #[module(skip)]
     pub(crate) image: ImageSpec,
+    /// What the output stack's parameters describe.
+    #[module(skip)]
+    pub(crate) distribution: OutputDistribution,
 }
 
 impl PixelRnn {
@@ -181,6 +185,11 @@ impl PixelRnn {
         self.image
     }
 
+    /// The output distribution of its sub-pixels.
+    pub fn distribution(&self) -> OutputDistribution {
+        self.distribution
+    }
+
     /// Logits for a batch of raw images.
     ///
     /// # Shapes
@@ -194,7 +203,7 @@ impl PixelRnn {
     /// # Shapes
     /// - `images`: `[batch, channels, height, width]` integers -> `[batch]`
     pub fn nll(&self, images: Tensor<4, Int>) -> Tensor<1> {
-        nll_nats(&self.image, self.logits(images.clone()), images)
+        nll_nats(self.distribution, self.logits(images.clone()), images)
     }
 
     /// [`Self::nll`] with training-time dropout (see [`Self::forward_with`]); `None` is `nll`.
@@ -203,7 +212,7 @@ impl PixelRnn {
     /// - `images`: `[batch, channels, height, width]` integers -> `[batch]`
     pub fn nll_with_dropout(&self, images: Tensor<4, Int>, dropout: Option<(f64, u64)>) -> Tensor<1> {
         let logits = self.forward_with(scale_input(&self.image, images.clone()), dropout);
-        nll_nats(&self.image, logits, images)
+        nll_nats(self.distribution, logits, images)
     }
 }
 

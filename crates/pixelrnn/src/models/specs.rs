@@ -3,7 +3,7 @@
 //! below everything that uses them).
 
 use crate::image_spec::ImageSpec;
-use crate::models::{Architecture, DiagonalPadding, ModelConfig};
+use crate::models::{Architecture, DiagonalPadding, ModelConfig, OutputHead};
 
 /// One of the four benchmark specs (docs/bench-specs.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,7 @@ impl Spec {
             learned_initial_state: self != Spec::M3,
             // The spec's twin applies the input-to-state convolution after the skew.
             diagonal_padding: if self == Spec::M4 { DiagonalPadding::Bias } else { DiagonalPadding::Zero },
+            output: OutputHead::Softmax,
         }
     }
 }

@@ -17,7 +17,6 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::distribution::OutputDistribution;
 use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
 use crate::models::IncrementalState;
@@ -95,7 +94,7 @@ pub fn generate(
     }
     let mut images = request.images.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
-    let distribution = OutputDistribution::of(&spec);
+    let distribution = model.distribution();
     let per = distribution.params_per_subpixel();
     let mut scratch = Vec::with_capacity(distribution.values());
     let total = dims - request.first_free;
@@ -133,7 +132,8 @@ pub fn generate(
                     None => naive_logits(model, &images, request.count, r, c, ch, device),
                 };
                 for (n, l) in logits.iter().enumerate() {
-                    let v = distribution.draw(l, request.temperature, uniform(&mut rng), &mut scratch);
+                    let previous: Vec<u8> = (0..ch).map(|j| images[n * dims + j * plane + pixel]).collect();
+                    let v = distribution.draw(l, &previous, request.temperature, uniform(&mut rng), &mut scratch);
                     images[n * dims + ch * plane + pixel] = v;
                     if let Some(state) = states.get_mut(n) {
                         state.set_value(r, c, ch, v);
@@ -158,7 +158,7 @@ fn naive_logits(
     device: &Device,
 ) -> Vec<Vec<f32>> {
     let spec = model.image();
-    let per = OutputDistribution::of(&spec).params_per_subpixel();
+    let per = model.distribution().params_per_subpixel();
     let data: Vec<i32> = images.iter().map(|&v| v as i32).collect();
     let batch =
         Tensor::<4, Int>::from_data(TensorData::new(data, [count, spec.channels, spec.height, spec.width]), device);

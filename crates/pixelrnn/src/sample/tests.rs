@@ -34,6 +34,22 @@ fn fast_and_naive_samplers_give_identical_images() {
 }
 
 #[test]
+fn fast_and_naive_samplers_agree_on_the_logistic_mixture() {
+    let spec = ImageSpec { channels: 3, height: 3, width: 4, levels: 256 };
+    for arch in ARCHS {
+        let mut config = ModelConfig::preset(Preset::Tiny, arch, spec).unwrap();
+        config.output = crate::models::OutputHead::Mixture { components: 3 };
+        let model = config.init(&Device::flex(), 5).unwrap();
+        let request = Generation::samples(&spec, 2, 42, 1.0);
+        let fast = generate(&model, &request, Sampler::Fast, &Device::flex(), &mut |_, _| {}).unwrap();
+        let naive = generate(&model, &request, Sampler::Naive, &Device::flex(), &mut |_, _| {}).unwrap();
+        assert_eq!(fast, naive, "{arch:?}");
+        let distinct: std::collections::BTreeSet<u8> = fast.iter().copied().collect();
+        assert!(distinct.len() > 4, "a spread of values: {distinct:?}");
+    }
+}
+
+#[test]
 fn same_seed_same_images_and_completion_keeps_observed_pixels() {
     let spec = ImageSpec { channels: 3, height: 4, width: 4, levels: 256 };
     let model = tiny(Architecture::DiagonalBilstm, spec, true, true);

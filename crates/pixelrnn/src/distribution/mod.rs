@@ -6,7 +6,10 @@
 //! - [`OutputDistribution::Bernoulli`] (binary images): one logit per sub-pixel,
 //!   p(1) = sigmoid(logit);
 //! - [`OutputDistribution::Categorical`] (`levels` > 2): a softmax over `levels` logits per
-//!   sub-pixel (the paper's 256-way softmax).
+//!   sub-pixel (the paper's 256-way softmax);
+//! - [`OutputDistribution::LogisticMixture`] (`levels` > 2): PixelCNN++'s discretized logistic
+//!   mixture ([`logistic_mixture`]), whose channels also read the values already known at the
+//!   same pixel.
 //!
 //! Layout: channel `c`'s parameters are the contiguous block `c` of the output's channels
 //! (`[batch, channels * params_per_subpixel, height, width]`), so that the mask-B output
@@ -22,6 +25,8 @@ use burn::tensor::activation::relu;
 use crate::image_spec::ImageSpec;
 use crate::kernels::softmax_nll::softmax_nll;
 
+pub mod logistic_mixture;
+
 /// What the output stack's parameters of one sub-pixel describe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputDistribution {
@@ -31,6 +36,16 @@ pub enum OutputDistribution {
     Categorical {
         /// The number of values (256 for 8-bit images).
         levels: usize,
+    },
+    /// `levels` values: a mixture of `components` discretized logistics
+    /// ([`logistic_mixture`]) on images of `channels`.
+    LogisticMixture {
+        /// Mixture components K.
+        components: usize,
+        /// The number of values (256 for 8-bit images).
+        levels: usize,
+        /// Colour channels (each channel's means read the channels before it).
+        channels: usize,
     },
 }
 
@@ -45,11 +60,15 @@ impl OutputDistribution {
         }
     }
 
-    /// Parameters per sub-pixel: 1 (a logit) or `levels` (logits).
+    /// Parameters per sub-pixel: 1 (a logit), `levels` (logits) or the mixture's
+    /// ([`logistic_mixture::params_per_subpixel`]).
     pub fn params_per_subpixel(&self) -> usize {
         match *self {
             Self::Bernoulli => 1,
             Self::Categorical { levels } => levels,
+            Self::LogisticMixture { components, channels, .. } => {
+                logistic_mixture::params_per_subpixel(components, channels)
+            }
         }
     }
 
@@ -57,7 +76,7 @@ impl OutputDistribution {
     pub fn values(&self) -> usize {
         match *self {
             Self::Bernoulli => 2,
-            Self::Categorical { levels } => levels,
+            Self::Categorical { levels } | Self::LogisticMixture { levels, .. } => levels,
         }
     }
 
@@ -79,13 +98,18 @@ impl OutputDistribution {
                 let logits = params.reshape([batch, channels, levels, height, width]);
                 softmax_nll(logits, images) // [batch, channels, height, width]
             }
+            Self::LogisticMixture { components, levels, .. } => {
+                logistic_mixture::nll_per_subpixel(params, images, components, levels)
+            }
         }
     }
 
     /// The probabilities of one sub-pixel's values from its parameters `params`
-    /// (`[params_per_subpixel]`), with every logit divided by `temperature` (1: the model's
-    /// distribution); written into `out` (`[values]`).
-    pub fn probabilities(&self, params: &[f32], temperature: f64, out: &mut Vec<f64>) {
+    /// (`[params_per_subpixel]`) and the raw values `previous` of the channels before it at the
+    /// same pixel (its channel is `previous.len()`; only the mixture reads them), with every
+    /// logit divided by `temperature` (1: the model's distribution; the mixture also widens its
+    /// scales by it); written into `out` (`[values]`).
+    pub fn probabilities(&self, params: &[f32], previous: &[u8], temperature: f64, out: &mut Vec<f64>) {
         debug_assert_eq!(params.len(), self.params_per_subpixel());
         out.clear();
         match *self {
@@ -107,14 +131,18 @@ impl OutputDistribution {
                 let sum: f64 = out.iter().sum();
                 out.iter_mut().for_each(|p| *p /= sum);
             }
+            Self::LogisticMixture { components, levels, .. } => {
+                logistic_mixture::probabilities(params, previous, components, levels, temperature, out)
+            }
         }
     }
 
     /// A value drawn with the uniform draw `u` in [0, 1), from `params` at `temperature`:
     /// Bernoulli 1 when `u < p(1)`; otherwise the value whose cumulative probability first
-    /// exceeds `u` (inverse CDF). `scratch` holds the probabilities.
-    pub fn draw(&self, params: &[f32], temperature: f64, u: f64, scratch: &mut Vec<f64>) -> u8 {
-        self.probabilities(params, temperature, scratch);
+    /// exceeds `u` (inverse CDF). `previous` as [`Self::probabilities`]; `scratch` holds the
+    /// probabilities.
+    pub fn draw(&self, params: &[f32], previous: &[u8], temperature: f64, u: f64, scratch: &mut Vec<f64>) -> u8 {
+        self.probabilities(params, previous, temperature, scratch);
         if *self == Self::Bernoulli {
             return (u < scratch[1]) as u8;
         }
@@ -187,18 +215,18 @@ mod tests {
             (OutputDistribution::Categorical { levels: 256 }, 256, 256)
         );
         let mut p = Vec::new();
-        binary.probabilities(&[2.0], 1.0, &mut p);
+        binary.probabilities(&[2.0], &[], 1.0, &mut p);
         assert!((p[1] - 1.0 / (1.0 + (-2.0f64).exp())).abs() < 1e-15 && (p[0] + p[1] - 1.0).abs() < 1e-15);
-        binary.probabilities(&[-800.0], 1.0, &mut p);
+        binary.probabilities(&[-800.0], &[], 1.0, &mut p);
         assert_eq!(p, vec![1.0, 0.0], "no overflow far out");
         let logits: Vec<f32> = (0..256).map(|i| (i as f32 * 0.37).sin() * 9.0).collect();
-        rgb.probabilities(&logits, 1.0, &mut p);
+        rgb.probabilities(&logits, &[], 1.0, &mut p);
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         let best = (0..256).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
         assert_eq!((0..256).fold(0, |b, i| if p[i] > p[b] { i } else { b }), best);
         // A high temperature flattens the distribution.
         let mut flat = Vec::new();
-        rgb.probabilities(&logits, 100.0, &mut flat);
+        rgb.probabilities(&logits, &[], 100.0, &mut flat);
         assert!(flat[best] < p[best]);
     }
 
@@ -206,11 +234,11 @@ mod tests {
     fn draws_follow_the_inverse_cdf_and_the_temperature() {
         let mut s = Vec::new();
         let (two, bernoulli) = (OutputDistribution::Categorical { levels: 4 }, OutputDistribution::Bernoulli);
-        assert_eq!(two.draw(&[0.0, 0.0, 10.0, 0.0], 1.0, 0.5, &mut s), 2);
+        assert_eq!(two.draw(&[0.0, 0.0, 10.0, 0.0], &[], 1.0, 0.5, &mut s), 2);
         let even = OutputDistribution::Categorical { levels: 2 };
-        assert_eq!(even.draw(&[0.0, 0.0], 1.0, 0.25, &mut s), 0);
-        assert_eq!(even.draw(&[0.0, 0.0], 1.0, 0.75, &mut s), 1);
-        assert_eq!(bernoulli.draw(&[2.0], 1.0, 0.8, &mut s), 1); // sigmoid(2) = 0.88
-        assert_eq!(bernoulli.draw(&[2.0], 10.0, 0.8, &mut s), 0); // sigmoid(0.2) = 0.55
+        assert_eq!(even.draw(&[0.0, 0.0], &[], 1.0, 0.25, &mut s), 0);
+        assert_eq!(even.draw(&[0.0, 0.0], &[], 1.0, 0.75, &mut s), 1);
+        assert_eq!(bernoulli.draw(&[2.0], &[], 1.0, 0.8, &mut s), 1); // sigmoid(2) = 0.88
+        assert_eq!(bernoulli.draw(&[2.0], &[], 10.0, 0.8, &mut s), 0); // sigmoid(0.2) = 0.55
     }
 }
