@@ -14,6 +14,14 @@
 //! pixels, G features also see R of the current pixel, and B features see R and G. With
 //! 1-channel data every channel is in group 0 and the rule becomes: mask A hides the centre,
 //! mask B shows it.
+//!
+//! Gated PixelCNN's vertical stack (van den Oord et al. 2016, "Conditional Image Generation
+//! with PixelCNN Decoders", §2.2) has two more masks, without colour groups (whole rows above
+//! the pixel are known, every channel of them):
+//! - [`MaskType::Above`]: only the rows above the centre row are visible (its first
+//!   convolution, which reads the image: the "down-shift");
+//! - [`MaskType::Vertical`]: the rows above and the whole centre row are visible (its later
+//!   convolutions, whose input at row r already describes rows < r only).
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +32,10 @@ pub enum MaskType {
     A,
     /// All later layers: a colour sees its own group (already conditioned, not the input).
     B,
+    /// Gated PixelCNN's vertical stack, first convolution: rows above the centre only.
+    Above,
+    /// Gated PixelCNN's vertical stack, later convolutions: rows above and the centre row.
+    Vertical,
 }
 
 /// Colour group of each channel of a `channels`-wide feature map split into `num_groups`
@@ -60,6 +72,8 @@ pub fn allowed(
                 for col in 0..kw {
                     let visible = match mask_type {
                         None => true,
+                        Some(MaskType::Above) => row < centre_row,
+                        Some(MaskType::Vertical) => row <= centre_row,
                         Some(_) if row < centre_row => true,
                         Some(_) if row > centre_row => false,
                         Some(_) if col < centre_col => true,
@@ -105,6 +119,22 @@ mod tests {
         let b = allowed(Some(MaskType::B), [3, 3], &g, &g);
         assert_eq!(grid(&a, 3, 3, 0, 0, 1), "111\n1..\n...");
         assert_eq!(grid(&b, 3, 3, 0, 0, 1), "111\n11.\n...");
+    }
+
+    #[test]
+    fn the_vertical_stack_masks_literal_and_blind_to_colour_groups() {
+        let (one, three) = ([0], [0, 1, 2]);
+        let above = allowed(Some(MaskType::Above), [3, 3], &one, &one);
+        assert_eq!(grid(&above, 3, 3, 0, 0, 1), "111\n...\n...");
+        let vertical = allowed(Some(MaskType::Vertical), [3, 3], &one, &one);
+        assert_eq!(grid(&vertical, 3, 3, 0, 0, 1), "111\n111\n...");
+        // Every (out, in) pair of colour groups has the same pattern: red sees blue above.
+        let rgb = allowed(Some(MaskType::Vertical), [3, 3], &three, &three);
+        for o in 0..3 {
+            for i in 0..3 {
+                assert_eq!(grid(&rgb, 3, 3, o, i, 3), "111\n111\n...");
+            }
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn dependencies(args: &[&str]) -> Vec<(usize, usize)> {
 fn each_architecture_looks_where_the_paper_says() {
     let (r, c) = (14, 14);
     let before = |(y, x): (usize, usize)| y * 28 + x < r * 28 + c;
-    for model in ["pixel-cnn", "row-lstm", "diagonal-bilstm"] {
+    for model in ["pixel-cnn", "row-lstm", "diagonal-bilstm", "gated-pixel-cnn"] {
         let deps = dependencies(&["--model", model, "--preset", "tiny", "--pixel", "14,14"]);
         assert!(deps.iter().all(|&p| before(p)), "{model}: a dependency on the future: {deps:?}");
         let context = r * 28 + c;
@@ -38,6 +38,13 @@ fn each_architecture_looks_where_the_paper_says() {
                 assert!(deps.contains(&(0, 0)) && deps.contains(&(r, c - 1)), "{model}");
                 assert!(!deps.contains(&(r, 0)) && !deps.contains(&(r - 1, 27)), "{model}");
                 assert!(deps.len() > context / 2 && deps.len() < context, "{model}: {}", deps.len());
+            }
+            // No blind spot: the vertical stack of 2 layers reaches (r-1, c+3+2), and 3 + 2
+            // rows up; bounded like the PixelCNN.
+            "gated-pixel-cnn" => {
+                assert!(deps.contains(&(r - 1, c + 4)) && deps.contains(&(r - 1, c + 5)), "{model}");
+                assert!(deps.contains(&(r - 5, c)) && deps.contains(&(r, c - 1)), "{model}");
+                assert!(!deps.contains(&(r - 1, c + 6)) && !deps.contains(&(0, 0)), "{model}");
             }
             // The whole context but one pixel: the last one of the row above, which the mask-A
             // input convolution hides from the right-to-left scan (see README).

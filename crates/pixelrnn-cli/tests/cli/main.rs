@@ -9,6 +9,7 @@ mod distributed;
 mod eval;
 mod experiment;
 mod field;
+mod gated;
 mod interop;
 mod mixture;
 mod outputs;

@@ -5,7 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 use crate::models::{Architecture, Preset};
 
-const ARCHITECTURES: [Architecture; 3] = [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
+const ARCHITECTURES: [Architecture; 4] = Architecture::ALL;
 
 fn model(architecture: Architecture, image: ImageSpec, seed: u64) -> (PixelRnn, ModelConfig) {
     let config = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap();

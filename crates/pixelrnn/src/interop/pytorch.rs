@@ -97,7 +97,9 @@ pub(crate) fn zero_in_twin(config: &ModelConfig) -> Vec<String> {
 
 fn twin_kind(config: &ModelConfig) -> Twin {
     match config.architecture {
-        Architecture::PixelCnn => Twin::PixelCnn,
+        // The twin has no Gated PixelCNN: set beside the PixelCNN's, which it is not, it is
+        // refused by `check_twin`.
+        Architecture::PixelCnn | Architecture::GatedPixelCnn => Twin::PixelCnn,
         Architecture::RowLstm => Twin::RowLstm,
         Architecture::DiagonalBilstm => Twin::DiagBiLstm,
     }

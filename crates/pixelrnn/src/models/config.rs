@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
 pub use crate::nn::diagonal_lstm::DiagonalPadding;
 
-/// The three architectures of the paper.
+/// The three architectures of the paper, and the successors' Gated PixelCNN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
@@ -19,15 +19,23 @@ pub enum Architecture {
     RowLstm,
     /// §3.2: diagonal bidirectional LSTM, full receptive field.
     DiagonalBilstm,
+    /// Gated PixelCNN (van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+    /// Decoders"): vertical and horizontal stacks (no blind spot), gated units.
+    GatedPixelCnn,
 }
 
 impl Architecture {
+    /// Every architecture.
+    pub const ALL: [Architecture; 4] =
+        [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm, Architecture::GatedPixelCnn];
+
     /// The name used on the command line and in config files.
     pub fn name(self) -> &'static str {
         match self {
             Architecture::PixelCnn => "pixel-cnn",
             Architecture::RowLstm => "row-lstm",
             Architecture::DiagonalBilstm => "diagonal-bilstm",
+            Architecture::GatedPixelCnn => "gated-pixel-cnn",
         }
     }
 }
@@ -154,7 +162,7 @@ impl ModelConfig {
             Preset::Small => (4, 16, 32, true),
             Preset::Mnist => (7, 16, paper_d, true),
             Preset::Cifar10 => match architecture {
-                Architecture::PixelCnn => (15, 128, paper_d, true),
+                Architecture::PixelCnn | Architecture::GatedPixelCnn => (15, 128, paper_d, true),
                 _ => (12, 128, paper_d, true),
             },
             Preset::Imagenet32 => (12, 384, paper_d, true),
@@ -315,8 +323,7 @@ mod tests {
 
     const BINARY: ImageSpec = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
     const RGB: ImageSpec = ImageSpec { channels: 3, height: 32, width: 32, levels: 256 };
-    const ARCHITECTURES: [Architecture; 3] =
-        [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
+    const ARCHITECTURES: [Architecture; 4] = Architecture::ALL;
 
     fn size(config: &ModelConfig) -> (usize, usize, usize, bool) {
         (config.num_layers, config.hidden_channels, config.output_hidden_channels, config.residual)

@@ -27,6 +27,7 @@
 
 use crate::distribution::OutputDistribution;
 use crate::image_spec::{input_affine, ImageSpec};
+use crate::models::gated_pixel_cnn::{VerticalStackState, VerticalStackStep};
 use crate::models::step::{DynState, DynStep, Stepped};
 use crate::models::{Layer, PixelRnn};
 use crate::nn::masked_conv::ConvAtPosition;
@@ -40,6 +41,7 @@ impl Layer {
             Layer::PixelCnn(layer) => Box::new(Stepped::step_form(layer, image)),
             Layer::RowLstm(layer) => Box::new(Stepped::step_form(layer, image)),
             Layer::DiagonalBilstm(layer) => Box::new(Stepped::step_form(layer, image)),
+            Layer::Gated(layer) => Box::new(Stepped::step_form(layer, image)),
         }
     }
 }
@@ -54,6 +56,7 @@ pub struct Incremental {
     layers: Vec<Box<dyn DynStep>>,
     skips: Vec<ConvAtPosition>,
     output: OutputStackStep,
+    vertical: Option<VerticalStackStep>,
 }
 
 /// The caches of one image for an [`Incremental`] model: its inputs so far and what each layer
@@ -64,6 +67,8 @@ pub struct IncrementalState {
     /// The input scaling `(scale, offset)` of the model's images ([`input_affine`]).
     affine: (f32, f32),
     layers: Vec<Box<dyn DynState>>,
+    /// Gated PixelCNN's vertical stack.
+    vertical: Option<VerticalStackState>,
     /// The row being generated.
     row: Option<usize>,
 }
@@ -78,6 +83,7 @@ impl PixelRnn {
             layers: self.layers.iter().map(|layer| layer.step_form(self.image)).collect(),
             skips: self.skips.iter().map(|skip| skip.at_position()).collect(),
             output: self.output.step_form(),
+            vertical: self.vertical.as_ref().map(|v| v.step_form()),
         }
     }
 }
@@ -85,7 +91,9 @@ impl PixelRnn {
 impl IncrementalState {
     /// Bytes held: what each image being generated or coded costs in memory.
     pub fn bytes(&self) -> usize {
-        self.canvas.bytes() + self.layers.iter().map(|layer| layer.bytes()).sum::<usize>()
+        self.canvas.bytes()
+            + self.layers.iter().map(|layer| layer.bytes()).sum::<usize>()
+            + self.vertical.as_ref().map_or(0, VerticalStackState::bytes)
     }
 
     /// Sets sub-pixel (r, c, ch) to the raw `value` (`0..levels`), scaled as the network's
@@ -114,6 +122,7 @@ impl Incremental {
             canvas: PositionMap::new(height, width, channels),
             affine: input_affine(&self.image),
             layers: self.layers.iter().map(|layer| layer.state(height, width)).collect(),
+            vertical: self.vertical.as_ref().map(|v| v.state(height, width)),
             row: None,
         }
     }
@@ -134,6 +143,9 @@ impl Incremental {
             for (layer, layer_state) in self.layers.iter().zip(&mut state.layers) {
                 layer.start_row(layer_state.as_mut(), r);
             }
+            if let (Some(vertical), Some(vertical_state)) = (&self.vertical, &mut state.vertical) {
+                vertical.start_row(vertical_state, &state.canvas, r);
+            }
             state.row = Some(r);
         }
         let mut x = vec![0.0; self.input.out_channels()]; // [2h]
@@ -141,7 +153,13 @@ impl Incremental {
         self.input.apply(&mut x, |dy, dx| canvas.offset(r, c, dy, dx));
         let mut skip_sum: Option<Vec<f32>> = None;
         for (index, (layer, layer_state)) in self.layers.iter().zip(&mut state.layers).enumerate() {
-            x = layer.step(layer_state.as_mut(), r, c, &x); // [2h]
+            x = match &state.vertical {
+                Some(vertical) => {
+                    x.extend_from_slice(vertical.at(index, c)); // [2h + 4h]
+                    layer.step(layer_state.as_mut(), r, c, &x)
+                }
+                None => layer.step(layer_state.as_mut(), r, c, &x),
+            }; // [2h]
             if let Some(skip) = self.skips.get(index) {
                 let s = skip.pointwise(&x);
                 skip_sum = Some(match skip_sum {
@@ -168,7 +186,7 @@ mod tests {
             ImageSpec { channels: 3, height: 4, width: 5, levels: 256 },
             ImageSpec { channels: 1, height: 4, width: 3, levels: 256 },
         ];
-        for architecture in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
+        for architecture in Architecture::ALL {
             for image in specs {
                 let mixture =
                     if image.is_binary() { OutputHead::Softmax } else { OutputHead::Mixture { components: 2 } };

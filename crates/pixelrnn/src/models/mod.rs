@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod diagonal_bilstm;
+pub mod gated_pixel_cnn;
 mod incremental;
 pub mod parameters;
 pub mod pixel_cnn;
@@ -14,6 +15,7 @@ use burn::prelude::*;
 
 pub use config::{Architecture, DiagonalPadding, ModelConfig, OutputHead, Preset};
 use diagonal_bilstm::{DiagonalBiLstmLayer, DiagonalBiLstmLayerConfig};
+use gated_pixel_cnn::{GatedLayer, GatedLayerConfig, VerticalStack, VerticalStackConfig};
 pub use incremental::{Incremental, IncrementalState};
 use pixel_cnn::{ResidualBlock, ResidualBlockConfig};
 use row_lstm::{RowLstmLayer, RowLstmLayerConfig};
@@ -49,16 +51,21 @@ pub(crate) enum Layer {
     RowLstm(RowLstmLayer),
     /// A Diagonal BiLSTM layer.
     DiagonalBilstm(DiagonalBiLstmLayer),
+    /// A Gated PixelCNN horizontal layer (its input: the trunk and the vertical stack's
+    /// pre-activations of the layer, concatenated).
+    Gated(GatedLayer),
 }
 
 impl Layer {
     /// # Shapes
-    /// - `x`: `[batch, 2h, height, width]` -> same
+    /// - `x`: `[batch, 2h, height, width]` (Gated PixelCNN: `[batch, 2h + 4h, height, width]`,
+    ///   the trunk and its vertical pre-activations) -> `[batch, 2h, height, width]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Layer::PixelCnn(layer) => Stepped::forward(layer, x),
             Layer::RowLstm(layer) => Stepped::forward(layer, x),
             Layer::DiagonalBilstm(layer) => Stepped::forward(layer, x),
+            Layer::Gated(layer) => Stepped::forward(layer, x),
         }
     }
 }
@@ -105,6 +112,15 @@ impl ModelConfig {
                     }
                     .init(device, rng),
                 ),
+                Architecture::GatedPixelCnn => Layer::Gated(
+                    GatedLayerConfig {
+                        hidden_channels: h,
+                        kernel: self.cnn_kernel,
+                        colour_groups: g,
+                        residual: self.residual,
+                    }
+                    .init(device, rng),
+                ),
             })
             .collect();
         let skips = if self.skip {
@@ -119,11 +135,22 @@ impl ModelConfig {
             colour_groups: g,
         }
         .init(device, rng);
-        Ok(PixelRnn { input, layers, skips, output, image: self.image, distribution: self.distribution() })
+        // Drawn last, so that the other architectures' weights from a seed are what they were.
+        let vertical = (self.architecture == Architecture::GatedPixelCnn).then(|| {
+            VerticalStackConfig {
+                image_channels: g,
+                width: 2 * h,
+                first_kernel: k,
+                kernel: self.cnn_kernel,
+                layers: self.num_layers,
+            }
+            .init(device, rng)
+        });
+        Ok(PixelRnn { input, layers, skips, output, vertical, image: self.image, distribution: self.distribution() })
     }
 }
 
-/// A PixelCNN, Row LSTM or Diagonal BiLSTM network (Table 1).
+/// A PixelCNN, Row LSTM or Diagonal BiLSTM network (Table 1), or a Gated PixelCNN.
 #[derive(Module, Debug)]
 pub struct PixelRnn {
     /// First layer: k x k (7x7) mask A convolution, C -> 2h.
@@ -134,6 +161,8 @@ pub struct PixelRnn {
     pub(crate) skips: Vec<MaskedConv2d>,
     /// ReLU - 1x1 - ReLU - 1x1 to the logits.
     pub(crate) output: OutputStack,
+    /// Gated PixelCNN's vertical stack (its other architectures have none).
+    pub(crate) vertical: Option<VerticalStack>,
     /// The images this model is built for.
     #[module(skip)]
     pub(crate) image: ImageSpec,
@@ -162,10 +191,14 @@ impl PixelRnn {
     /// # Shapes
     /// As [`Self::forward`].
     pub fn forward_with(&self, x: Tensor<4>, dropout: Option<(f64, u64)>) -> Tensor<4> {
+        let links = self.vertical.as_ref().map(|v| v.forward(x.clone())); // L x [batch, 4h, height, width]
         let mut x = self.input.forward(x); // [batch, 2h, height, width]
         let mut skip_sum: Option<Tensor<4>> = None;
         for (index, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x); // [batch, 2h, height, width]
+            x = match &links {
+                Some(links) => layer.forward(Tensor::cat(vec![x, links[index].clone()], 1)),
+                None => layer.forward(x),
+            }; // [batch, 2h, height, width]
             if let Some((probability, key)) = dropout {
                 x = crate::nn::dropout::dropout(x, probability, crate::nn::dropout::mix(key ^ index as u64));
             }
@@ -225,7 +258,7 @@ mod tests {
     fn dropout_changes_only_what_training_asks_for_and_is_a_function_of_its_key() {
         let image = ImageSpec { channels: 1, height: 6, width: 6, levels: 2 };
         let device = Device::flex();
-        for architecture in [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm] {
+        for architecture in Architecture::ALL {
             let model = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap().init(&device, 4).unwrap();
             let images = Tensor::<4, Int>::from_data(
                 TensorData::new((0..72).map(|i| (i * 7 % 3 == 0) as i64).collect::<Vec<_>>(), [2, 1, 6, 6]),

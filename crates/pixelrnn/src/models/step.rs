@@ -134,6 +134,7 @@ mod tests {
 
     use super::*;
     use crate::models::diagonal_bilstm::DiagonalBiLstmLayerConfig;
+    use crate::models::gated_pixel_cnn::GatedLayerConfig;
     use crate::models::pixel_cnn::ResidualBlockConfig;
     use crate::models::row_lstm::RowLstmLayerConfig;
     use crate::models::DiagonalPadding;
@@ -194,6 +195,9 @@ mod tests {
                     .init(&device, &mut rng);
                     check(&row, channels, image, "Row LSTM layer");
                 }
+                let gated =
+                    GatedLayerConfig { hidden_channels: h, kernel: 3, colour_groups, residual }.init(&device, &mut rng);
+                check(&gated, channels + 2 * channels, image, "Gated PixelCNN layer");
                 for padding in [DiagonalPadding::Zero, DiagonalPadding::Bias] {
                     let diagonal = DiagonalBiLstmLayerConfig { hidden_channels: h, colour_groups, residual, padding }
                         .init(&device, &mut rng);

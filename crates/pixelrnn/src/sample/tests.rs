@@ -1,7 +1,7 @@
 use super::*;
 use crate::models::{Architecture, ModelConfig, Preset};
 
-const ARCHS: [Architecture; 3] = [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
+const ARCHS: [Architecture; 4] = Architecture::ALL;
 
 fn tiny(arch: Architecture, spec: ImageSpec, residual: bool, skip: bool) -> PixelRnn {
     let mut config = ModelConfig::preset(Preset::Tiny, arch, spec).unwrap();

@@ -16,7 +16,7 @@ use pixelrnn::field::dependency_fields;
 use pixelrnn::image_spec::ImageSpec;
 use pixelrnn::models::{Architecture, ModelConfig, PixelRnn, Preset};
 
-const ARCHITECTURES: [Architecture; 3] = [Architecture::PixelCnn, Architecture::RowLstm, Architecture::DiagonalBilstm];
+const ARCHITECTURES: [Architecture; 4] = Architecture::ALL;
 
 /// (channels, height, width, levels): binary 1-channel and 256-level RGB, square and not.
 const SPECS: [(usize, usize, usize, usize); 5] =
@@ -210,6 +210,30 @@ fn pixel_cnn_has_a_blind_spot() {
     assert!(seen[5][6], "PixelCNN must see (r-1, c+3)");
     assert!(!seen[5][7], "PixelCNN must have a blind spot at (r-1, c+4)");
     assert!(seen[4][7], "PixelCNN sees (r-2, c+4) around the blind spot");
+}
+
+#[test]
+fn gated_pixel_cnn_has_no_blind_spot() {
+    // The target of `pixel_cnn_has_a_blind_spot`: the vertical stack reaches one column
+    // further right per layer, (r-1, c+3+3) with 3 layers.
+    let seen = seen_pixels(Architecture::GatedPixelCnn, 3, 8, 10, 6, 3);
+    assert!(seen[5][7] && seen[5][9], "Gated PixelCNN must see the PixelCNN's blind spot");
+    assert!(!seen[6][4] && !seen[7][0], "nothing right of or below the target");
+}
+
+#[test]
+fn gated_pixel_cnn_sees_every_earlier_pixel_when_deep_enough() {
+    // 4 layers on 6x6: the vertical stack reaches 3 + 4 columns sideways and 3 + 4 rows up,
+    // the 7x7 first convolution 3 pixels to the left: every earlier pixel, and nothing else.
+    for (row, col) in [(5, 2), (5, 0), (3, 5), (1, 1)] {
+        let seen = seen_pixels(Architecture::GatedPixelCnn, 4, 6, 6, row, col);
+        for r in 0..6 {
+            for c in 0..6 {
+                let earlier = r * 6 + c < row * 6 + col;
+                assert_eq!(seen[r][c], earlier, "({r}, {c}) for target ({row}, {col})");
+            }
+        }
+    }
 }
 
 #[test]
