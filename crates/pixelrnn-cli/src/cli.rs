@@ -186,6 +186,10 @@ pub struct TrainArgs {
     /// Mixture components K of `--output mixture` (default 10, as PixelCNN++; 1 to 64).
     #[arg(long)]
     pub components: Option<usize>,
+    /// A class-conditional model p(x | y) (labelled datasets: MNIST, Fashion-MNIST,
+    /// CIFAR-10): a learned class embedding added before every layer and the output stack.
+    #[arg(long)]
+    pub conditional: bool,
     /// Number of epochs (default 1 when --steps is not given).
     #[arg(long, conflicts_with = "steps")]
     pub epochs: Option<u64>,
@@ -513,6 +517,10 @@ pub struct SampleArgs {
     /// Use the naive sampler (one full forward pass per sub-pixel) instead of the fast one.
     #[arg(long)]
     pub naive: bool,
+    /// A class-conditional model: every sample of class K (default: the classes in turn, so
+    /// that `--columns` set to the number of classes gives one column per class).
+    #[arg(long)]
+    pub class: Option<u8>,
 }
 
 #[derive(Debug, Args)]
@@ -556,6 +564,10 @@ pub struct CompleteArgs {
     /// Read the data from here instead of the folder recorded in the run.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// A class-conditional model: complete under class K (default: each dataset image's own
+    /// label; needed with --image).
+    #[arg(long)]
+    pub class: Option<u8>,
 }
 
 #[derive(Debug, Args)]
@@ -589,6 +601,10 @@ pub struct ScoreArgs {
     /// Draw the --softmax distribution (probability of each value, one line per channel) as SVG.
     #[arg(long, requires = "softmax")]
     pub softmax_out: Option<PathBuf>,
+    /// A class-conditional model: score -log p(x | K) (default: the dataset image's own
+    /// label; needed with --image).
+    #[arg(long)]
+    pub class: Option<u8>,
 }
 
 #[derive(Debug, Args)]
@@ -620,6 +636,10 @@ pub struct CompressArgs {
     /// Print the report as one JSON object (implies --report).
     #[arg(long)]
     pub json: bool,
+    /// A class-conditional model: code every image under class K (default: the dataset's
+    /// labels with --split; needed with PNG inputs). The file stores each image's class.
+    #[arg(long)]
+    pub class: Option<u8>,
 }
 
 #[derive(Debug, Args)]

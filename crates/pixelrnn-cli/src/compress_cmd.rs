@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::codec::format::{hex, Header};
-use pixelrnn::codec::{auto_chunk, decode, encode, ImageCost};
+use pixelrnn::codec::{auto_chunk, decode, encode_labelled, ImageCost};
 use pixelrnn::data::LoadOptions;
 use pixelrnn::fsio::write_atomic;
 use pixelrnn::image_spec::ImageSpec;
@@ -59,12 +59,20 @@ fn png_files(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The images to compress and their names.
+/// The images to compress: `[count][channels][height][width]`, their names, and their class
+/// labels (the dataset's, when it has them).
+struct Gathered {
+    images: Vec<u8>,
+    names: Vec<String>,
+    labels: Option<Vec<u8>>,
+}
+
+/// The images the command line names.
 fn gather(
     args: &CompressArgs,
     spec: &ImageSpec,
     run: &pixelrnn::experiment::ExperimentConfig,
-) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
+) -> anyhow::Result<Gathered> {
     if let Some(split) = args.split {
         let dir = crate::run_args::run_data_dir(run, args.data_dir.as_deref())?;
         let splits = fetch_and_load(
@@ -78,7 +86,7 @@ fn gather(
         let images = (0..n).flat_map(|i| set.image(i).to_vec()).collect();
         // The default names (00000.png, ...), which the file does not store.
         let names = (0..n as u64).map(pixelrnn::codec::format::default_name).collect();
-        return Ok((images, names));
+        return Ok(Gathered { images, names, labels: set.labels.as_ref().map(|l| l[..n].to_vec()) });
     }
     if args.inputs.is_empty() {
         bail!("nothing to compress: give PNG files or folders, or --split");
@@ -98,7 +106,7 @@ fn gather(
         }
         names.push(name);
     }
-    Ok((images, names))
+    Ok(Gathered { images, names, labels: None })
 }
 
 pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
@@ -107,11 +115,20 @@ pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
     check_output(&args.output, &args.run.run, &named)?;
     let (config, model, _device, _) = load_run(&args.run)?;
     let spec = model.image();
-    let (images, names) = gather(&args, &spec, &config)?;
+    let Gathered { images, names, labels: own_labels } = gather(&args, &spec, &config)?;
+    // A conditional model codes each image under its class: --class K, or the dataset's labels.
+    let labels = match (model.classes(), args.class) {
+        (None, Some(_)) => bail!("--class: the run's model is not class-conditional"),
+        (None, None) => None,
+        (Some(_), Some(k)) => Some(vec![k; names.len()]),
+        (Some(_), None) => {
+            Some(own_labels.context("the run's model is class-conditional: give the images' --class K")?)
+        }
+    };
     let quiet = args.json;
     let chunk = args.chunk.unwrap_or_else(|| auto_chunk(&model));
     let (bar, mut progress) = chunk_bar(names.len(), chunk as usize, spec.dims(), quiet);
-    let encoded = encode(&model, &config.model, &images, &names, chunk, &mut progress)
+    let encoded = encode_labelled(&model, &config.model, &images, labels.as_deref(), &names, chunk, &mut progress)
         .with_context(|| format!("compressing into {}", args.output.display()))?;
     bar.finish_and_clear();
     write_atomic(&args.output, &encoded.bytes)?;
@@ -302,6 +319,10 @@ fn plain_file_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
+/// Where `decompress` writes a conditional model's class labels: one `NAME<TAB>CLASS` line per
+/// image.
+const LABELS_FILE: &str = "labels.tsv";
+
 pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     let input = &args.input;
     let bytes = pixelrnn::fsio::read_file(input)?;
@@ -332,10 +353,19 @@ pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     if let Some(bad) = decoded.names.iter().find(|n| !plain_file_name(n)) {
         bail!("{}: the image name {bad:?} is not a plain file name", input.display());
     }
+    // A conditional model's file holds each image's class: written beside the images.
+    if decoded.labels.is_some() && decoded.names.iter().any(|n| n == LABELS_FILE) {
+        bail!("{}: an image is named {LABELS_FILE}, where the class labels go", input.display());
+    }
     publish_folder(output, |folder| {
         for (name, pixels) in decoded.names.iter().zip(decoded.images.chunks(spec.dims())) {
             let path = folder.join(name);
             std::fs::write(&path, image_png(&spec, pixels)).with_context(|| format!("writing {}", path.display()))?;
+        }
+        if let Some(labels) = &decoded.labels {
+            let lines: String = decoded.names.iter().zip(labels).map(|(n, l)| format!("{n}\t{l}\n")).collect();
+            let path = folder.join(LABELS_FILE);
+            std::fs::write(&path, lines).with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(())
     })?;

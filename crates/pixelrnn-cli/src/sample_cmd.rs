@@ -37,7 +37,15 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
         grid,
         pixelrnn::resources::available_memory(),
     )?;
-    let request = Generation::samples(&spec, args.count, args.seed, args.temperature);
+    let mut request = Generation::samples(&spec, args.count, args.seed, args.temperature);
+    // A conditional model: every sample of --class K, or the classes in turn (one column each
+    // with --columns set to the number of classes).
+    match (model.classes(), args.class) {
+        (Some(_), Some(k)) => request = request.with_labels(vec![k; args.count]),
+        (Some(classes), None) => request = request.with_labels((0..args.count).map(|i| (i % classes) as u8).collect()),
+        (None, Some(_)) => bail!("--class: the run's model is not class-conditional (train it with --conditional)"),
+        (None, None) => {}
+    }
     let images = run_generation(&model, &request, args.naive, &device)?;
     let cells: Vec<Cell> = images.chunks(spec.dims()).map(|pixels| Cell::Image { pixels, hidden_from: None }).collect();
     let mut rows = Vec::new();
@@ -69,15 +77,23 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     if args.samples_per_image == 0 {
         bail!("--samples-per-image must be at least 1");
     }
-    let originals: Vec<Vec<u8>> = if let Some(path) = &args.image {
-        vec![read_png_for(path, &spec)?]
+    let (originals, labels): (Vec<Vec<u8>>, Option<Vec<u8>>) = if let Some(path) = &args.image {
+        (vec![read_png_for(path, &spec)?], None)
     } else {
         let indices = match (&args.indices, args.count) {
             (Some(list), _) => list.clone(),
             (None, Some(n)) => (0..n).collect(),
             (None, None) => (0..4).collect(),
         };
-        dataset_images(&config, args.data_dir.as_deref(), args.split.into(), &indices)?
+        let found = dataset_images(&config, args.data_dir.as_deref(), args.split.into(), &indices)?;
+        (found.images, found.labels)
+    };
+    // A conditional model completes each image under --class K or its own label.
+    let labels = match (model.classes(), args.class) {
+        (None, Some(_)) => bail!("--class: the run's model is not class-conditional (train it with --conditional)"),
+        (None, None) => None,
+        (Some(_), Some(k)) => Some(vec![k; originals.len()]),
+        (Some(_), None) => Some(labels.context("the run's model is class-conditional: give the image's --class K")?),
     };
     let m = args.samples_per_image;
     let starts: Vec<u8> = originals.iter().flat_map(|o| std::iter::repeat_n(o.iter().copied(), m).flatten()).collect();
@@ -87,7 +103,10 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         grid,
         pixelrnn::resources::available_memory(),
     )?;
-    let request = Generation::completions(&spec, starts, observed, args.seed, args.temperature);
+    let mut request = Generation::completions(&spec, starts, observed, args.seed, args.temperature);
+    if let Some(labels) = labels {
+        request = request.with_labels(labels.iter().flat_map(|&l| std::iter::repeat_n(l, m)).collect());
+    }
     let completed = run_generation(&model, &request, args.naive, &device)?;
     let rows: Vec<Vec<Cell>> = originals
         .iter()
@@ -111,13 +130,20 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Images of a dataset, `[channels][height][width]` each, and their class labels when the
+/// dataset has them.
+pub struct DatasetImages {
+    pub images: Vec<Vec<u8>>,
+    pub labels: Option<Vec<u8>>,
+}
+
 /// Images `indices` of `split` of the run's dataset (its folder, or `data_dir`).
 pub fn dataset_images(
     config: &pixelrnn::experiment::ExperimentConfig,
     data_dir: Option<&std::path::Path>,
     split: Split,
     indices: &[usize],
-) -> anyhow::Result<Vec<Vec<u8>>> {
+) -> anyhow::Result<DatasetImages> {
     let dir = &crate::run_args::run_data_dir(config, data_dir)?;
     let splits = fetch_and_load(
         config.data.dataset,
@@ -125,7 +151,7 @@ pub fn dataset_images(
         &LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify },
     )?;
     let set = splits.get(split)?;
-    indices
+    let images = indices
         .iter()
         .map(|&i| {
             if i >= set.len() {
@@ -133,5 +159,6 @@ pub fn dataset_images(
             }
             Ok(set.image(i).to_vec())
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok(DatasetImages { images, labels: set.labels.as_ref().map(|l| indices.iter().map(|&i| l[i]).collect()) })
 }

@@ -14,21 +14,34 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         check_output(output, &args.run.run, &image_input)?;
     }
     let (config, model, device, _) = load_run(&args.run)?;
-    let (image, name) = match (&args.image, args.index) {
-        (Some(path), _) => (read_png_for(path, &model.image())?, path.display().to_string()),
+    let (image, name, own_label) = match (&args.image, args.index) {
+        (Some(path), _) => (read_png_for(path, &model.image())?, path.display().to_string(), None),
         (None, Some(i)) => {
             let split = args.split.into();
-            let mut images = crate::sample_cmd::dataset_images(&config, args.data_dir.as_deref(), split, &[i])?;
-            (images.remove(0), format!("{} {} image {i}", config.data.dataset, split.name()))
+            let mut found = crate::sample_cmd::dataset_images(&config, args.data_dir.as_deref(), split, &[i])?;
+            let name = format!("{} {} image {i}", config.data.dataset, split.name());
+            (found.images.remove(0), name, found.labels.map(|l| l[0]))
         }
         (None, None) => anyhow::bail!("give --image FILE.png or --index N"),
     };
-    let s = pixelrnn::score::score(&model, &image, &device)?;
+    // A conditional model scores -log p(x | y) under --class K or the image's own label.
+    let label = match (model.classes(), args.class) {
+        (None, Some(_)) => {
+            anyhow::bail!("--class: the run's model is not class-conditional (train it with --conditional)")
+        }
+        (None, None) => None,
+        (Some(_), Some(k)) => Some(k),
+        (Some(_), None) => Some(
+            own_label
+                .ok_or_else(|| anyhow::anyhow!("the run's model is class-conditional: give the image's --class K"))?,
+        ),
+    };
+    let s = pixelrnn::score::score(&model, &image, label, &device)?;
     if let Some(path) = &args.heatmap {
         write(path, &heatmap_png(&s.per_pixel(), s.height, s.width, 8))?;
     }
     let distribution =
-        args.softmax.map(|pixel| pixelrnn::score::distribution(&model, &image, pixel, &device)).transpose()?;
+        args.softmax.map(|pixel| pixelrnn::score::distribution(&model, &image, label, pixel, &device)).transpose()?;
     if let (Some(d), Some(path)) = (&distribution, &args.softmax_out) {
         write(path, softmax_chart(d).as_bytes())?;
     }

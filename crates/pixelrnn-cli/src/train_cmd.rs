@@ -84,6 +84,12 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
         (OutputArg::Softmax, None) => OutputHead::Softmax,
         (OutputArg::Mixture, k) => OutputHead::Mixture { components: k.unwrap_or(10) },
     };
+    if args.conditional {
+        let Some(labels) = &data.train.labels else {
+            bail!("--conditional: {dataset} has no class labels (labelled datasets: mnist, fashion-mnist, cifar10)");
+        };
+        model.classes = Some(labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0).max(2));
+    }
     model.validate().context("--layers/--hidden/--output-hidden/--output/--components")?;
     let batch_size = args.batch_size.unwrap_or_else(|| preset.default_batch_size());
     if batch_size == 0 {
@@ -360,10 +366,13 @@ impl Job<'_> {
                 1 => String::new(),
                 n => format!(" over {n} ranks ({} images each)", batch_size / n.max(1)),
             };
-            let output = match m.output {
+            let mut output = match m.output {
                 OutputHead::Softmax => String::new(),
                 OutputHead::Mixture { components } => format!(", logistic mixture of {components}"),
             };
+            if let Some(classes) = m.classes {
+                output.push_str(&format!(", conditional on {classes} classes"));
+            }
             eprintln!(
                 "training {} (L={}, h={}, d={}, residual={}, skip={}{output}) on {dataset} {}x{}x{} ({} train images), batch {batch_size}{ranks}, {steps} steps -> {}",
                 m.architecture.name(), m.num_layers, m.hidden_channels, m.output_hidden_channels, m.residual, m.skip,

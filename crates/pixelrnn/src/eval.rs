@@ -47,10 +47,15 @@ pub fn per_image_nll(
         });
     }
     let total = limit.map_or(set.len(), |l| l.min(set.len()));
+    // A conditional model's NLL is -log p(x | y), given each image's own label.
+    let labels = model.classes().map(|_| set.labels.as_deref().map(|l| &l[..total]));
+    model.check_labels(labels.flatten(), total).map_err(|e| Error::Config(format!("eval: {e}")))?;
     let mut out = Vec::with_capacity(total);
     let indices: Vec<usize> = (0..total).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
-        let nll: Vec<f32> = model.nll(set.batch(chunk, device)).into_data().try_to_vec::<f32>().expect("f32 NLL");
+        let labels = model.classes().and_then(|_| set.label_batch(chunk, device));
+        let nll: Vec<f32> =
+            model.nll_given(set.batch(chunk, device), labels).into_data().try_to_vec::<f32>().expect("f32 NLL");
         out.extend(nll.into_iter().map(f64::from));
         progress(out.len(), total);
     }

@@ -43,11 +43,19 @@ fn image_batch(model: &PixelRnn, image: &[u8], op: &'static str, device: &Device
     Ok(Tensor::from_data(TensorData::new(values, [1, spec.channels, spec.height, spec.width]), device))
 }
 
-/// Scores one image (raw values, `[channels][height][width]`).
-pub fn score(model: &PixelRnn, image: &[u8], device: &Device) -> Result<Score> {
+/// The class `label` of a conditional model's image as a batch of one, checked.
+fn label_batch(model: &PixelRnn, label: Option<u8>, device: &Device) -> Result<Option<Tensor<1, Int>>> {
+    model.check_labels(label.as_ref().map(std::slice::from_ref), 1)?;
+    Ok(label.map(|l| Tensor::from_data(TensorData::new(vec![l as i32], [1]), device)))
+}
+
+/// Scores one image (raw values, `[channels][height][width]`), given its class `label` when
+/// the model is class-conditional.
+pub fn score(model: &PixelRnn, image: &[u8], label: Option<u8>, device: &Device) -> Result<Score> {
     let spec = model.image();
     let t = image_batch(model, image, "score", device)?;
-    let nll: Vec<f32> = nll_per_subpixel(model.distribution(), model.logits(t.clone()), t)
+    let labels = label_batch(model, label, device)?;
+    let nll: Vec<f32> = nll_per_subpixel(model.distribution(), model.logits_given(t.clone(), labels), t)
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
@@ -86,6 +94,7 @@ pub struct Distribution {
 pub fn distribution(
     model: &PixelRnn,
     image: &[u8],
+    label: Option<u8>,
     (row, col): (usize, usize),
     device: &Device,
 ) -> Result<Distribution> {
@@ -100,8 +109,9 @@ pub fn distribution(
     // [1, channels * per, height, width] -> the logits at (row, col), channel blocks in order.
     let distribution = model.distribution();
     let per = distribution.params_per_subpixel();
+    let labels = label_batch(model, label, device)?;
     let at: Vec<f32> = model
-        .logits(t)
+        .logits_given(t, labels)
         .slice([0..1, 0..spec.channels * per, row..row + 1, col..col + 1])
         .into_data()
         .convert::<f32>()
@@ -135,7 +145,7 @@ mod tests {
         let device = Device::flex();
         let model = ModelConfig::preset(Preset::Tiny, Architecture::RowLstm, spec).unwrap().init(&device, 1).unwrap();
         let image: Vec<u8> = (0..spec.dims()).map(|i| (i * 41 % 256) as u8).collect();
-        let s = score(&model, &image, &device).unwrap();
+        let s = score(&model, &image, None, &device).unwrap();
         let set = ImageSet { channels: 3, height: 4, width: 5, levels: 256, pixels: image.clone(), labels: None };
         let eval = per_image_nll(&model, &set, None, 1, &device, &mut |_, _| {}).unwrap()[0];
         assert!((s.nll_nats - eval).abs() <= 1e-4 * eval.abs(), "{} vs {eval}", s.nll_nats);
@@ -144,7 +154,7 @@ mod tests {
         let mut other = image.clone();
         let (plane, idx) = (20, (5 + 2) * 3 + 1);
         other[plane + 5 + 2] = other[plane + 5 + 2].wrapping_add(100);
-        let t = score(&model, &other, &device).unwrap();
+        let t = score(&model, &other, None, &device).unwrap();
         let first_diff = (0..60).find(|&i| s.per_subpixel_nats[i] != t.per_subpixel_nats[i]);
         assert_eq!(first_diff, Some(idx));
     }
@@ -162,8 +172,8 @@ mod tests {
             config.output = output;
             let model = config.init(&device, 2).unwrap();
             let image: Vec<u8> = (0..spec.dims()).map(|i| (i * 37 % spec.levels) as u8).collect();
-            let s = score(&model, &image, &device).unwrap();
-            let d = distribution(&model, &image, (2, 3), &device).unwrap();
+            let s = score(&model, &image, None, &device).unwrap();
+            let d = distribution(&model, &image, None, (2, 3), &device).unwrap();
             for (c, probs) in d.probabilities.iter().enumerate() {
                 assert_eq!(probs.len(), spec.levels);
                 assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
@@ -171,7 +181,7 @@ mod tests {
                 let expected = s.per_subpixel_nats[(2 * 5 + 3) * spec.channels + c];
                 assert!((nll - expected).abs() < 1e-4 * expected.max(1.0), "channel {c}: {nll} vs {expected}");
             }
-            let e = distribution(&model, &image, (4, 0), &device).unwrap_err().to_string();
+            let e = distribution(&model, &image, None, (4, 0), &device).unwrap_err().to_string();
             assert!(e.contains("outside the 4x5 image"), "{e}");
         }
     }

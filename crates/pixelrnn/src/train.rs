@@ -216,6 +216,19 @@ fn check_request(config: &ExperimentConfig, data: &Splits, ranks: usize) -> Resu
         crate::nn::dropout::check_probability(p)?;
     }
     distributed::check_split(t.batch_size, ranks)?;
+    if let Some(classes) = config.model.classes {
+        let splits = [("training", Some(&data.train)), ("validation", data.valid.as_ref())];
+        for (split, set) in splits.into_iter().filter_map(|(name, set)| Some((name, set?))) {
+            let Some(labels) = &set.labels else {
+                return Err(Error::Config(format!(
+                    "a class-conditional model needs labelled images; the {split} split has no labels"
+                )));
+            };
+            if let Some(l) = labels.iter().find(|&&l| l as usize >= classes) {
+                return Err(Error::Config(format!("the {split} split has class {l}, the model {classes} classes")));
+            }
+        }
+    }
     if data.train.spec() != config.model.image {
         return Err(Error::Config(format!(
             "the model is built for {:?} but the dataset has {:?}",
@@ -433,12 +446,14 @@ pub fn train_on(
     while step < t.steps {
         let started = Instant::now();
         let global = batches.batch_at(step);
-        let images = data.train.batch(distributed::slice_of(global, rank, ranks), &ad_device);
+        let slice = distributed::slice_of(global, rank, ranks);
+        let images = data.train.batch(slice, &ad_device);
+        let labels = model.classes().and_then(|_| data.train.label_batch(slice, &ad_device));
         // The dropout masks are a function of (seed, step, rank): reproduced and resumed exactly.
         let dropout =
             t.dropout.filter(|&p| p > 0.0).map(|p| (p, crate::nn::dropout::mix(t.seed ^ mix_step(step, rank))));
         // Nats per image of this rank's slice; the loss is this rank's part of the full batch's mean.
-        let nll = model.nll_with_dropout(images, dropout);
+        let nll = model.nll_with_dropout(images, labels, dropout);
         let loss = if ranks == 1 { nll.mean() } else { nll.sum().div_scalar(global.len() as f64) };
         // Summed over the ranks with the stop request, so that every rank sees the same loss and
         // stops at the same step.

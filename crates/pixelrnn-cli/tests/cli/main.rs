@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod compress;
+mod conditional;
 mod data;
 mod distributed;
 mod eval;

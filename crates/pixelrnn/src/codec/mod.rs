@@ -75,6 +75,8 @@ pub struct Decoded {
     pub images: Vec<u8>,
     /// Their names, in order.
     pub names: Vec<String>,
+    /// Their class labels (a class-conditional model's files).
+    pub labels: Option<Vec<u8>>,
 }
 
 fn codec_error(reason: impl Into<String>) -> Error {
@@ -88,6 +90,21 @@ pub fn encode(
     model: &PixelRnn,
     config: &ModelConfig,
     images: &[u8],
+    names: &[String],
+    chunk: u32,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Encoded> {
+    encode_labelled(model, config, images, None, names, chunk, progress)
+}
+
+/// [`encode`] with each image's class `labels`, which a class-conditional model needs: each
+/// label is coded in the image's stream (uniformly: log2(classes) bits) before its sub-pixels,
+/// which are then coded under it, and [`decode`] gives the labels back.
+pub fn encode_labelled(
+    model: &PixelRnn,
+    config: &ModelConfig,
+    images: &[u8],
+    labels: Option<&[u8]>,
     names: &[String],
     chunk: u32,
     progress: &mut dyn FnMut(usize, usize),
@@ -122,12 +139,15 @@ pub fn encode(
     if chunk == 0 || chunk > format::MAX_CHUNK {
         return Err(codec_error(format!("images per chunk must be 1 to {}, got {chunk}", format::MAX_CHUNK)));
     }
+    model.check_labels(labels, count).map_err(|e| codec_error(e.to_string()))?;
     let names_section = names_to_bytes(names)?;
     let incremental = model.incremental();
     let mut payload = Vec::new();
     let mut costs = Vec::with_capacity(count);
-    for chunk_images in images.chunks(chunk as usize * dims) {
-        let (words, chunk_costs) = encode_chunk(&incremental, chunk_images, progress)?;
+    for (k, chunk_images) in images.chunks(chunk as usize * dims).enumerate() {
+        let first = k * chunk as usize;
+        let chunk_labels = labels.map(|l| (&l[first..first + chunk_images.len() / dims], model.classes().unwrap_or(0)));
+        let (words, chunk_costs) = encode_chunk(&incremental, chunk_images, chunk_labels, progress)?;
         payload.extend((words.len() as u64 * 4).to_le_bytes());
         words.iter().for_each(|w| payload.extend(w.to_le_bytes()));
         costs.extend(chunk_costs);
@@ -167,6 +187,7 @@ pub fn decode(
     let incremental = model.incremental();
     let mut payload = &bytes[names_end..];
     let mut images = Vec::with_capacity(count.saturating_mul(dims).min(1 << 30));
+    let mut labels = model.classes().map(|_| Vec::with_capacity(count.min(1 << 20)));
     let mut left = count;
     while left > 0 {
         let n = left.min(header.chunk as usize);
@@ -178,14 +199,18 @@ pub fn decode(
         let words = words.ok_or_else(|| codec_error("a chunk's length does not fit the payload"))?;
         let stream: Vec<u32> =
             payload[8..8 + words].chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))).collect();
-        images.extend(decode_chunk(&incremental, stream, n, progress)?);
+        let (chunk_images, chunk_labels) = decode_chunk(&incremental, stream, n, model.classes(), progress)?;
+        images.extend(chunk_images);
+        if let (Some(all), Some(these)) = (&mut labels, chunk_labels) {
+            all.extend(these);
+        }
         payload = &payload[8 + words..];
         left -= n;
     }
     if !payload.is_empty() {
         return Err(codec_error("payload continues after its last chunk"));
     }
-    Ok(Decoded { header, images, names })
+    Ok(Decoded { header, images, names, labels })
 }
 
 /// The entropy model of one sub-pixel from its parameters and the values `previous` of the
@@ -219,9 +244,18 @@ fn positions(image: ImageSpec) -> impl Iterator<Item = (usize, usize, usize)> {
     (0..height).flat_map(move |r| (0..width).flat_map(move |c| (0..channels).map(move |ch| (r, c, ch))))
 }
 
+/// The entropy model of a class label: uniform over `classes`.
+fn label_model(classes: usize, frequencies: &mut Vec<u32>) -> DefaultContiguousCategoricalEntropyModel {
+    quantize::frequencies(&vec![1.0 / classes as f64; classes], frequencies);
+    DefaultContiguousCategoricalEntropyModel::from_nonzero_fixed_point_probabilities(&*frequencies, false)
+        .expect("frequencies are non-zero and sum to 2^24")
+}
+
+/// `labels`: the chunk's class labels and the model's number of classes (conditional models).
 fn encode_chunk(
     incremental: &Incremental,
     images: &[u8],
+    labels: Option<(&[u8], usize)>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<u32>, Vec<ImageCost>)> {
     let image = incremental.image();
@@ -233,6 +267,14 @@ fn encode_chunk(
     let mut encoder = DefaultRangeEncoder::new();
     let (mut probabilities, mut frequencies) = (Vec::new(), Vec::new());
     let distribution = incremental.distribution();
+    if let Some((labels, classes)) = labels {
+        let model = label_model(classes, &mut frequencies);
+        for ((&label, state), cost) in labels.iter().zip(&mut states).zip(&mut costs) {
+            encoder.encode_symbol(label as usize, &model).map_err(|e| codec_error(format!("range coder: {e:?}")))?;
+            cost.coded_bits -= (frequencies[label as usize] as f64 / (1u64 << quantize::PRECISION) as f64).log2();
+            state.set_label(label as usize);
+        }
+    }
     for (done, (r, c, ch)) in positions(image).enumerate() {
         let logits = chunk_logits(incremental, &mut states, (r, c, ch));
         for (i, (logits, state)) in logits.iter().zip(&mut states).enumerate() {
@@ -250,12 +292,14 @@ fn encode_chunk(
     Ok((words, costs))
 }
 
+/// `classes`: a conditional model's, whose labels come first in the stream.
 fn decode_chunk(
     incremental: &Incremental,
     stream: Vec<u32>,
     n: usize,
+    classes: Option<usize>,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
     let image = incremental.image();
     let dims = image.dims();
     let plane = image.height * image.width;
@@ -265,6 +309,20 @@ fn decode_chunk(
         DefaultRangeDecoder::from_compressed(stream).map_err(|e| codec_error(format!("range decoder: {e:?}")))?;
     let (mut probabilities, mut frequencies) = (Vec::new(), Vec::new());
     let distribution = incremental.distribution();
+    let labels = match classes {
+        Some(classes) => {
+            let model = label_model(classes, &mut frequencies);
+            let mut labels = Vec::with_capacity(n);
+            for state in &mut states {
+                let label =
+                    decoder.decode_symbol(&model).map_err(|e| codec_error(format!("corrupt payload: {e:?}")))?;
+                state.set_label(label);
+                labels.push(label as u8);
+            }
+            Some(labels)
+        }
+        None => None,
+    };
     for (done, (r, c, ch)) in positions(image).enumerate() {
         let logits = chunk_logits(incremental, &mut states, (r, c, ch));
         for (i, (logits, state)) in logits.iter().zip(&mut states).enumerate() {
@@ -276,7 +334,7 @@ fn decode_chunk(
         }
         progress(done + 1, dims);
     }
-    Ok(images)
+    Ok((images, labels))
 }
 
 #[cfg(test)]

@@ -55,6 +55,53 @@ fn round_trips_every_model_binary_and_rgb_bit_exactly() {
 }
 
 #[test]
+fn a_conditional_model_codes_each_image_under_its_label_and_gives_it_back() {
+    let image = ImageSpec { channels: 1, height: 4, width: 5, levels: 2 };
+    for architecture in ARCHITECTURES {
+        let mut config = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap();
+        config.classes = Some(10);
+        let mut model = config.init(&Device::flex(), 2).unwrap();
+        let table = model.conditioning.as_mut().unwrap();
+        let dims = table.table.val().dims();
+        let values: Vec<f32> = (0..dims.iter().product::<usize>()).map(|i| (i % 7) as f32 * 0.3 - 0.9).collect();
+        table.table =
+            burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &Device::flex()));
+        let data = images(&image, 5, 8);
+        let labels = [3u8, 0, 9, 3, 7];
+        let encoded = encode_labelled(&model, &config, &data, Some(&labels), &names(5), 2, &mut quiet()).unwrap();
+        let decoded = decode(&model, &config, &encoded.bytes, &mut quiet()).unwrap();
+        assert_eq!(
+            (decoded.images.clone(), decoded.labels.clone()),
+            (data.clone(), Some(labels.to_vec())),
+            "{architecture:?}"
+        );
+        // Each image costs its NLL given its label, plus log2(10) bits for the label.
+        let batch = Tensor::<4, Int>::from_data(
+            TensorData::new(data.iter().map(|&v| v as i32).collect::<Vec<_>>(), [5, 1, 4, 5]),
+            &Device::flex(),
+        );
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new(labels.iter().map(|&l| l as i32).collect::<Vec<_>>(), [5]),
+            &Device::flex(),
+        );
+        let nats: Vec<f32> = model.nll_given(batch, Some(y)).into_data().try_to_vec().unwrap();
+        for (cost, nats) in encoded.costs.iter().zip(nats) {
+            let bits = nats as f64 / std::f64::consts::LN_2;
+            assert!((cost.nll_bits - bits).abs() < 1e-3 * bits, "{} vs {bits}", cost.nll_bits);
+            assert!((cost.coded_bits - cost.nll_bits - 10f64.log2()).abs() < 0.05, "{cost:?}");
+        }
+        // Labels are required, in range, and only for a conditional model.
+        let refused = |labels: Option<&[u8]>, model: &PixelRnn, config: &ModelConfig| {
+            encode_labelled(model, config, &data, labels, &names(5), 2, &mut quiet()).unwrap_err().to_string()
+        };
+        assert!(refused(None, &model, &config).contains("needs each image's class label"));
+        assert!(refused(Some(&[0, 1, 2, 3, 10]), &model, &config).contains("class 10 is outside"));
+        let (plain, plain_config) = super::tests::model(architecture, image, 2);
+        assert!(refused(Some(&labels), &plain, &plain_config).contains("not class-conditional"));
+    }
+}
+
+#[test]
 fn the_logistic_mixture_round_trips_and_costs_its_nll() {
     let image = ImageSpec { channels: 3, height: 4, width: 5, levels: 256 };
     for architecture in ARCHITECTURES {

@@ -86,6 +86,16 @@ impl ImageSet {
         Tensor::from_data(TensorData::new(data, [indices.len(), self.channels, self.height, self.width]), device)
     }
 
+    /// The class labels of images `indices`, when the set has labels.
+    ///
+    /// # Shapes
+    /// - returns `[indices.len()]`
+    pub fn label_batch(&self, indices: &[usize], device: &Device) -> Option<Tensor<1, Int>> {
+        let labels = self.labels.as_ref()?;
+        let data: Vec<i32> = indices.iter().map(|&i| labels[i] as i32).collect();
+        Some(Tensor::from_data(TensorData::new(data, [indices.len()]), device))
+    }
+
     /// Concatenates sets of the same image shape.
     pub fn concat(parts: Vec<ImageSet>, what: impl Into<PathBuf>) -> Result<ImageSet> {
         let mut parts = parts.into_iter();

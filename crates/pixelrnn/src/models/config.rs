@@ -6,6 +6,7 @@ use crate::distribution::logistic_mixture::MAX_COMPONENTS;
 use crate::distribution::OutputDistribution;
 use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
+use crate::models::conditioning::MAX_CLASSES;
 pub use crate::nn::diagonal_lstm::DiagonalPadding;
 
 /// The three architectures of the paper, and the successors' Gated PixelCNN.
@@ -76,6 +77,10 @@ pub struct ModelConfig {
     /// The output distribution; runs written before this setting existed have the paper's.
     #[serde(default)]
     pub output: OutputHead,
+    /// Class-conditional on this many labels ([`crate::models::conditioning`]); `None`
+    /// (runs written before this setting existed): unconditional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
 }
 
 /// What the output stack predicts for each sub-pixel ([`crate::distribution`]).
@@ -184,6 +189,7 @@ impl ModelConfig {
             // zero padding (BENCHMARKS.md, learning parity).
             diagonal_padding: DiagonalPadding::Bias,
             output: OutputHead::Softmax,
+            classes: None,
         };
         config.validate()?;
         Ok(config)
@@ -218,6 +224,13 @@ impl ModelConfig {
                 "masked kernels must be odd, got first {} cnn {} row {}",
                 self.first_kernel, self.cnn_kernel, self.row_kernel
             )));
+        }
+        if let Some(classes) = self.classes {
+            if !(2..=MAX_CLASSES).contains(&classes) {
+                return Err(Error::Config(format!(
+                    "a conditional model has 2 to {MAX_CLASSES} classes, got {classes}"
+                )));
+            }
         }
         if let OutputHead::Mixture { components } = self.output {
             if self.image.is_binary() {
@@ -387,6 +400,8 @@ mod tests {
         refused(mixture(0), "1 to 64 components, got 0");
         refused(mixture(65), "1 to 64 components, got 65");
         refused(ModelConfig { image: BINARY, ..mixture(5) }, "binary images have the sigmoid");
+        refused(ModelConfig { classes: Some(1), ..good.clone() }, "2 to 1000 classes, got 1");
+        refused(ModelConfig { classes: Some(1001), ..good.clone() }, "2 to 1000 classes, got 1001");
         assert_eq!(
             mixture(5).output_channels(),
             3 * 5 * 5,

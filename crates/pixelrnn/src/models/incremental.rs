@@ -27,6 +27,7 @@
 
 use crate::distribution::OutputDistribution;
 use crate::image_spec::{input_affine, ImageSpec};
+use crate::models::conditioning::HostEmbedding;
 use crate::models::gated_pixel_cnn::{VerticalStackState, VerticalStackStep};
 use crate::models::step::{DynState, DynStep, Stepped};
 use crate::models::{Layer, PixelRnn};
@@ -57,6 +58,7 @@ pub struct Incremental {
     skips: Vec<ConvAtPosition>,
     output: OutputStackStep,
     vertical: Option<VerticalStackStep>,
+    conditioning: Option<HostEmbedding>,
 }
 
 /// The caches of one image for an [`Incremental`] model: its inputs so far and what each layer
@@ -69,6 +71,8 @@ pub struct IncrementalState {
     layers: Vec<Box<dyn DynState>>,
     /// Gated PixelCNN's vertical stack.
     vertical: Option<VerticalStackState>,
+    /// The class of the image (a conditional model's).
+    label: Option<usize>,
     /// The row being generated.
     row: Option<usize>,
 }
@@ -84,6 +88,7 @@ impl PixelRnn {
             skips: self.skips.iter().map(|skip| skip.at_position()).collect(),
             output: self.output.step_form(),
             vertical: self.vertical.as_ref().map(|v| v.step_form()),
+            conditioning: self.conditioning.as_ref().map(|c| c.host()),
         }
     }
 }
@@ -94,6 +99,12 @@ impl IncrementalState {
         self.canvas.bytes()
             + self.layers.iter().map(|layer| layer.bytes()).sum::<usize>()
             + self.vertical.as_ref().map_or(0, VerticalStackState::bytes)
+    }
+
+    /// Sets the class the image is generated or coded under (a conditional model's; without
+    /// it the class embedding is left out, as [`crate::models::PixelRnn::forward`] does).
+    pub fn set_label(&mut self, label: usize) {
+        self.label = Some(label);
     }
 
     /// Sets sub-pixel (r, c, ch) to the raw `value` (`0..levels`), scaled as the network's
@@ -123,6 +134,7 @@ impl Incremental {
             affine: input_affine(&self.image),
             layers: self.layers.iter().map(|layer| layer.state(height, width)).collect(),
             vertical: self.vertical.as_ref().map(|v| v.state(height, width)),
+            label: None,
             row: None,
         }
     }
@@ -152,7 +164,11 @@ impl Incremental {
         let canvas = &state.canvas;
         self.input.apply(&mut x, |dy, dx| canvas.offset(r, c, dy, dx));
         let mut skip_sum: Option<Vec<f32>> = None;
+        let embedding = self.conditioning.as_ref().zip(state.label);
         for (index, (layer, layer_state)) in self.layers.iter().zip(&mut state.layers).enumerate() {
+            if let Some((table, label)) = embedding {
+                table.add(index, label, &mut x);
+            }
             x = match &state.vertical {
                 Some(vertical) => {
                     x.extend_from_slice(vertical.at(index, c)); // [2h + 4h]
@@ -168,7 +184,11 @@ impl Incremental {
                 });
             }
         }
-        self.output.step(&skip_sum.unwrap_or(x))
+        let mut top = skip_sum.unwrap_or(x);
+        if let Some((table, label)) = embedding {
+            table.add(self.layers.len(), label, &mut top);
+        }
+        self.output.step(&top)
     }
 }
 
@@ -190,21 +210,45 @@ mod tests {
             for image in specs {
                 let mixture =
                     if image.is_binary() { OutputHead::Softmax } else { OutputHead::Mixture { components: 2 } };
-                for (residual, skip, padding, output) in [
-                    (true, true, DiagonalPadding::Zero, OutputHead::Softmax),
-                    (false, false, DiagonalPadding::Zero, OutputHead::Softmax),
-                    (true, false, DiagonalPadding::Bias, mixture),
+                for (residual, skip, padding, output, classes) in [
+                    (true, true, DiagonalPadding::Zero, OutputHead::Softmax, None),
+                    (false, false, DiagonalPadding::Zero, OutputHead::Softmax, None),
+                    (true, false, DiagonalPadding::Bias, mixture, None),
+                    (true, true, DiagonalPadding::Bias, OutputHead::Softmax, Some(3)),
                 ] {
                     let mut config = ModelConfig::preset(Preset::Tiny, architecture, image).unwrap();
                     (config.residual, config.skip, config.diagonal_padding) = (residual, skip, padding);
-                    config.output = output;
-                    let model = config.init(&Device::flex(), 11).unwrap();
+                    (config.output, config.classes) = (output, classes);
+                    let mut model = config.init(&Device::flex(), 11).unwrap();
+                    let device = Device::flex();
+                    let label = classes.map(|_| {
+                        // A trained-looking embedding (it starts at zero), class 2 of 3.
+                        let table = model.conditioning.as_mut().unwrap();
+                        let dims = table.table.val().dims();
+                        let n = dims.iter().product::<usize>();
+                        let values: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+                        table.table =
+                            burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(values, dims), &device));
+                        2usize
+                    });
                     let values: Vec<i32> = (0..image.dims()).map(|i| ((i * 7919 + 13) % image.levels) as i32).collect();
                     let shape = [1, image.channels, image.height, image.width];
-                    let batch = Tensor::<4, Int>::from_data(TensorData::new(values.clone(), shape), &Device::flex());
-                    let expected: Vec<f32> = model.logits(batch).into_data().convert::<f32>().try_to_vec().unwrap();
+                    let batch = Tensor::<4, Int>::from_data(TensorData::new(values.clone(), shape), &device);
+                    let labels =
+                        label.map(|l| Tensor::<1, Int>::from_data(TensorData::new(vec![l as i32], [1]), &device));
+                    let expected: Vec<f32> =
+                        model.logits_given(batch.clone(), labels).into_data().convert::<f32>().try_to_vec().unwrap();
+                    if label.is_some() {
+                        let other = Tensor::<1, Int>::from_data(TensorData::new(vec![0], [1]), &device);
+                        let unconditioned: Vec<f32> =
+                            model.logits_given(batch, Some(other)).into_data().convert::<f32>().try_to_vec().unwrap();
+                        assert_ne!(unconditioned, expected, "the class changes the prediction");
+                    }
                     let incremental = model.incremental();
                     let mut state = incremental.state();
+                    if let Some(label) = label {
+                        state.set_label(label);
+                    }
                     let plane = image.height * image.width;
                     for r in 0..image.height {
                         for c in 0..image.width {

@@ -1,6 +1,7 @@
 //! The three PixelRNN models behind one type, [`PixelRnn`]: a 7x7 mask A convolution, L layers
 //! of the chosen architecture, optional learnable skip connections, and the output stack.
 
+pub mod conditioning;
 pub mod config;
 pub mod diagonal_bilstm;
 pub mod gated_pixel_cnn;
@@ -22,6 +23,7 @@ use row_lstm::{RowLstmLayer, RowLstmLayerConfig};
 use step::Stepped;
 
 use crate::distribution::OutputDistribution;
+use crate::error::Error;
 use crate::error::Result;
 use crate::image_spec::{scale_input, ImageSpec};
 use crate::likelihood::nll_nats;
@@ -29,6 +31,7 @@ use crate::masks::{contiguous_groups, MaskType};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::output::{OutputStack, OutputStackConfig};
+use conditioning::ClassEmbedding;
 
 /// `x + y` when the layer has a residual connection (§3.3), else `y`.
 pub(crate) fn residual(x: Tensor<4>, y: Tensor<4>, on: bool) -> Tensor<4> {
@@ -146,7 +149,17 @@ impl ModelConfig {
             }
             .init(device, rng)
         });
-        Ok(PixelRnn { input, layers, skips, output, vertical, image: self.image, distribution: self.distribution() })
+        let conditioning = self.classes.map(|classes| ClassEmbedding::new(self.num_layers + 1, classes, 2 * h, device));
+        Ok(PixelRnn {
+            input,
+            layers,
+            skips,
+            output,
+            vertical,
+            conditioning,
+            image: self.image,
+            distribution: self.distribution(),
+        })
     }
 }
 
@@ -163,6 +176,8 @@ pub struct PixelRnn {
     pub(crate) output: OutputStack,
     /// Gated PixelCNN's vertical stack (its other architectures have none).
     pub(crate) vertical: Option<VerticalStack>,
+    /// A conditional model's class embedding.
+    pub(crate) conditioning: Option<ClassEmbedding>,
     /// The images this model is built for.
     #[module(skip)]
     pub(crate) image: ImageSpec,
@@ -172,14 +187,15 @@ pub struct PixelRnn {
 }
 
 impl PixelRnn {
-    /// Logits of every sub-pixel's conditional distribution.
+    /// Logits of every sub-pixel's conditional distribution. A class-conditional model's class
+    /// embedding is left out (see [`Self::forward_given`]).
     ///
     /// # Shapes
     /// - `x`: `[batch, channels, height, width]`, scaled (see [`crate::image_spec::scale_input`])
-    /// - returns `[batch, channels * logits_per_subpixel, height, width]`; channel `c`'s logits
-    ///   are the contiguous block `c`.
+    /// - returns `[batch, channels * params_per_subpixel, height, width]`; channel `c`'s
+    ///   parameters are the contiguous block `c`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_with(x, None)
+        self.forward_given(x, None, None)
     }
 
     /// [`Self::forward`] with training-time dropout on every layer's output: `Some((p, key))`
@@ -191,10 +207,32 @@ impl PixelRnn {
     /// # Shapes
     /// As [`Self::forward`].
     pub fn forward_with(&self, x: Tensor<4>, dropout: Option<(f64, u64)>) -> Tensor<4> {
+        self.forward_given(x, None, dropout)
+    }
+
+    /// [`Self::forward_with`] of a class-conditional model given each image's class:
+    /// the class embedding ([`conditioning`]) is added to the trunk before every layer and
+    /// before the output stack; `labels` is ignored by an unconditional model.
+    ///
+    /// # Shapes
+    /// - `x`: as [`Self::forward`]; `labels`: `[batch]`, each below the model's classes
+    /// - returns as [`Self::forward`]
+    pub fn forward_given(
+        &self,
+        x: Tensor<4>,
+        labels: Option<Tensor<1, Int>>,
+        dropout: Option<(f64, u64)>,
+    ) -> Tensor<4> {
+        let embedding = self.conditioning.as_ref().zip(labels);
+        let condition = |t: Tensor<4>, place: usize| match &embedding {
+            Some((table, labels)) => t + table.at(place, labels.clone()),
+            None => t,
+        };
         let links = self.vertical.as_ref().map(|v| v.forward(x.clone())); // L x [batch, 4h, height, width]
         let mut x = self.input.forward(x); // [batch, 2h, height, width]
         let mut skip_sum: Option<Tensor<4>> = None;
         for (index, layer) in self.layers.iter().enumerate() {
+            x = condition(x, index);
             x = match &links {
                 Some(links) => layer.forward(Tensor::cat(vec![x, links[index].clone()], 1)),
                 None => layer.forward(x),
@@ -210,7 +248,7 @@ impl PixelRnn {
                 });
             }
         }
-        self.output.forward(skip_sum.unwrap_or(x))
+        self.output.forward(condition(skip_sum.unwrap_or(x), self.layers.len()))
     }
 
     /// The images this model is built for.
@@ -231,7 +269,7 @@ impl PixelRnn {
         self.forward(scale_input(&self.image, images))
     }
 
-    /// Exact NLL of each image in nats.
+    /// Exact NLL of each image in nats (an unconditional model's; see [`Self::nll_given`]).
     ///
     /// # Shapes
     /// - `images`: `[batch, channels, height, width]` integers -> `[batch]`
@@ -239,12 +277,60 @@ impl PixelRnn {
         nll_nats(self.distribution, self.logits(images.clone()), images)
     }
 
-    /// [`Self::nll`] with training-time dropout (see [`Self::forward_with`]); `None` is `nll`.
+    /// The number of classes of a class-conditional model.
+    pub fn classes(&self) -> Option<usize> {
+        self.conditioning.as_ref().map(ClassEmbedding::classes)
+    }
+
+    /// Checks that `labels` (one per image, or none) are what this model needs: a conditional
+    /// model needs one label below its classes per image, an unconditional one none.
+    pub fn check_labels(&self, labels: Option<&[u8]>, images: usize) -> Result<()> {
+        match (self.classes(), labels) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(Error::Config("the model is not class-conditional: it takes no class label".into())),
+            (Some(classes), None) => Err(Error::Config(format!(
+                "the model is class-conditional ({classes} classes): it needs each image's class label"
+            ))),
+            (Some(classes), Some(labels)) => {
+                if labels.len() != images {
+                    return Err(Error::Config(format!("{} class labels for {images} images", labels.len())));
+                }
+                match labels.iter().find(|&&l| l as usize >= classes) {
+                    Some(l) => Err(Error::Config(format!("class {l} is outside the model's 0..{}", classes - 1))),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Logits given each image's class (`labels` as [`Self::forward_given`]).
     ///
     /// # Shapes
-    /// - `images`: `[batch, channels, height, width]` integers -> `[batch]`
-    pub fn nll_with_dropout(&self, images: Tensor<4, Int>, dropout: Option<(f64, u64)>) -> Tensor<1> {
-        let logits = self.forward_with(scale_input(&self.image, images.clone()), dropout);
+    /// - `images`: `[batch, channels, height, width]` integers, `labels`: `[batch]`
+    pub fn logits_given(&self, images: Tensor<4, Int>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+        self.forward_given(scale_input(&self.image, images), labels, None)
+    }
+
+    /// Exact NLL of each image in nats given its class: -log p(x | y) for a conditional model.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, channels, height, width]` integers, `labels`: `[batch]` -> `[batch]`
+    pub fn nll_given(&self, images: Tensor<4, Int>, labels: Option<Tensor<1, Int>>) -> Tensor<1> {
+        nll_nats(self.distribution, self.logits_given(images.clone(), labels), images)
+    }
+
+    /// [`Self::nll_given`] with training-time dropout (see [`Self::forward_with`]); `None` is
+    /// `nll_given`.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, channels, height, width]` integers, `labels`: `[batch]` -> `[batch]`
+    pub fn nll_with_dropout(
+        &self,
+        images: Tensor<4, Int>,
+        labels: Option<Tensor<1, Int>>,
+        dropout: Option<(f64, u64)>,
+    ) -> Tensor<1> {
+        let logits = self.forward_given(scale_input(&self.image, images.clone()), labels, dropout);
         nll_nats(self.distribution, logits, images)
     }
 }
@@ -266,12 +352,12 @@ mod tests {
             );
             let values = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
             let plain = values(model.nll(images.clone()));
-            assert_eq!(values(model.nll_with_dropout(images.clone(), None)), plain);
-            assert_eq!(values(model.nll_with_dropout(images.clone(), Some((0.0, 5)))), plain);
-            let a = values(model.nll_with_dropout(images.clone(), Some((0.5, 5))));
+            assert_eq!(values(model.nll_with_dropout(images.clone(), None, None)), plain);
+            assert_eq!(values(model.nll_with_dropout(images.clone(), None, Some((0.0, 5)))), plain);
+            let a = values(model.nll_with_dropout(images.clone(), None, Some((0.5, 5))));
             assert_ne!(a, plain, "{architecture:?}: dropout on");
-            assert_eq!(values(model.nll_with_dropout(images.clone(), Some((0.5, 5)))), a, "same key, same NLL");
-            assert_ne!(values(model.nll_with_dropout(images.clone(), Some((0.5, 6)))), a, "another key");
+            assert_eq!(values(model.nll_with_dropout(images.clone(), None, Some((0.5, 5)))), a, "same key, same NLL");
+            assert_ne!(values(model.nll_with_dropout(images.clone(), None, Some((0.5, 6)))), a, "another key");
             assert_eq!(values(model.nll(images)), plain, "evaluation is untouched");
         }
     }

@@ -64,6 +64,7 @@ impl Spec {
             // The spec's twin applies the input-to-state convolution after the skew.
             diagonal_padding: if self == Spec::M4 { DiagonalPadding::Bias } else { DiagonalPadding::Zero },
             output: OutputHead::Softmax,
+            classes: None,
         }
     }
 }

@@ -45,18 +45,25 @@ pub struct Generation {
     pub seed: u64,
     /// Softmax / sigmoid temperature (> 0; 1 = the model's distribution).
     pub temperature: f64,
+    /// Each image's class, for a class-conditional model (none for the others).
+    pub labels: Option<Vec<u8>>,
 }
 
 impl Generation {
     /// `count` fresh samples.
     pub fn samples(spec: &ImageSpec, count: usize, seed: u64, temperature: f64) -> Self {
-        Self { images: vec![0; count * spec.dims()], count, first_free: 0, seed, temperature }
+        Self { images: vec![0; count * spec.dims()], count, first_free: 0, seed, temperature, labels: None }
     }
 
     /// Completions of `images` keeping their top `observed_rows` rows.
     pub fn completions(spec: &ImageSpec, images: Vec<u8>, observed_rows: usize, seed: u64, temperature: f64) -> Self {
         let count = images.len() / spec.dims().max(1);
-        Self { images, count, first_free: observed_rows * spec.width * spec.channels, seed, temperature }
+        Self { images, count, first_free: observed_rows * spec.width * spec.channels, seed, temperature, labels: None }
+    }
+
+    /// The same request under each image's class `labels` (a class-conditional model's).
+    pub fn with_labels(self, labels: Vec<u8>) -> Self {
+        Self { labels: Some(labels), ..self }
     }
 }
 
@@ -89,6 +96,7 @@ pub fn generate(
     if !(request.temperature > 0.0 && request.temperature.is_finite()) {
         return Err(Error::Config(format!("temperature must be a positive number, got {}", request.temperature)));
     }
+    model.check_labels(request.labels.as_deref(), request.count)?;
     if request.first_free > dims {
         return Err(Error::Config(format!("first free sub-pixel {} beyond the image ({dims})", request.first_free)));
     }
@@ -102,6 +110,9 @@ pub fn generate(
     let incremental = (sampler == Sampler::Fast).then(|| model.incremental());
     let mut states: Vec<IncrementalState> =
         incremental.as_ref().map_or_else(Vec::new, |m| (0..request.count).map(|_| m.state()).collect());
+    if let Some(labels) = &request.labels {
+        states.iter_mut().zip(labels).for_each(|(state, &label)| state.set_label(label as usize));
+    }
     let mut done = 0;
     for r in 0..height {
         for c in 0..width {
@@ -129,7 +140,7 @@ pub fn generate(
                         .par_iter_mut()
                         .map(|state| incremental.logits_at(state, r, c)[ch * per..(ch + 1) * per].to_vec())
                         .collect(),
-                    None => naive_logits(model, &images, request.count, r, c, ch, device),
+                    None => naive_logits(model, &images, request.labels.as_deref(), (r, c, ch), device),
                 };
                 for (n, l) in logits.iter().enumerate() {
                     let previous: Vec<u8> = (0..ch).map(|j| images[n * dims + j * plane + pixel]).collect();
@@ -147,22 +158,25 @@ pub fn generate(
     Ok(images)
 }
 
-/// The logits of sub-pixel (r, c, ch) of every image from one full forward pass.
+/// The logits of sub-pixel (r, c, ch) of every image (under its class `labels`) from one full
+/// forward pass.
 fn naive_logits(
     model: &PixelRnn,
     images: &[u8],
-    count: usize,
-    r: usize,
-    c: usize,
-    ch: usize,
+    labels: Option<&[u8]>,
+    (r, c, ch): (usize, usize, usize),
     device: &Device,
 ) -> Vec<Vec<f32>> {
     let spec = model.image();
+    let count = images.len() / spec.dims();
     let per = model.distribution().params_per_subpixel();
     let data: Vec<i32> = images.iter().map(|&v| v as i32).collect();
     let batch =
         Tensor::<4, Int>::from_data(TensorData::new(data, [count, spec.channels, spec.height, spec.width]), device);
-    let logits = model.logits(batch).slice([0..count, ch * per..(ch + 1) * per, r..r + 1, c..c + 1]);
+    let labels = labels.map(|l| {
+        Tensor::<1, Int>::from_data(TensorData::new(l.iter().map(|&v| v as i32).collect::<Vec<_>>(), [count]), device)
+    });
+    let logits = model.logits_given(batch, labels).slice([0..count, ch * per..(ch + 1) * per, r..r + 1, c..c + 1]);
     let flat: Vec<f32> = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 logits");
     flat.chunks(per).map(|x| x.to_vec()).collect()
 }

@@ -50,6 +50,44 @@ fn fast_and_naive_samplers_agree_on_the_logistic_mixture() {
 }
 
 #[test]
+fn a_conditional_model_samples_under_its_classes_fast_as_naive() {
+    let spec = ImageSpec { channels: 1, height: 4, width: 5, levels: 2 };
+    let device = Device::flex();
+    for arch in ARCHS {
+        let mut config = ModelConfig::preset(Preset::Tiny, arch, spec).unwrap();
+        config.classes = Some(4);
+        let mut model = config.init(&device, 5).unwrap();
+        // Class 3 pushes every logit far up (it starts at zero: give it a learned-looking value).
+        let table = model.conditioning.as_mut().unwrap();
+        let [places, classes, width] = table.table.val().dims();
+        let values: Vec<f32> =
+            (0..places * classes * width).map(|i| if i / width % classes == 3 { 3.0 } else { 0.0 }).collect();
+        table.table = burn::module::Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, [places, classes, width]),
+            &device,
+        ));
+        let request = Generation::samples(&spec, 4, 7, 1.0).with_labels(vec![0, 3, 1, 3]);
+        let fast = generate(&model, &request, Sampler::Fast, &device, &mut |_, _| {}).unwrap();
+        let naive = generate(&model, &request, Sampler::Naive, &device, &mut |_, _| {}).unwrap();
+        assert_eq!(fast, naive, "{arch:?}");
+        // Labels are required, and only of a conditional model, one per image, in range.
+        let err = |r: &Generation, m: &PixelRnn| {
+            generate(m, r, Sampler::Fast, &device, &mut |_, _| {}).unwrap_err().to_string()
+        };
+        assert!(err(&Generation::samples(&spec, 4, 7, 1.0), &model).contains("needs each image's class label"));
+        assert!(
+            err(&Generation::samples(&spec, 2, 7, 1.0).with_labels(vec![0, 4]), &model).contains("class 4 is outside")
+        );
+        assert!(err(&Generation::samples(&spec, 2, 7, 1.0).with_labels(vec![0]), &model)
+            .contains("1 class labels for 2 images"));
+        let plain = tiny(arch, spec, true, true);
+        assert!(
+            err(&Generation::samples(&spec, 1, 7, 1.0).with_labels(vec![0]), &plain).contains("not class-conditional")
+        );
+    }
+}
+
+#[test]
 fn same_seed_same_images_and_completion_keeps_observed_pixels() {
     let spec = ImageSpec { channels: 3, height: 4, width: 4, levels: 256 };
     let model = tiny(Architecture::DiagonalBilstm, spec, true, true);
