@@ -105,6 +105,8 @@ pub enum DeviceArg {
     Vulkan,
     /// A GPU through wgpu's choice of API: Metal, Vulkan, DX12 (build with `--features wgpu`).
     Wgpu,
+    /// An NVIDIA GPU through CUDA (build with `--features cuda`).
+    Cuda,
 }
 
 impl From<DeviceArg> for pixelrnn::device::Backend {
@@ -113,6 +115,7 @@ impl From<DeviceArg> for pixelrnn::device::Backend {
             DeviceArg::Cpu => Self::Cpu,
             DeviceArg::Vulkan => Self::Vulkan,
             DeviceArg::Wgpu => Self::Wgpu,
+            DeviceArg::Cuda => Self::Cuda,
         }
     }
 }

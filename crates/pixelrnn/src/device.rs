@@ -1,10 +1,12 @@
 //! Compute devices chosen at run time: the CPU (Burn's `flex` backend) or a GPU through
 //! Burn's wgpu runtime (`vulkan` feature: Vulkan / SPIR-V; `wgpu` feature: whichever API wgpu
-//! settles on — Metal, Vulkan, DX12). GPU devices come with kernel fusion and autotuning.
+//! settles on — Metal, Vulkan, DX12) or its CUDA runtime (`cuda` feature: NVIDIA GPUs; the
+//! driver and NVRTC are loaded at run time, so the build needs no CUDA toolkit). GPU devices
+//! come with kernel fusion and autotuning.
 //!
 //! Opening a GPU device is checked: a build without the feature, a machine without a Vulkan
-//! loader or without an adapter gives an [`Error::Device`] naming what was found, never a
-//! panic on first use. A runtime can be initialised once per process, so opened devices are
+//! loader, without an adapter or without a CUDA driver gives an [`Error::Device`] naming what
+//! was found, never a panic on first use. A runtime can be initialised once per process, so opened devices are
 //! kept and handed out again.
 
 use std::fmt;
@@ -22,6 +24,8 @@ pub enum Backend {
     Vulkan,
     /// A GPU through wgpu's automatic choice of graphics API (feature `wgpu`).
     Wgpu,
+    /// An NVIDIA GPU through CUDA (feature `cuda`).
+    Cuda,
 }
 
 impl Backend {
@@ -31,6 +35,7 @@ impl Backend {
             Backend::Cpu => "cpu",
             Backend::Vulkan => "vulkan",
             Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
         }
     }
 
@@ -40,6 +45,7 @@ impl Backend {
             Backend::Cpu => true,
             Backend::Vulkan => cfg!(feature = "vulkan"),
             Backend::Wgpu => cfg!(feature = "wgpu"),
+            Backend::Cuda => cfg!(feature = "cuda"),
         }
     }
 }
@@ -57,6 +63,8 @@ pub fn open(backend: Backend) -> Result<Device> {
         Backend::Cpu => Ok(cpu()),
         #[cfg(any(feature = "vulkan", feature = "wgpu"))]
         Backend::Vulkan | Backend::Wgpu if backend.compiled() => gpu::open_kind(backend, None),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => cuda::open(0),
         _ => Err(Error::Device {
             device: backend.name().into(),
             reason: format!(
@@ -85,6 +93,8 @@ pub fn open_nth(backend: Backend, index: usize) -> Result<Device> {
         }),
         #[cfg(any(feature = "vulkan", feature = "wgpu"))]
         Backend::Vulkan | Backend::Wgpu if backend.compiled() => gpu::open_kind(backend, Some(index)),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => cuda::open(index),
         _ => open(backend),
     }
 }
@@ -112,10 +122,10 @@ pub fn parse_device_list(list: &str) -> Result<Vec<DeviceSpec>> {
     let mut out: Vec<DeviceSpec> = Vec::new();
     for item in list.split(',').map(str::trim) {
         let (name, index) = item.split_once(':').unwrap_or((item, "0"));
-        let backend = [Backend::Cpu, Backend::Vulkan, Backend::Wgpu]
+        let backend = [Backend::Cpu, Backend::Vulkan, Backend::Wgpu, Backend::Cuda]
             .into_iter()
             .find(|b| b.name() == name)
-            .ok_or_else(|| bad(format!("unknown device {item:?}; expected cpu, vulkan:N or wgpu:N")))?;
+            .ok_or_else(|| bad(format!("unknown device {item:?}; expected cpu, vulkan:N, wgpu:N or cuda:N")))?;
         let index: usize = index.parse().map_err(|_| bad(format!("{item:?}: the index must be a number")))?;
         let spec = DeviceSpec { backend, index };
         if out.contains(&spec) {
@@ -144,9 +154,54 @@ pub fn describe(backend: Backend) -> String {
             1 => "cpu (flex, 1 thread)".to_string(),
             n => format!("cpu (flex, {n} threads)"),
         },
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => "cuda:0 (CUDA driver, NVRTC kernels)".into(),
         #[cfg(any(feature = "vulkan", feature = "wgpu"))]
         _ if backend.compiled() => gpu::adapters(backend).first().cloned().unwrap_or_else(|| "no adapter".into()),
         _ => "not compiled in".into(),
+    }
+}
+
+/// CUDA devices: Burn's CUDA runtime loads the driver (`libcuda.so`) and NVRTC when a device
+/// is first used, and panics where they are missing; opening runs one tiny computation on the
+/// device and turns such a panic into an [`Error::Device`].
+#[cfg(feature = "cuda")]
+mod cuda {
+    use burn::prelude::*;
+
+    use crate::error::{Error, Result};
+
+    pub(super) fn open(index: usize) -> Result<Device> {
+        let device = Device::cuda(index);
+        let probe = device.clone();
+        let quiet = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let tried = std::panic::catch_unwind(move || {
+            let t = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &probe);
+            (t.clone() * t).sum().into_scalar::<f32>()
+        });
+        std::panic::set_hook(quiet);
+        match tried {
+            Ok(v) if v == 5.0 => Ok(device),
+            Ok(v) => Err(Error::Device {
+                device: format!("cuda:{index}"),
+                reason: format!("a test computation gave {v}, not 5"),
+            }),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the CUDA runtime failed".into());
+                let line = why.lines().next().unwrap_or_default().to_string();
+                Err(Error::Device {
+                    device: format!("cuda:{index}"),
+                    reason: format!(
+                        "cannot use it: {line} (is the NVIDIA driver installed, libcuda.so.1 and libnvrtc on the library path, and the GPU index right?)"
+                    ),
+                })
+            }
+        }
     }
 }
 
@@ -250,7 +305,7 @@ mod tests {
             ("cpu,cpu:1", "the CPU is one device"),
             ("vulkan:0,wgpu:1", "mixes backends"),
             ("vulkan:0,vulkan:0", "listed twice"),
-            ("cuda:0", "unknown device"),
+            ("tpu:0", "unknown device"),
             ("vulkan:x", "must be a number"),
         ] {
             let e = parse_device_list(list).unwrap_err().to_string();
@@ -258,5 +313,10 @@ mod tests {
         }
         let e = open_nth(Backend::Cpu, 1).unwrap_err().to_string();
         assert!(e.contains("cpu:1") && e.contains("mpirun"), "{e}");
+        assert_eq!(parse_device_list("cuda:1").unwrap(), [DeviceSpec { backend: Backend::Cuda, index: 1 }]);
+        if !Backend::Cuda.compiled() {
+            let e = super::open(Backend::Cuda).unwrap_err().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
     }
 }

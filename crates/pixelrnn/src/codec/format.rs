@@ -169,12 +169,15 @@ impl Header {
     /// Whether `model` (with `config`) is the one the file was coded with; else an error that
     /// names the weights needed.
     pub fn check_model(&self, model: &PixelRnn, config: &ModelConfig) -> Result<()> {
-        if config_digest(config) != self.config_sha256 || weights_digest(model) != self.weights_sha256 {
+        let (weights, config_sha) = (weights_digest(model), config_digest(config));
+        if config_sha != self.config_sha256 || weights != self.weights_sha256 {
+            let which = if weights == self.weights_sha256 { "another model config" } else { "other weights" };
             return Err(codec_error(format!(
-                "coded with other weights: this file needs the model whose weights have SHA-256 {} (config {}), the run given has {}",
+                "coded with {which}: this file needs the model whose weights have SHA-256 {} (config {}), the run given has {} (config {})",
                 hex(&self.weights_sha256),
                 &hex(&self.config_sha256)[..16],
-                hex(&weights_digest(model))
+                hex(&weights),
+                &hex(&config_sha)[..16]
             )));
         }
         if model.image() != self.image {

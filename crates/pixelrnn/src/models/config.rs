@@ -75,7 +75,9 @@ pub struct ModelConfig {
     #[serde(default)]
     pub diagonal_padding: DiagonalPadding,
     /// The output distribution; runs written before this setting existed have the paper's.
-    #[serde(default)]
+    /// Not written when it is the paper's, so that the config of every model that existed
+    /// before serializes (and hashes, see `codec::format::config_digest`) as it did.
+    #[serde(default, skip_serializing_if = "OutputHead::is_softmax")]
     pub output: OutputHead,
     /// Class-conditional on this many labels ([`crate::models::conditioning`]); `None`
     /// (runs written before this setting existed): unconditional.
@@ -95,6 +97,13 @@ pub enum OutputHead {
         /// Mixture components K (PixelCNN++: 10).
         components: usize,
     },
+}
+
+impl OutputHead {
+    /// Whether it is the paper's output (the default).
+    pub fn is_softmax(&self) -> bool {
+        *self == OutputHead::Softmax
+    }
 }
 
 fn learned_by_default() -> bool {
