@@ -66,6 +66,23 @@ fn a_conditional_model_trains_and_every_command_uses_the_labels() {
     let labels = std::fs::read_to_string(path("out").join("labels.tsv")).unwrap();
     assert_eq!(labels, "00000.png\t0\n00001.png\t1\n00002.png\t2\n");
 
+    // Export and import keep the class embedding (and so the conditional NLL).
+    bin().args(["export", "--run", r, "--out"]).arg(path("m.safetensors")).args(last).assert().success();
+    bin()
+        .arg("import")
+        .arg(path("m.safetensors"))
+        .arg("--out")
+        .arg(path("imported"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--no-verify"])
+        .assert()
+        .success();
+    assert_eq!(
+        eval_json(&path("imported"), &["--limit", "3", "--per-image"])["per_image_nats"],
+        eval["per_image_nats"]
+    );
+
     // Bad requests: a class out of range, an image without its class.
     let err = stderr_of(
         bin().args(["sample", "--run", r, "--count", "2", "--class", "10", "--out"]).arg(path("x.png")).args(last),
