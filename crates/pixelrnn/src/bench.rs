@@ -119,7 +119,7 @@ pub fn run(
     )?;
     let dims = config.image.dims() as f64;
     let to_loss = |nats_per_image: f64| {
-        if spec == Spec::M2 {
+        if spec.rgb() {
             nats_per_image / dims / std::f64::consts::LN_2
         } else {
             nats_per_image
@@ -213,7 +213,7 @@ pub fn run(
         min_step_s: round5(sorted[0]),
         images_per_sec: (batch as f64 / median * 1e4).round() / 1e4,
         loss: (to_loss(loss) * 1e4).round() / 1e4,
-        loss_unit: if spec == Spec::M2 { "bits/dim" } else { "nats/image" },
+        loss_unit: if spec.rgb() { "bits/dim" } else { "nats/image" },
     })
 }
 
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn specs_build_and_time_one_step() {
-        for spec in [Spec::M1, Spec::M3, Spec::M4] {
+        for spec in [Spec::M1, Spec::M3, Spec::M4, Spec::M5, Spec::M6] {
             let m = run(spec, Mode::Infer, Some(2), 0, 1, 1, Backend::Cpu).unwrap();
             assert_eq!((m.batch, m.steps, m.model.as_str()), (2, 1, spec.name()));
             if spec == Spec::M4 {

@@ -5,7 +5,8 @@
 use crate::image_spec::ImageSpec;
 use crate::models::{Architecture, DiagonalPadding, ModelConfig, OutputHead};
 
-/// One of the four benchmark specs (docs/bench-specs.md).
+/// One of the benchmark specs (docs/bench-specs.md): M1-M4 the paper's models (with a PyTorch
+/// twin), M5-M6 the successors' parts (Gated PixelCNN, logistic mixture; no twin yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Spec {
@@ -17,6 +18,10 @@ pub enum Spec {
     M3,
     /// Diagonal BiLSTM, binary 1x28x28, h = 16, one layer, batch 32.
     M4,
+    /// Gated PixelCNN, RGB 3x32x32, h = 32, 7 layers, 256-way softmax, batch 16.
+    M5,
+    /// M2 with PixelCNN++'s discretized logistic mixture of 10 in place of the softmax.
+    M6,
 }
 
 impl Spec {
@@ -27,26 +32,35 @@ impl Spec {
             Spec::M2 => "m2",
             Spec::M3 => "m3",
             Spec::M4 => "m4",
+            Spec::M5 => "m5",
+            Spec::M6 => "m6",
         }
     }
 
     /// The spec's batch size.
     pub fn batch(self) -> usize {
-        if self == Spec::M2 {
+        if self.rgb() {
             16
         } else {
             32
         }
     }
 
+    /// Whether its images are RGB (M2, M5, M6).
+    pub fn rgb(self) -> bool {
+        matches!(self, Spec::M2 | Spec::M5 | Spec::M6)
+    }
+
     /// The model: the spec's depth and width, output width d = 2h, no skip connections.
     pub fn model_config(self) -> ModelConfig {
         let binary = ImageSpec { channels: 1, height: 28, width: 28, levels: 2 };
+        let rgb = ImageSpec { channels: 3, height: 32, width: 32, levels: 256 };
         let (arch, image, layers, h) = match self {
             Spec::M1 => (Architecture::PixelCnn, binary, 7, 32),
-            Spec::M2 => (Architecture::PixelCnn, ImageSpec { channels: 3, height: 32, width: 32, levels: 256 }, 7, 64),
+            Spec::M2 | Spec::M6 => (Architecture::PixelCnn, rgb, 7, 64),
             Spec::M3 => (Architecture::RowLstm, binary, 1, 32),
             Spec::M4 => (Architecture::DiagonalBilstm, binary, 1, 16),
+            Spec::M5 => (Architecture::GatedPixelCnn, rgb, 7, 32),
         };
         ModelConfig {
             architecture: arch,
@@ -63,7 +77,7 @@ impl Spec {
             learned_initial_state: self != Spec::M3,
             // The spec's twin applies the input-to-state convolution after the skew.
             diagonal_padding: if self == Spec::M4 { DiagonalPadding::Bias } else { DiagonalPadding::Zero },
-            output: OutputHead::Softmax,
+            output: if self == Spec::M6 { OutputHead::Mixture { components: 10 } } else { OutputHead::Softmax },
             classes: None,
         }
     }
