@@ -78,6 +78,11 @@ fn gpu_devices_without_the_feature_are_a_clear_error() {
         "wgpu",
     ]));
     assert!(err.contains("no wgpu support") && err.contains("--features wgpu"), "{err}");
-    let err = stderr_of(bin().args(["bench", "--device", "cuda"]));
-    assert!(err.contains("cuda") && err.contains("cpu, vulkan, wgpu"), "{err}");
+    if !cfg!(feature = "cuda") {
+        let err = stderr_of(bin().args(["bench", "--spec", "m1", "--mode", "infer", "--device", "cuda"]));
+        assert!(err.contains("no cuda support") && err.contains("--features cuda"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    let err = stderr_of(bin().args(["bench", "--device", "tpu"]));
+    assert!(err.contains("tpu") && err.contains("cpu, vulkan, wgpu, cuda"), "{err}");
 }
