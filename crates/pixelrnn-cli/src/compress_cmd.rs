@@ -117,14 +117,7 @@ pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
     let spec = model.image();
     let Gathered { images, names, labels: own_labels } = gather(&args, &spec, &config)?;
     // A conditional model codes each image under its class: --class K, or the dataset's labels.
-    let labels = match (model.classes(), args.class) {
-        (None, Some(_)) => bail!("--class: the run's model is not class-conditional"),
-        (None, None) => None,
-        (Some(_), Some(k)) => Some(vec![k; names.len()]),
-        (Some(_), None) => {
-            Some(own_labels.context("the run's model is class-conditional: give the images' --class K")?)
-        }
-    };
+    let labels = crate::run_args::class_labels(&model, args.class, own_labels, names.len())?;
     let quiet = args.json;
     let chunk = args.chunk.unwrap_or_else(|| auto_chunk(&model));
     let (bar, mut progress) = chunk_bar(names.len(), chunk as usize, spec.dims(), quiet);

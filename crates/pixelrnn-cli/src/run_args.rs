@@ -24,6 +24,25 @@ pub fn load_run(run: &RunArgs) -> anyhow::Result<(ExperimentConfig, PixelRnn, De
 }
 
 /// Says on stderr which weights a command uses when the run keeps a weight average.
+/// The class labels of `count` images for `model`: none for an unconditional model (which
+/// refuses `--class`); for a class-conditional one `--class K` for every image, else `own`
+/// (the images' own labels), which must then exist.
+pub fn class_labels(
+    model: &PixelRnn,
+    class: Option<u8>,
+    own: Option<Vec<u8>>,
+    count: usize,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    match (model.classes(), class) {
+        (None, Some(_)) => {
+            anyhow::bail!("--class: the run's model is not class-conditional (train it with --conditional)")
+        }
+        (None, None) => Ok(None),
+        (Some(_), Some(k)) => Ok(Some(vec![k; count])),
+        (Some(_), None) => own.map(Some).context("the run's model is class-conditional: give the image's --class K"),
+    }
+}
+
 pub fn say_weights(loaded: &LoadedRun) {
     if let Some(average) = loaded.average {
         eprintln!(

@@ -10,7 +10,7 @@ use pixelrnn::sample::{generate, Generation, Sampler};
 
 use crate::cli::{CompleteArgs, SampleArgs};
 use crate::data_cmd::fetch_and_load;
-use crate::run_args::{check_output, load_run, write};
+use crate::run_args::{check_output, class_labels, load_run, write};
 
 fn run_generation(model: &PixelRnn, request: &Generation, naive: bool, device: &Device) -> anyhow::Result<Vec<u8>> {
     let bar = ProgressBar::new(0);
@@ -40,11 +40,9 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     let mut request = Generation::samples(&spec, args.count, args.seed, args.temperature);
     // A conditional model: every sample of --class K, or the classes in turn (one column each
     // with --columns set to the number of classes).
-    match (model.classes(), args.class) {
-        (Some(_), Some(k)) => request = request.with_labels(vec![k; args.count]),
-        (Some(classes), None) => request = request.with_labels((0..args.count).map(|i| (i % classes) as u8).collect()),
-        (None, Some(_)) => bail!("--class: the run's model is not class-conditional (train it with --conditional)"),
-        (None, None) => {}
+    let in_turn = model.classes().map(|classes| (0..args.count).map(|i| (i % classes) as u8).collect());
+    if let Some(labels) = class_labels(&model, args.class, in_turn, args.count)? {
+        request = request.with_labels(labels);
     }
     let images = run_generation(&model, &request, args.naive, &device)?;
     let cells: Vec<Cell> = images.chunks(spec.dims()).map(|pixels| Cell::Image { pixels, hidden_from: None }).collect();
@@ -89,12 +87,7 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         (found.images, found.labels)
     };
     // A conditional model completes each image under --class K or its own label.
-    let labels = match (model.classes(), args.class) {
-        (None, Some(_)) => bail!("--class: the run's model is not class-conditional (train it with --conditional)"),
-        (None, None) => None,
-        (Some(_), Some(k)) => Some(vec![k; originals.len()]),
-        (Some(_), None) => Some(labels.context("the run's model is class-conditional: give the image's --class K")?),
-    };
+    let labels = class_labels(&model, args.class, labels, originals.len())?;
     let m = args.samples_per_image;
     let starts: Vec<u8> = originals.iter().flat_map(|o| std::iter::repeat_n(o.iter().copied(), m).flatten()).collect();
     let grid = grid_bytes(&spec, originals.len(), m + 2, args.scale);

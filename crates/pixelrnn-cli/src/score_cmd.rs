@@ -25,17 +25,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --image FILE.png or --index N"),
     };
     // A conditional model scores -log p(x | y) under --class K or the image's own label.
-    let label = match (model.classes(), args.class) {
-        (None, Some(_)) => {
-            anyhow::bail!("--class: the run's model is not class-conditional (train it with --conditional)")
-        }
-        (None, None) => None,
-        (Some(_), Some(k)) => Some(k),
-        (Some(_), None) => Some(
-            own_label
-                .ok_or_else(|| anyhow::anyhow!("the run's model is class-conditional: give the image's --class K"))?,
-        ),
-    };
+    let label = crate::run_args::class_labels(&model, args.class, own_label.map(|l| vec![l]), 1)?.map(|l| l[0]);
     let s = pixelrnn::score::score(&model, &image, label, &device)?;
     if let Some(path) = &args.heatmap {
         write(path, &heatmap_png(&s.per_pixel(), s.height, s.width, 8))?;
