@@ -2,7 +2,9 @@
 # The tests (README, and what CI runs through .ci/run): the whole workspace. When an MPI
 # library and libclang are installed (Debian: libopenmpi-dev openmpi-bin libclang-dev), with the
 # `mpi` feature, so that the tests of `train --distributed mpi` run under mpirun too; without
-# them those tests are left out (said below) and the rest runs as usual.
+# them those tests are left out (said below) and the rest runs as usual. Then, where a Python 3
+# is present, the Python package's tests (python/tests, pytest) against a build of the module in
+# a virtual environment (target/py-venv: maturin, pytest and numpy from pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 features=()
@@ -13,4 +15,6 @@ if command -v mpicc > /dev/null && command -v mpirun > /dev/null && [[ -n $libcl
 else
   echo "note: no MPI library or libclang found: the MPI tests are left out (apt-get install libopenmpi-dev openmpi-bin libclang-dev)"
 fi
-exec cargo test --workspace -q "${features[@]}" "$@"
+cargo test --workspace -q "${features[@]}" "$@"
+[[ $# -gt 0 ]] && exit 0  # a filtered run is about the Rust tests
+scripts/test-python.sh

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use pixelrnn::bench::{Mode, Spec};
 use pixelrnn::data::DatasetName;
 use pixelrnn::models::{Architecture, Preset};
@@ -14,6 +16,26 @@ use pixelrnn::models::{Architecture, Preset};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses a command line (`args[0]` is the program's name). For `train`, also records which
+/// flags were given rather than defaulted ([`TrainArgs::given`]), which `--resume` without
+/// `--model` needs.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::Train(args), Some(("train", given))) = (&mut cli.command, matches.subcommand()) {
+        args.given = given
+            .ids()
+            .filter(|id| given.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+            .map(|id| id.to_string())
+            .collect();
+    }
+    Ok(cli)
 }
 
 // Parsed once per process: the size difference between variants does not matter.
@@ -291,7 +313,7 @@ pub struct TrainArgs {
     /// No progress bar (log lines only).
     #[arg(long)]
     pub quiet: bool,
-    /// The flags given on the command line (clap's ids), not defaults: filled in by `main`.
+    /// The flags given on the command line (clap's ids), not defaults: filled in by [`parse`].
     #[arg(skip)]
     pub given: Vec<String>,
 }

@@ -1,24 +1,8 @@
 //! `pixelrnn`: train PixelCNN / Row LSTM / Diagonal BiLSTM models, evaluate their exact
-//! log-likelihood, and manage datasets. A thin layer over the `pixelrnn` library.
-
-mod bench_cmd;
-mod cli;
-mod compress_cmd;
-mod data_cmd;
-mod device;
-mod eval_cmd;
-mod experiment_cmd;
-mod field_cmd;
-mod interop_cmd;
-mod run_args;
-mod sample_cmd;
-mod score_cmd;
-mod signals;
-mod train_cmd;
+//! log-likelihood, and manage datasets. A thin layer over the `pixelrnn` library; the commands
+//! themselves are in this crate's library (`lib.rs`), which the Python module shares.
 
 use std::process::ExitCode;
-
-use clap::{CommandFactory, FromArgMatches};
 
 /// mimalloc keeps freed pages for reuse; glibc's malloc returns the large per-step buffers of
 /// training to the kernel and faults them back in every step. Measured (BENCHMARKS.md).
@@ -58,41 +42,13 @@ fn quiet_on_closed_stdout() {
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     keep_freed_pages();
-    let matches = cli::Cli::command().get_matches();
-    let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // `train --resume` without --model tells flags given from defaults.
-    if let (cli::Command::Train(args), Some(("train", given))) = (&mut cli.command, matches.subcommand()) {
-        args.given = given
-            .ids()
-            .filter(|id| given.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
-            .map(|id| id.to_string())
-            .collect();
-    }
-    match run(cli) {
+    let cli = pixelrnn_cli::cli::parse(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    match pixelrnn_cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
-    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
-    match cli.command {
-        cli::Command::Train(args) => train_cmd::run(args),
-        cli::Command::Eval(args) => done(eval_cmd::run(args)),
-        cli::Command::Sample(args) => done(sample_cmd::sample(args)),
-        cli::Command::Complete(args) => done(sample_cmd::complete(args)),
-        cli::Command::Score(args) => done(score_cmd::run(args)),
-        cli::Command::Compress(args) => done(compress_cmd::compress(args)),
-        cli::Command::Decompress(args) => done(compress_cmd::decompress(args)),
-        cli::Command::Export(args) => done(interop_cmd::export(args)),
-        cli::Command::Import(args) => done(interop_cmd::import(args)),
-        cli::Command::ReceptiveField(args) => done(field_cmd::run(args)),
-        cli::Command::Experiment(args) => experiment_cmd::run(args),
-        cli::Command::Bench(args) => done(bench_cmd::run(args)),
-        cli::Command::Data { command } => done(data_cmd::run(command)),
     }
 }
 

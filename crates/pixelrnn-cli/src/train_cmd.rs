@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -15,7 +16,7 @@ use pixelrnn::experiment::{paper_preset, DataConfig, ExperimentConfig, Optimizer
 use pixelrnn::interop::Layout;
 use pixelrnn::models::{ModelConfig, OutputHead};
 use pixelrnn::run::{RunDir, Which};
-use pixelrnn::train::{train_on, GradientsObserver, InitialWeights, TrainEvent, TrainOptions};
+use pixelrnn::train::{train_on, GradientsObserver, InitialWeights, TrainEvent, TrainOptions, TrainOutcome};
 
 use crate::cli::{DeviceArg, DistributedArg, OutputArg, TrainArgs};
 use crate::data_cmd::fetch_and_load;
@@ -339,6 +340,53 @@ fn on_devices(job: &Job, list: &[DeviceSpec]) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `--overwrite`: the old run's files go, under the run's lock (never the files of a trainer
+/// still running there).
+fn clear_for_overwrite(args: &TrainArgs) -> anyhow::Result<()> {
+    if args.overwrite && args.out.exists() {
+        let run = RunDir::new(&args.out);
+        let owner = run.lock().with_context(|| format!("--overwrite {}", args.out.display()))?;
+        run.clear(&owner).with_context(|| format!("--overwrite {}", args.out.display()))?;
+    }
+    Ok(())
+}
+
+/// The loop's options from the flags.
+fn train_options(args: &TrainArgs, config: &ExperimentConfig) -> TrainOptions {
+    TrainOptions {
+        resume: args.resume,
+        allow_unchecked: args.allow_unchecked,
+        initial_weights: initial_weights(config),
+        first_gradients: args.gradients_out.clone().map(|path| gradients_writer(path, args.gradients_layout, config)),
+    }
+}
+
+/// `train` run from a host program (the Python module's `pixelrnn.train`): `flags` are the
+/// command's flags exactly as on the command line (program and command names left out), checked
+/// and resolved as the CLI does; one process on one device. Nothing is printed and no signal
+/// handler is installed: training stops after a checkpoint once `stop` is set (the outcome then
+/// says `interrupted`), and `observer` sees every event.
+pub fn train_embedded(
+    flags: &[String],
+    stop: &Arc<AtomicBool>,
+    observer: &mut dyn FnMut(&TrainEvent),
+) -> anyhow::Result<TrainOutcome> {
+    let argv = ["pixelrnn", "train"].into_iter().map(String::from).chain(flags.iter().cloned());
+    let cli = crate::cli::parse(argv).map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?;
+    let crate::cli::Command::Train(args) = cli.command else {
+        bail!("the flags did not parse as the train command's")
+    };
+    if args.distributed.is_some() || args.devices.is_some() || args.test_fail_at.is_some() {
+        bail!("--distributed, --devices: run multi-process or multi-device training with the pixelrnn command");
+    }
+    let (config, data) = resolve(&args, true)?;
+    let device = crate::device::select(args.device)?;
+    clear_for_overwrite(&args)?;
+    let options = train_options(&args, &config);
+    train_on(&config, &data, &args.out, &options, &device, stop, observer, &mut Single)
+        .with_context(|| format!("training in --out {}", args.out.display()))
+}
+
 /// What every rank of one training job shares.
 struct Job<'a> {
     args: &'a TrainArgs,
@@ -353,11 +401,8 @@ impl Job<'_> {
     fn train(&self, device: Device, collective: &mut dyn Collective) -> anyhow::Result<ExitCode> {
         let (args, config) = (self.args, self.config);
         let lead = collective.rank() == 0;
-        if lead && args.overwrite && args.out.exists() {
-            // Under the run's lock: never the files of a trainer still running there.
-            let run = RunDir::new(&args.out);
-            let _owner = run.lock().with_context(|| format!("--overwrite {}", args.out.display()))?;
-            run.clear(&_owner).with_context(|| format!("--overwrite {}", args.out.display()))?;
+        if lead {
+            clear_for_overwrite(args)?;
         }
         let (dataset, steps, batch_size) = (config.data.dataset, config.training.steps, config.training.batch_size);
         let m = &config.model;
@@ -400,15 +445,7 @@ impl Job<'_> {
             }
             TrainEvent::Checkpoint { .. } | TrainEvent::ReplicasChecked { .. } => {}
         };
-        let options = TrainOptions {
-            resume: args.resume,
-            allow_unchecked: args.allow_unchecked,
-            initial_weights: initial_weights(config),
-            first_gradients: args
-                .gradients_out
-                .clone()
-                .map(|path| gradients_writer(path, args.gradients_layout, config)),
-        };
+        let options = train_options(args, config);
         // --test-fail-at: this rank fails at that step (a test double around the collective).
         let mut failing;
         let collective: &mut dyn Collective = match self.fail_at.filter(|(rank, _)| *rank == collective.rank()) {
