@@ -201,6 +201,21 @@ class Model:
         )
         return _array(raw, (count, samples) + self.shape)
 
+    # --- data --------------------------------------------------------------------------
+    def dataset(
+        self, split: str = "test", limit: Optional[int] = None, data_dir: Union[None, str, "os.PathLike[str]"] = None
+    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """The first ``limit`` images of ``split`` ("train", "valid" or "test") of the run's
+        dataset and their labels (or ``None``): ``((N, C, H, W) uint8, (N,) uint8)``, the images
+        ``pixelrnn eval`` scores (binarized MNIST binarized the same way). The data is found as
+        the CLI finds it: ``data_dir``, else the folder the run recorded, else the user cache
+        (fetched on first use)."""
+        if limit is not None:
+            limit = _positive(limit, "limit")
+        raw, count, labels = self._native.dataset(split, limit, None if data_dir is None else os.fspath(data_dir))
+        images = _array(raw, (count,) + self.shape)
+        return images, None if labels is None else np.frombuffer(labels, dtype=np.uint8).copy()
+
     # --- weights -----------------------------------------------------------------------
     def export(self, layout: str = "pytorch") -> bytes:
         """The weights as safetensors bytes: the PyTorch twin's ``state_dict`` layout

@@ -16,6 +16,13 @@ def test_nll_equals_eval_exactly(cli, run_dir, model, tmp_path):
     assert float(np.mean(model.nll(images))) == report["nll_nats"]
 
 
+def test_dataset_gives_the_images_eval_scores(cli, run_dir, model, tmp_path):
+    images, labels = model.dataset("test", limit=10)
+    assert np.array_equal(images, test_images(cli, run_dir, tmp_path, limit=10))
+    assert labels.tolist() == [i % 10 for i in range(10)]
+    assert model.dataset("train", limit=3)[0].shape == (3, 1, 28, 28)
+
+
 def test_samples_equal_the_clis(cli, run_dir, model, tmp_path):
     each = tmp_path / "each"
     run_cli(cli, ["sample", "--run", run_dir, "--count", 5, "--seed", 21, "--out", tmp_path / "grid.png", "--each", each])

@@ -108,6 +108,10 @@ def test_bad_arguments_are_refused(model):
         model.nll(images, labels=[3])
     with pytest.raises(pixelrnn.PixelRnnError, match="names for"):
         pixelrnn.compress(model, images, names=["a.png", "b.png"])
+    with pytest.raises(pixelrnn.PixelRnnError, match="split"):
+        model.dataset("holdout")
+    with pytest.raises(ValueError, match="limit"):
+        model.dataset("test", limit=0)
     with pytest.raises(pixelrnn.PixelRnnError, match="batch_size"):
         model.nll(images, batch_size=0)
 

@@ -5,13 +5,13 @@
 mod bench_cmd;
 pub mod cli;
 mod compress_cmd;
-mod data_cmd;
+pub mod data_cmd;
 mod device;
 mod eval_cmd;
 mod experiment_cmd;
 mod field_cmd;
 mod interop_cmd;
-mod run_args;
+pub mod run_args;
 mod sample_cmd;
 mod score_cmd;
 mod signals;

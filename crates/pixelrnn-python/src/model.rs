@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use burn::prelude::Device;
 use pixelrnn::codec::{decode, encode_labelled, format::default_name};
-use pixelrnn::data::ImageSet;
+use pixelrnn::data::{ImageSet, LoadOptions, Split};
 use pixelrnn::device::Backend;
 use pixelrnn::eval::per_image_nll;
 use pixelrnn::experiment::ExperimentConfig;
@@ -301,6 +301,38 @@ impl Model {
             py.detach(|| decode(&loaded.model, &loaded.config.model, &data, &mut |_, _| {})).map_err(error)?;
         let count = decoded.names.len();
         Ok((PyBytes::new(py, &decoded.images), count, decoded.names, decoded.labels))
+    }
+
+    /// The first `limit` images of a split ("train", "valid", "test") of the run's dataset, as
+    /// the CLI finds them (`data_dir`, else the folder the run recorded, else the user cache,
+    /// fetched on first use): `(pixels, count, labels)`.
+    #[pyo3(signature = (split = "test", limit = None, data_dir = None))]
+    #[allow(clippy::type_complexity)]
+    fn dataset<'py>(
+        &self,
+        py: Python<'py>,
+        split: &str,
+        limit: Option<usize>,
+        data_dir: Option<std::path::PathBuf>,
+    ) -> PyResult<(Bound<'py, PyBytes>, usize, Option<Vec<u8>>)> {
+        let split = match split {
+            "train" => Split::Train,
+            "valid" => Split::Valid,
+            "test" => Split::Test,
+            other => return Err(error(format!("split {other:?}: expected \"train\", \"valid\" or \"test\""))),
+        };
+        let config = self.lock().config.clone();
+        let found = py.detach(|| -> anyhow::Result<(Vec<u8>, usize, Option<Vec<u8>>)> {
+            let dir = pixelrnn_cli::run_args::run_data_dir(&config, data_dir.as_deref())?;
+            let options = LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify };
+            let splits = pixelrnn_cli::data_cmd::fetch_and_load(config.data.dataset, &dir, &options)?;
+            let set = splits.get(split)?;
+            let count = limit.map_or(set.len(), |l| l.min(set.len()));
+            let labels = set.labels.as_ref().map(|l| l[..count].to_vec());
+            Ok((set.pixels[..count * set.image_size()].to_vec(), count, labels))
+        });
+        let (pixels, count, labels) = found.map_err(crate::anyhow_error)?;
+        Ok((PyBytes::new(py, &pixels), count, labels))
     }
 
     /// The weights as safetensors bytes, in this crate's layout (`layout="pixelrnn"`) or the
