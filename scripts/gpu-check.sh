@@ -57,8 +57,8 @@ bench() { # spec mode batch steps warmup
   timeout 120 "$bin/pixelrnn" bench --device "$device" --spec "$1" --mode "$2" --batch "$3" --steps "$4" --warmup "$5" --json >> "$results" \
     || echo "pixelrnn bench $1 $2 failed" >&2
   if [[ $torch_device != none ]]; then
-    timeout 120 "${TORCH_PYTHON:-python3}" .gpu/torch_ref.py --device "$torch_device" --model "$1" --mode "$2" --batch "$3" --steps "$steps" --warmup "$warmup" >> "$results" \
-      || echo "torch_ref $1 $2 failed" >&2
+    timeout 120 "${TORCH_PYTHON:-python3}" python/bench/twin_bench.py --device "$torch_device" --model "$1" --mode "$2" --batch "$3" --steps "$steps" --warmup "$warmup" >> "$results" \
+      || echo "twin_bench $1 $2 failed" >&2
   fi
 }
 for spec in $specs; do

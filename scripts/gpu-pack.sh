@@ -2,8 +2,8 @@
 # Builds, on this (CPU) machine, what scripts/gpu-check.sh needs on a GPU machine that has no
 # Rust toolchain and no network, into two ignored folders to carry there:
 #   .gpu/  pixelrnn.gz (release CLI, --features vulkan), pixelrnn-gpu-tests.gz (the test
-#          executable of crates/pixelrnn/tests/library/ (causality and GPU tests)),
-#          torch_ref.py (the PyTorch reference, copied from ../shared/bench);
+#          executable of crates/pixelrnn/tests/library/ (causality and GPU tests));
+#          the PyTorch side is the repository's own (python/bench/twin_bench.py), carried as a tracked file;
 #   .gl/   Debian's Vulkan loader (libvulkan1 .deb), for machines without one.
 # Both are stripped and gzipped to stay under the device tool's 64 MiB carry limit.
 #
@@ -11,7 +11,6 @@
 # Environment: PROFILE (release; "dev" reuses a debug build, for trying the script out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench_dir=${BENCH_DIR:-../shared/bench}
 mkdir -p .gpu .gl
 
 profile=${PROFILE:-release}
@@ -27,7 +26,6 @@ for line in sys.stdin:
 [[ -n $tests ]] || { echo "gpu-pack: the gpu test executable was not built" >&2; exit 1; }
 strip -o .gpu/pixelrnn-gpu-tests "$tests"
 gzip -9f .gpu/pixelrnn .gpu/pixelrnn-gpu-tests
-cp "$bench_dir/torch_ref.py" .gpu/torch_ref.py
 
 if ! ls .gl/libvulkan1_*.deb > /dev/null 2>&1; then
   lists=$(mktemp -d)

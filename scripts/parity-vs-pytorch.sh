@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Learning parity with the PyTorch twin (torch_ref.py's models of the benchmark specs M1-M4).
+# Learning parity with the repository's PyTorch twin (python/pixelrnn/twin.py: the benchmark
+# specs M1-M4).
 #
 #   scripts/parity-vs-pytorch.sh [SPECS...]          (default: m1 m2 m3 m4)
 #
@@ -18,7 +19,7 @@
 # Environment: PIXELRNN_BIN (a built binary; default: build target/release/pixelrnn),
 # LONG_STEPS (default 0), SEEDS (default "1 2 3"), THREADS per run (default 1; part 2 runs
 # JOBS runs at a time, default 2), RESULTS_DIR (default target/parity), TORCH_VENV,
-# BENCH_DIR, DATA; OURS_FLAGS: extra pixelrnn train flags for part 2 (e.g. "--epsilon 1e-8");
+# DATA; OURS_FLAGS: extra pixelrnn train flags for part 2 (e.g. "--epsilon 1e-8");
 # LR_DECAY (default 1): both sides' learning rate is 1e-3 * LR_DECAY^k at step k (pixelrnn's
 # --lr-decay; in both parts, so part 1 checks that the schedules agree). An annealed rate ends
 # each run near a point rather than wherever the last steps of a constant rate threw it, which
@@ -38,7 +39,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 specs=("$@")
 [[ ${#specs[@]} -gt 0 ]] || specs=(m1 m2 m3 m4)
-bench_dir=${BENCH_DIR:-../shared/bench}
 data=${DATA:-../shared/data}
 venv=${TORCH_VENV:-.venv-torch}
 long_steps=${LONG_STEPS:-0}
@@ -49,7 +49,7 @@ threads=${THREADS:-1}
 last_k=${LAST_K:-100}
 jobs=${JOBS:-2}
 out=${RESULTS_DIR:-target/parity}
-[[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
+[[ -x $venv/bin/python ]] || scripts/setup-torch.sh "$venv"
 "$venv/bin/python" -c "import safetensors" 2> /dev/null || "$venv/bin/pip" install -q safetensors
 # PIXELRNN_BIN: a built binary to use (e.g. a copy, so that target/ can be rebuilt meanwhile).
 if [[ -n ${PIXELRNN_BIN:-} ]]; then
@@ -58,7 +58,7 @@ else
   cargo build --release -q -p pixelrnn-cli
   bin=target/release/pixelrnn
 fi
-py() { "$venv/bin/python" scripts/parity_twin.py "$@" --twin-dir "$bench_dir"; }
+py() { "$venv/bin/python" scripts/parity_twin.py "$@"; }
 mkdir -p "$out"
 if [[ ! -f $out/mnist/images.npz ]]; then py data --mnist-dir "$data/mnist" --out "$out/mnist"; fi
 
@@ -118,7 +118,7 @@ long_job() {
     RAYON_NUM_THREADS=$threads "$bin" eval --run "$s.run" --checkpoint last --split "$split" --json > "$s.ours.json"
 }
 export -f long_job py flags_of twin_flags_of data_of
-export out bin bench_dir data venv long_steps lr_decay same_init threads OURS_FLAGS
+export out bin data venv long_steps lr_decay same_init threads OURS_FLAGS
 for spec in "${specs[@]}"; do
   # m2's held-out images are the last 5,000 training images (pixelrnn's valid split; the
   # official test batch is not among the shared data), scored in bits/dim.

@@ -3,7 +3,7 @@ the twin's training on them; then the comparison with what pixelrnn did.
 
   data    --spec S --mnist-dir D | --cifar-dir D --out DIR   the images both sides use:
           binarized MNIST as the three .amat files pixelrnn reads (Bernoulli(v/255), numpy
-          generators seeded 0 and 1, as torch_quality.py; train = first 50,000, valid = last
+          generators seeded 0 and 1, as python/bench/twin_quality.py; train = first 50,000, valid = last
           10,000 training images, test = the 10,000 test images); CIFAR-10 is read in place
           (pixelrnn: train = first 45,000, valid = last 5,000 of the five training batches).
   init    --spec S --seed N --out FILE      the twin's initial weights (PyTorch's default init)
@@ -30,16 +30,16 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 BINARY = {"m1", "m3", "m4"}
 
 
 def twin(args):
-    sys.path.insert(0, args.twin_dir)
-    from torch_ref import build  # noqa: E402
-    return build
+    """The repository's PyTorch twin (python/pixelrnn/twin.py): its `build(spec)`."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "bench"))
+    from twin_load import twin as module  # noqa: E402
+    return module.build
 
 
 def mnist_images(d, name):
@@ -112,12 +112,7 @@ def cmd_order(args):
 
 def loss_of(spec, model, images):
     """Mean over the batch of the per-image NLL in nats; and the per-image NLLs."""
-    if spec in BINARY:
-        x = images.float()
-        per = F.binary_cross_entropy_with_logits(model(x), x, reduction="none").flatten(1).sum(1)
-    else:
-        out = model(images.float() / 127.5 - 1.0)                       # (B, 3, 256, H, W)
-        per = F.cross_entropy(out.transpose(1, 2), images.long(), reduction="none").flatten(1).sum(1)
+    per = model.nll(images)  # raw integer images; the twin scales them as pixelrnn does
     return per.mean(), per
 
 
@@ -205,7 +200,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["data", "init", "order", "train", "compare", "windows"])
     ap.add_argument("--spec", choices=["m1", "m2", "m3", "m4"], default="m1")
-    ap.add_argument("--twin-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench"))
     ap.add_argument("--mnist-dir")
     ap.add_argument("--data", help="the folder `data` wrote (binary specs) or the CIFAR-10 folder (m2)")
     ap.add_argument("--out")

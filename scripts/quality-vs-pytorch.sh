@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quality per wall-clock against PyTorch: trains the same model with pixelrnn and with the
-# PyTorch twin (../shared/bench/torch_quality.py) for the same number of seconds, concurrently,
+# repository's PyTorch twin (python/bench/twin_quality.py) for the same number of seconds, concurrently,
 # one core each, on the very same binarized MNIST images, then reports both test NLLs (nats,
 # all 10,000 test images) and the steps each side took.
 #
@@ -8,32 +8,31 @@
 #
 # m2 (the CIFAR-10 PixelCNN, batch 16) trains on CIFAR-10's first 45,000 training images and
 # is scored in bits/dim on the last 5,000 (the official test batch is not among the data here);
-# its twin is scripts/parity_twin.py's (torch_ref.py's model, its own initialisation, seeded
-# epoch shuffles), since torch_quality.py covers the binary specs only.
+# its twin is scripts/parity_twin.py's (the twin's model, its own initialisation, seeded
+# epoch shuffles), since twin_quality.py covers the binary specs only.
 #
 # pixelrnn trains with its defaults for the spec's model (Adam 1e-3, batch 32) and is stopped
 # by SIGTERM at the budget (it saves its checkpoint; the budget includes its data loading, a
 # few seconds); the twin stops itself (its clock starts after loading).
 # Neither side evaluates inside the budget. One JSON line per side goes to
 # RESULTS_DIR/quality.jsonl (default target/quality), then a summary line.
-# Environment: TORCH_VENV, BENCH_DIR, DATA, SEED (default 0; both sides, and each row says it),
+# Environment: TORCH_VENV, DATA, SEED (default 0; both sides, and each row says it),
 # RESULTS_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-1200}
 spec=${2:-m1}
-bench_dir=${BENCH_DIR:-../shared/bench}
 data=${DATA:-../shared/data}
 venv=${TORCH_VENV:-.venv-torch}
 seed=${SEED:-0}
 out=${RESULTS_DIR:-target/quality}
-[[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
+[[ -x $venv/bin/python ]] || scripts/setup-torch.sh "$venv"
 "$venv/bin/python" -c "import safetensors" 2> /dev/null || "$venv/bin/pip" install -q safetensors
 cargo build --release -q -p pixelrnn-cli
 bin=target/release/pixelrnn
 mkdir -p "$out"
 # The images both sides use: binarized once (Bernoulli(v/255), numpy seeds 0 and 1, as
-# torch_quality.py --mnist-dir does), as .amat files for pixelrnn and an .npz for the twin.
+# twin_quality.py --mnist-dir does), as .amat files for pixelrnn and an .npz for the twin.
 [[ -f $out/mnist/images.npz ]] || "$venv/bin/python" scripts/parity_twin.py data --mnist-dir "$data/mnist" --out "$out/mnist"
 batch=32
 split=test
@@ -49,8 +48,8 @@ esac
 run=$out/$spec-$seconds-$seed
 if [[ $spec == m2 ]]; then
   # The twin's initial weights and an order of batches longer than it can take in the budget.
-  "$venv/bin/python" scripts/parity_twin.py init --spec m2 --seed "$seed" --out "$run.init.safetensors" --twin-dir "$bench_dir"
-  "$venv/bin/python" scripts/parity_twin.py order --spec m2 --seed "$seed" --steps 20000 --out "$run.order.txt" --twin-dir "$bench_dir"
+  "$venv/bin/python" scripts/parity_twin.py init --spec m2 --seed "$seed" --out "$run.init.safetensors"
+  "$venv/bin/python" scripts/parity_twin.py order --spec m2 --seed "$seed" --steps 20000 --out "$run.order.txt"
 fi
 set +e
 RAYON_NUM_THREADS=1 timeout -s TERM "$seconds" "$bin" train "${data_flags[@]}" --no-verify \
@@ -59,7 +58,7 @@ RAYON_NUM_THREADS=1 timeout -s TERM "$seconds" "$bin" train "${data_flags[@]}" -
 ours=$!
 if [[ $spec == m2 ]]; then
   "$venv/bin/python" scripts/parity_twin.py train --spec m2 --data "$data/cifar10" --weights "$run.init.safetensors" \
-    --order "$run.order.txt" --steps 20000 --seconds "$seconds" --json "$run.twin.json" --threads 1 --twin-dir "$bench_dir"
+    --order "$run.order.txt" --steps 20000 --seconds "$seconds" --json "$run.twin.json" --threads 1
   python3 - "$run.twin.json" "$seconds" > "$run.twin.jsonl" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
@@ -68,7 +67,7 @@ print(json.dumps({"framework": "pytorch", "model": "m2", "seconds": int(sys.argv
                   "test_bits_per_dim": round(t["test_bits_per_dim"], 4), "split": "valid"}))
 PY
 else
-  "$venv/bin/python" "$bench_dir/torch_quality.py" --model "$spec" --seconds "$seconds" --threads 1 --seed "$seed" \
+  "$venv/bin/python" python/bench/twin_quality.py --model "$spec" --seconds "$seconds" --threads 1 --seed "$seed" \
     --eval-every 1e12 --npz "$out/mnist/images.npz" > "$run.twin.jsonl"
 fi
 wait $ours

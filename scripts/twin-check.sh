@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
 # pixelrnn -> PyTorch: trains each benchmark spec M1-M4 briefly with pixelrnn, exports the
-# weights in the PyTorch twin's layout, loads them into the twin (torch_ref.py) strictly, and
+# weights in the PyTorch twin's layout, loads them into the repository's twin (python/pixelrnn/twin.py) strictly, and
 # compares the per-image NLL both compute on the same test images (256 by default). Prints one
 # line per spec with the largest relative difference.
 #
 #   scripts/twin-check.sh [STEPS] [IMAGES]
 #
-# Environment: TORCH_VENV (default .venv-torch, made with the shared setup-torch.sh if missing),
-# BENCH_DIR (the shared benchmark folder with torch_ref.py), DATA (the shared data folder).
+# Environment: TORCH_VENV (default .venv-torch, made with scripts/setup-torch.sh if missing),
+# DATA (a folder with mnist/ and cifar10/, default ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-50}
 count=${2:-256}
-bench_dir=${BENCH_DIR:-../shared/bench}
 data=${DATA:-../shared/data}
 venv=${TORCH_VENV:-.venv-torch}
-[[ -x $venv/bin/python ]] || bash "$bench_dir/setup-torch.sh" "$venv"
-"$venv/bin/python" -c "import safetensors" 2> /dev/null || "$venv/bin/pip" install -q safetensors
+[[ -x $venv/bin/python ]] || scripts/setup-torch.sh "$venv"
 cargo build --release -q -p pixelrnn-cli
 bin=target/release/pixelrnn
 tmp=$(mktemp -d)
@@ -33,7 +31,7 @@ for spec in m1 m2 m3 m4; do
   "$bin" train "${flags[@]}" --no-skip --steps "$steps" --valid-every 0 --valid-limit 64 --out "$run" --quiet 2> /dev/null
   "$bin" export --run "$run" --checkpoint last --layout pytorch --out "$run.safetensors" 2> /dev/null
   "$bin" eval --run "$run" --checkpoint last --split "$split" --limit "$count" --json --per-image --save-images "$run.images" > "$run.ours.json"
-  "$venv/bin/python" scripts/twin_check.py --twin-dir "$bench_dir" --spec "$spec" --weights "$run.safetensors" --images "$run.images" > "$run.twin.json"
+  "$venv/bin/python" scripts/twin_check.py --spec "$spec" --weights "$run.safetensors" --images "$run.images" > "$run.twin.json"
   python3 - "$spec" "$run.ours.json" "$run.twin.json" <<'PY'
 import json, sys
 spec, ours, twin = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))

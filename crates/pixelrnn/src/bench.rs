@@ -1,5 +1,5 @@
 //! The benchmark models M1-M4 (`docs/bench-specs.md`), built with this crate's own
-//! model code, and timed the way the PyTorch reference (`torch_ref.py`) times its twins, so the
+//! model code, and timed the way the PyTorch side (`python/bench/twin_bench.py`) times the twin, so the
 //! two can be compared line by line.
 
 use std::time::Instant;
@@ -47,7 +47,7 @@ impl Mode {
     }
 }
 
-/// One measurement, with the keys of `torch_ref.py`'s JSON lines.
+/// One measurement, with the keys of `python/bench/twin_bench.py`'s JSON lines.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
     /// "pixelrnn".
@@ -236,7 +236,7 @@ mod tests {
             }
             assert!(m.median_step_s > 0.0 && m.loss > 0.0 && m.params > 0);
         }
-        // M1's parameter count equals the PyTorch reference's (torch_ref.py: PixelCNN(32, rgb=False)).
+        // M1's parameter count equals the PyTorch twin's (python/pixelrnn/twin.py: PixelCNN(32, rgb=False)).
         let p = Spec::M1.model_config().init(&Device::flex(), 0).unwrap().num_params();
         let h = 32;
         let expected = (2 * h * 49 + 2 * h)

@@ -60,7 +60,7 @@ fn the_pytorch_layout_round_trips_every_spec() {
         assert_eq!((imported.config, imported.layout), (config, Layout::Pytorch));
         assert_eq!(native_tensors(&imported.model), native_tensors(&model), "{spec:?} without metadata");
     }
-    // The twin's parameter counts (torch_ref.py): masks are buffers, not parameters.
+    // The twin's parameter counts (python/pixelrnn/twin.py): masks are buffers, not parameters.
     let params = |spec: Spec| -> usize {
         let config = spec.model_config();
         let bytes =

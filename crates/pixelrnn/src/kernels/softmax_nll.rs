@@ -82,7 +82,7 @@ fn forward(logits: &FlexTensor, targets: &FlexTensor) -> (FlexTensor, Vec<f32>, 
     (from_values(nll, Shape::new([batch, channels, height, width])), log_normaliser, targets)
 }
 
-/// -log softmax(logits)[target] per sub-pixel.
+/// -log softmax(logits)\[target\] per sub-pixel.
 ///
 /// # Shapes
 /// - `logits`: `[batch, channels, levels, height, width]`

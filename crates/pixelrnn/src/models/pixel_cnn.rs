@@ -43,7 +43,7 @@ impl ResidualBlockConfig {
     }
 }
 
-/// Fig. 5 (left): x + [ReLU, 1x1 2h->h, ReLU, kxk mask B h->h, ReLU, 1x1 h->2h](x).
+/// Fig. 5 (left): x + \[ReLU, 1x1 2h->h, ReLU, kxk mask B h->h, ReLU, 1x1 h->2h\](x).
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
     /// 1x1, 2h -> h (mask B: with RGB groups it is not dense).

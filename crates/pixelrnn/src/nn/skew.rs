@@ -1,7 +1,7 @@
 //! Geometric ops of the Diagonal BiLSTM (§3.2, Fig. 3), named after what they do to the map:
 //! skew / unskew (each diagonal becomes a column and back), mirror, and the shift down of the
 //! right-to-left direction. Skew and unskew run as one pass on the CPU kernels
-//! ([`crate::kernels::shear`]); their composed forms run elsewhere.
+//! (the `kernels::shear` module); their composed forms run elsewhere.
 
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
