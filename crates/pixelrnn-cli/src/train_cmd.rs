@@ -373,9 +373,7 @@ pub fn train_embedded(
 ) -> anyhow::Result<TrainOutcome> {
     let argv = ["pixelrnn", "train"].into_iter().map(String::from).chain(flags.iter().cloned());
     let cli = crate::cli::parse(argv).map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?;
-    let crate::cli::Command::Train(args) = cli.command else {
-        bail!("the flags did not parse as the train command's")
-    };
+    let crate::cli::Command::Train(args) = cli.command else { bail!("the flags did not parse as the train command's") };
     if args.distributed.is_some() || args.devices.is_some() || args.test_fail_at.is_some() {
         bail!("--distributed, --devices: run multi-process or multi-device training with the pixelrnn command");
     }

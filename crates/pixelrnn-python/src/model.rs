@@ -95,7 +95,7 @@ impl Model {
     /// `count` images in `pixels`, checked to be whole images of the model's size.
     fn count(&self, pixels: &[u8]) -> PyResult<usize> {
         let dims = self.dims();
-        if pixels.is_empty() || pixels.len() % dims != 0 {
+        if pixels.is_empty() || !pixels.len().is_multiple_of(dims) {
             return Err(error(format!(
                 "expected whole images of {}x{}x{} = {dims} sub-pixels, got {} values",
                 self.channels,
@@ -245,7 +245,10 @@ impl Model {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let count = self.count(&pixels)?;
         if observed_rows >= self.height {
-            return Err(error(format!("observed_rows must be below the image height {} (got {observed_rows})", self.height)));
+            return Err(error(format!(
+                "observed_rows must be below the image height {} (got {observed_rows})",
+                self.height
+            )));
         }
         if samples == 0 {
             return Err(error("samples must be at least 1"));
@@ -253,8 +256,10 @@ impl Model {
         check_label_count(labels.as_deref(), count)?;
         check_levels(&pixels, self.levels, self.dims())?;
         let loaded = self.lock();
-        let starts: Vec<u8> =
-            pixels.chunks(self.dims()).flat_map(|o| std::iter::repeat_n(o.iter().copied(), samples).flatten()).collect();
+        let starts: Vec<u8> = pixels
+            .chunks(self.dims())
+            .flat_map(|o| std::iter::repeat_n(o.iter().copied(), samples).flatten())
+            .collect();
         let mut request = Generation::completions(&loaded.model.image(), starts, observed_rows, seed, temperature);
         if let Some(labels) = labels {
             request = request.with_labels(labels.iter().flat_map(|&l| std::iter::repeat_n(l, samples)).collect());
@@ -266,6 +271,7 @@ impl Model {
     /// A `.prnn` file of `pixels` (byte for byte what `pixelrnn compress` writes for the same
     /// images, names and chunk), and each image's `(nll_bits, coded_bits)`.
     #[pyo3(signature = (pixels, names = None, labels = None, chunk = None))]
+    #[allow(clippy::type_complexity)]
     fn compress<'py>(
         &self,
         py: Python<'py>,
@@ -282,7 +288,15 @@ impl Model {
         let loaded = self.lock();
         let encoded = py.detach(|| {
             let chunk = chunk.unwrap_or_else(|| pixelrnn::codec::auto_chunk(&loaded.model));
-            encode_labelled(&loaded.model, &loaded.config.model, &pixels, labels.as_deref(), &names, chunk, &mut |_, _| {})
+            encode_labelled(
+                &loaded.model,
+                &loaded.config.model,
+                &pixels,
+                labels.as_deref(),
+                &names,
+                chunk,
+                &mut |_, _| {},
+            )
         });
         let encoded = encoded.map_err(error)?;
         let costs = encoded.costs.iter().map(|c| (c.nll_bits, c.coded_bits)).collect();
@@ -324,7 +338,8 @@ impl Model {
         let config = self.lock().config.clone();
         let found = py.detach(|| -> anyhow::Result<(Vec<u8>, usize, Option<Vec<u8>>)> {
             let dir = pixelrnn_cli::run_args::run_data_dir(&config, data_dir.as_deref())?;
-            let options = LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify };
+            let options =
+                LoadOptions { valid_size: config.data.valid_size, mirror: None, no_verify: config.data.no_verify };
             let splits = pixelrnn_cli::data_cmd::fetch_and_load(config.data.dataset, &dir, &options)?;
             let set = splits.get(split)?;
             let count = limit.map_or(set.len(), |l| l.min(set.len()));
@@ -365,7 +380,14 @@ impl Model {
         };
         format!(
             "<pixelrnn.Model {} on {} {}x{}x{} ({} levels), step {}, {weights}, from {}>",
-            self.architecture, self.dataset, self.channels, self.height, self.width, self.levels, self.step, self.run_dir
+            self.architecture,
+            self.dataset,
+            self.channels,
+            self.height,
+            self.width,
+            self.levels,
+            self.step,
+            self.run_dir
         )
     }
 }
