@@ -66,6 +66,9 @@ pub enum Command {
     /// Reproduce a table of the paper (2-5, or all): train each of its models in its own run
     /// directory, score it, and write summary.json and curves.svg; resumes where it stopped.
     Experiment(ExperimentArgs),
+    /// Serve a page to complete, score, compress and sample images with trained runs in the
+    /// browser (localhost by default).
+    Serve(ServeArgs),
     /// Time the benchmark models M1-M4 (docs/bench-specs.md); one JSON line per run.
     Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
@@ -688,6 +691,31 @@ pub struct DecompressArgs {
     /// Folder to write the PNGs into (created; must not hold files already).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+}
+
+/// `pixelrnn serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A run directory to offer (repeatable). Without any, the models of ./pretrained/ are offered.
+    #[arg(long)]
+    pub run: Vec<PathBuf>,
+    /// The address to listen on. Anything but a loopback address serves other machines too
+    /// (said at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Sampling and scoring jobs at once; a request beyond them gets "busy" (HTTP 503).
+    #[arg(long, default_value_t = 2, value_parser = at_least_one())]
+    pub max_jobs: usize,
+    /// Seconds a job may take before it is stopped.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_timeout: u64,
+    /// Largest upload accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20, value_parser = at_least_one())]
+    pub max_upload: usize,
+    /// For the tests of the job bounds: every job waits this long per image row, so that a
+    /// job of a tiny model lasts long enough to be busy, time out or lose its client.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub test_row_delay_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ mod interop_cmd;
 pub mod run_args;
 mod sample_cmd;
 mod score_cmd;
+mod serve;
 mod signals;
 pub mod train_cmd;
 
@@ -35,6 +36,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Import(args) => done(interop_cmd::import(args)),
         cli::Command::ReceptiveField(args) => done(field_cmd::run(args)),
         cli::Command::Experiment(args) => experiment_cmd::run(args),
+        cli::Command::Serve(args) => done(serve::run(args)),
         cli::Command::Bench(args) => done(bench_cmd::run(args)),
         cli::Command::Data { command } => done(data_cmd::run(command)),
     }

@@ -39,6 +39,9 @@ pub enum Error {
         /// Why it cannot be used, and what was found instead.
         reason: String,
     },
+    /// Work stopped on request before it was complete (a client gone, a time limit passed).
+    #[error("stopped: {0}")]
+    Cancelled(String),
     /// An invalid configuration or request.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -6,13 +6,16 @@ use crate::error::{Error, Result};
 use crate::image_spec::ImageSpec;
 use crate::png::{decode_png, encode_png};
 
-/// A PNG's planar 8-bit pixels, which must have the size and channel count of `spec`.
-fn read_png_of_size(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
-    pixels_of_size(path, &crate::fsio::read_file(path)?, spec)
-}
-
-/// [`read_png_of_size`] of the file's `bytes`.
+/// A PNG's planar 8-bit pixels (`bytes`, from `path`), which must have the size and channel
+/// count of `spec`. A header that claims another size is refused
+/// before anything is decoded (or allocated).
 fn pixels_of_size(path: &Path, bytes: &[u8], spec: &ImageSpec) -> Result<Vec<u8>> {
+    if let Some((width, height)) = crate::png::header_size(bytes).filter(|&s| s != (spec.width, spec.height)) {
+        return Err(Error::dataset(
+            path,
+            format!("the PNG is {width}x{height}; the model expects {}x{} images", spec.width, spec.height),
+        ));
+    }
     let (channels, height, width, pixels) = decode_png(bytes, path)?;
     if (height, width) != (spec.height, spec.width) || channels != spec.channels {
         let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
@@ -30,7 +33,12 @@ fn pixels_of_size(path: &Path, bytes: &[u8], spec: &ImageSpec) -> Result<Vec<u8>
 /// Reads a PNG as raw values for a model of `spec`: the size and channel count must match;
 /// for binary models a grey PNG is thresholded at 128 (>= 128 -> 1).
 pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
-    let pixels = read_png_of_size(path, spec)?;
+    png_for(&crate::fsio::read_file(path)?, path, spec)
+}
+
+/// [`read_png_for`] of a PNG's `bytes` (an upload), named `name` in errors.
+pub fn png_for(bytes: &[u8], name: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
+    let pixels = pixels_of_size(name, bytes, spec)?;
     Ok(if spec.is_binary() { pixels.into_iter().map(|v| (v >= 128) as u8).collect() } else { pixels })
 }
 

@@ -9,6 +9,17 @@ use crate::error::{Error, Result};
 /// The most bytes one decoded PNG may take (1 GiB).
 pub const MAX_DECODED_BYTES: usize = 1 << 30;
 
+/// The width and height a PNG's header (its IHDR chunk) claims, read without decoding
+/// anything; `None` when the bytes do not start as a PNG does.
+pub fn header_size(bytes: &[u8]) -> Option<(usize, usize)> {
+    const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+    if bytes.len() < 24 || bytes[..8] != SIGNATURE || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+    Some((word(16), word(20)))
+}
+
 /// Decodes one PNG to `(channels, height, width, planar pixels [channels, height, width])`.
 pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     let bad = |e: &dyn std::fmt::Display| Error::dataset(name, format!("unreadable PNG: {e}"));

@@ -2,6 +2,7 @@
 //! one module per command, shared helpers in `common`.
 
 mod bench;
+mod browser;
 mod common;
 mod compress;
 mod conditional;
@@ -16,4 +17,5 @@ mod mixture;
 mod outputs;
 mod pretrained;
 mod sample;
+mod serve;
 mod train;

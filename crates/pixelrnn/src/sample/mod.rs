@@ -80,6 +80,21 @@ pub fn generate(
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<u8>> {
+    generate_streamed(model, request, sampler, device, progress, &mut |_, _| true)
+}
+
+/// [`generate`], telling `row_done(row, images)` the images as they stand after each image
+/// row is complete (what a server streams); `row_done` returning `false` stops the generation
+/// ([`Error::Cancelled`]: a client gone, a time limit passed). The draws are those of
+/// [`generate`]: the same seed gives the same images.
+pub fn generate_streamed(
+    model: &PixelRnn,
+    request: &Generation,
+    sampler: Sampler,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+    row_done: &mut dyn FnMut(usize, &[u8]) -> bool,
+) -> Result<Vec<u8>> {
     let spec = model.image();
     let (ch_count, height, width) = (spec.channels, spec.height, spec.width);
     let dims = spec.dims();
@@ -153,6 +168,9 @@ pub fn generate(
                 done += 1;
                 progress(done, total);
             }
+        }
+        if !row_done(r, &images) {
+            return Err(Error::Cancelled(format!("generation stopped after row {r}")));
         }
     }
     Ok(images)
