@@ -81,7 +81,9 @@ fn label_for(served: &Served, class: Option<u8>) -> Result<Option<u8>, ApiError>
     match (served.model.classes(), class) {
         (None, None) => Ok(None),
         (None, Some(_)) => Err(bad("this model is not class-conditional: it takes no class")),
-        (Some(classes), None) => Err(bad(format!("this model is class-conditional: choose a class 0..{}", classes - 1))),
+        (Some(classes), None) => {
+            Err(bad(format!("this model is class-conditional: choose a class 0..{}", classes - 1)))
+        }
         (Some(classes), Some(k)) if k as usize >= classes => {
             Err(bad(format!("class {k} is outside this model's 0..{}", classes - 1)))
         }
@@ -280,12 +282,16 @@ fn stream(
             let values: Vec<Vec<u8>> = images
                 .chunks(dims)
                 .map(|image| {
-                    (0..spec.channels).flat_map(|c| &image[c * plane + r * width..c * plane + (r + 1) * width]).copied().collect()
+                    (0..spec.channels)
+                        .flat_map(|c| &image[c * plane + r * width..c * plane + (r + 1) * width])
+                        .copied()
+                        .collect()
                 })
                 .collect();
             tx.blocking_send(event("row", json!({ "row": r, "values": values }))).is_ok()
         };
-        let result = generate_streamed(&served.model, &request, Sampler::Fast, &served.device, &mut |_, _| {}, &mut row_done);
+        let result =
+            generate_streamed(&served.model, &request, Sampler::Fast, &served.device, &mut |_, _| {}, &mut row_done);
         let last = match (result, stopped) {
             (Ok(_), _) => event("done", json!({})),
             (Err(_), Some(reason)) => {

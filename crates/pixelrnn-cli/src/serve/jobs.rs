@@ -92,7 +92,7 @@ mod tests {
         let jobs = Jobs::new(2, Duration::from_secs(60));
         let a = jobs.start().unwrap();
         let _b = jobs.start().unwrap();
-        assert!(jobs.start().unwrap_err().starts_with("busy: 2 job(s)"));
+        assert!(jobs.start().err().unwrap().starts_with("busy: 2 job(s)"));
         drop(a);
         assert!(jobs.start().is_ok());
     }

@@ -60,10 +60,7 @@ async fn serve(app: Arc<App>, args: ServeArgs) -> anyhow::Result<()> {
     let names: Vec<&str> = app.models.iter().map(|m| m.id.as_str()).collect();
     eprintln!("serving {} model(s) ({}) on http://{addr}/", names.len(), names.join(", "));
     if !addr.ip().is_loopback() {
-        eprintln!(
-            "note: listening on {} serves every machine that can reach this one, not only this one",
-            addr.ip()
-        );
+        eprintln!("note: listening on {} serves every machine that can reach this one, not only this one", addr.ip());
     }
     let stopping = app.jobs.clone();
     let router = router(app, args.max_upload);

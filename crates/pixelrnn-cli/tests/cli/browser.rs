@@ -79,7 +79,8 @@ impl Driver {
             response.extend_from_slice(&buf[..n]);
         };
         let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
-        let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+        let length =
+            head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
         let chunked = head.contains("transfer-encoding: chunked");
         loop {
             let have = response.len() - (end + 4);
@@ -131,7 +132,8 @@ impl Driver {
     fn wait_status(&self, done: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
         loop {
-            let status = self.script("return document.getElementById('status').textContent").as_str().unwrap().to_string();
+            let status =
+                self.script("return document.getElementById('status').textContent").as_str().unwrap().to_string();
             if done(&status) {
                 return status;
             }
@@ -170,10 +172,9 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn the_page_completes_and_scores_an_upload_in_a_real_browser() {
-    let (Some(chromium), Some(chromedriver)) = (
-        find_program(&["chromium", "chromium-browser", "google-chrome"]),
-        find_program(&["chromedriver"]),
-    ) else {
+    let (Some(chromium), Some(chromedriver)) =
+        (find_program(&["chromium", "chromium-browser", "google-chrome"]), find_program(&["chromedriver"]))
+    else {
         eprintln!("skipped: no chromium and chromedriver (Debian: apt-get install chromium chromium-driver)");
         return;
     };
@@ -208,7 +209,10 @@ fn the_page_completes_and_scores_an_upload_in_a_real_browser() {
     let nll = driver.script("return document.getElementById('nll').textContent");
     assert!(nll.as_str().unwrap().starts_with("NLL ") && nll.as_str().unwrap().contains("nats"), "{nll}");
     let sizes = driver.script("return document.getElementById('sizes').textContent");
-    assert!(sizes.as_str().unwrap().contains("compressed with the model:") && sizes.as_str().unwrap().contains("PNG:"), "{sizes}");
+    assert!(
+        sizes.as_str().unwrap().contains("compressed with the model:") && sizes.as_str().unwrap().contains("PNG:"),
+        "{sizes}"
+    );
     let lit = driver.script(
         "const c = document.getElementById('heatmap'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 0; return [c.width, n];",
     );
@@ -238,7 +242,8 @@ fn the_page_completes_and_scores_an_upload_in_a_real_browser() {
         driver.click("#sample");
         driver.wait_status(|s| s == "done");
         let shot = driver.session_call("GET", "/screenshot", None);
-        std::fs::write(path, base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap()).unwrap()).unwrap();
+        std::fs::write(path, base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap()).unwrap())
+            .unwrap();
     }
 }
 

@@ -152,7 +152,10 @@ fn every_endpoint_answers_and_bad_requests_get_a_4xx() {
     assert!((per_pixel - nll).abs() < 1e-6 * nll, "{per_pixel} vs {nll}");
     let png_path = tmp.path().join("bar.png");
     std::fs::write(&png_path, &png).unwrap();
-    let cli = bin().args(["score", "--run", run.to_str().unwrap(), "--image", png_path.to_str().unwrap(), "--json"]).output().unwrap();
+    let cli = bin()
+        .args(["score", "--run", run.to_str().unwrap(), "--image", png_path.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
     let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
     assert_eq!(cli["nll_nats"].as_f64().unwrap(), nll);
     assert!(s["compressed_bytes"].as_u64().unwrap() > 0 && s["png_bytes"].as_u64().unwrap() > 0);
@@ -304,11 +307,7 @@ fn sigint_stops_the_server_gracefully() {
 #[test]
 fn serve_refuses_what_it_cannot_serve() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = bin()
-        .current_dir(tmp.path())
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let out = bin().current_dir(tmp.path()).args(["serve", "--addr", "127.0.0.1:0"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("give --run RUN_DIR"));
     let out = bin().args(["serve", "--run", tmp.path().join("missing").to_str().unwrap()]).output().unwrap();
