@@ -696,9 +696,13 @@ pub struct DecompressArgs {
 /// `pixelrnn serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A run directory to offer (repeatable). Without any, the models of ./pretrained/ are offered.
+    /// A run directory to offer (repeatable). The models of ./pretrained/ are offered too, when
+    /// that folder exists.
     #[arg(long)]
     pub run: Vec<PathBuf>,
+    /// Offer only the runs given with --run, not those of ./pretrained/.
+    #[arg(long)]
+    pub no_pretrained: bool,
     /// The address to listen on. Anything but a loopback address serves other machines too
     /// (said at start).
     #[arg(long, default_value = "127.0.0.1:8080")]

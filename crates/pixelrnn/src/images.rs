@@ -9,14 +9,27 @@ use crate::png::{decode_png, encode_png};
 /// A PNG's planar 8-bit pixels (`bytes`, from `path`), which must have the size and channel
 /// count of `spec`. A header that claims another size is refused
 /// before anything is decoded (or allocated).
-fn pixels_of_size(path: &Path, bytes: &[u8], spec: &ImageSpec) -> Result<Vec<u8>> {
+///
+/// `lenient` (reading an image to score or complete, not to compress): an opaque alpha channel
+/// is dropped, and an RGB image whose three channels are equal is read as grey for a grey model.
+fn pixels_of_size(path: &Path, bytes: &[u8], spec: &ImageSpec, lenient: bool) -> Result<Vec<u8>> {
     if let Some((width, height)) = crate::png::header_size(bytes).filter(|&s| s != (spec.width, spec.height)) {
         return Err(Error::dataset(
             path,
             format!("the PNG is {width}x{height}; the model expects {}x{} images", spec.width, spec.height),
         ));
     }
-    let (channels, height, width, pixels) = decode_png(bytes, path)?;
+    let (mut channels, height, width, mut pixels) =
+        if lenient { crate::png::decode_png_opaque(bytes, path)? } else { decode_png(bytes, path)? };
+    let plane = height * width;
+    if lenient
+        && channels == 3
+        && spec.channels == 1
+        && (0..plane).all(|i| pixels[i] == pixels[plane + i] && pixels[i] == pixels[2 * plane + i])
+    {
+        pixels.truncate(plane);
+        channels = 1;
+    }
     if (height, width) != (spec.height, spec.width) || channels != spec.channels {
         let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
         return Err(Error::dataset(
@@ -38,7 +51,7 @@ pub fn read_png_for(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
 
 /// [`read_png_for`] of a PNG's `bytes` (an upload), named `name` in errors.
 pub fn png_for(bytes: &[u8], name: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
-    let pixels = pixels_of_size(name, bytes, spec)?;
+    let pixels = pixels_of_size(name, bytes, spec, true)?;
     Ok(if spec.is_binary() { pixels.into_iter().map(|v| (v >= 128) as u8).collect() } else { pixels })
 }
 
@@ -51,7 +64,7 @@ pub fn read_png_exact(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
     if let Some(reason) = crate::png::not_exact_in_8_bits(&bytes, path)? {
         return Err(Error::dataset(path, format!("{reason}: it cannot be coded losslessly")));
     }
-    let pixels = pixels_of_size(path, &bytes, spec)?;
+    let pixels = pixels_of_size(path, &bytes, spec, false)?;
     if spec.is_binary() {
         if let Some(v) = pixels.iter().find(|&&v| v != 0 && v != 255) {
             return Err(Error::dataset(
@@ -171,6 +184,41 @@ mod tests {
         assert!(read_png_for(&p, &big).unwrap_err().to_string().contains("28x28"));
         std::fs::write(&p, b"junk").unwrap();
         assert!(read_png_for(&p, &binary).unwrap_err().to_string().contains("unreadable PNG"));
+    }
+
+    /// A 2x2 RGBA PNG (what a browser's canvas makes) of interleaved `rgba` pixels.
+    fn rgba_png(rgba: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, 2, 2);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.write_header().unwrap().write_image_data(rgba).unwrap();
+        out
+    }
+
+    #[test]
+    fn an_opaque_alpha_channel_is_read_for_scoring_but_never_for_compression() {
+        let grey = |v: u8| [v, v, v, 255];
+        let opaque: Vec<u8> = [0, 200, 90, 255].into_iter().flat_map(grey).collect();
+        let binary = ImageSpec { channels: 1, height: 2, width: 2, levels: 2 };
+        let rgb = ImageSpec { channels: 3, height: 2, width: 2, levels: 256 };
+        let name = Path::new("drawn.png");
+        // Equal channels read as grey for a grey model; as RGB for an RGB one.
+        assert_eq!(png_for(&rgba_png(&opaque), name, &binary).unwrap(), vec![0, 1, 0, 1]);
+        assert_eq!(png_for(&rgba_png(&opaque), name, &rgb).unwrap().len(), 12);
+        // A transparent pixel, or colour for a grey model, is refused.
+        let mut transparent = opaque.clone();
+        transparent[7] = 254;
+        let err = png_for(&rgba_png(&transparent), name, &binary).unwrap_err().to_string();
+        assert!(err.contains("drawn.png") && err.contains("transparent"), "{err}");
+        let mut colour = opaque.clone();
+        colour[0] = 9;
+        assert!(png_for(&rgba_png(&colour), name, &binary).unwrap_err().to_string().contains("greyscale"));
+        // Compression takes the file exactly as it is: no alpha dropped.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("drawn.png");
+        std::fs::write(&p, rgba_png(&opaque)).unwrap();
+        assert!(read_png_exact(&p, &rgb).unwrap_err().to_string().contains("Rgba"));
     }
 
     /// A 2x2 greyscale PNG of `depth`, with `frames` frames when animated (`frames > 1`).

@@ -22,6 +22,16 @@ pub fn header_size(bytes: &[u8]) -> Option<(usize, usize)> {
 
 /// Decodes one PNG to `(channels, height, width, planar pixels [channels, height, width])`.
 pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
+    decode(bytes, name, false)
+}
+
+/// [`decode_png`], also taking an alpha channel that is opaque everywhere (what browsers and
+/// many editors write), which is dropped; a transparent pixel is refused.
+pub fn decode_png_opaque(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
+    decode(bytes, name, true)
+}
+
+fn decode(bytes: &[u8], name: &Path, opaque_alpha: bool) -> Result<(usize, usize, usize, Vec<u8>)> {
     let bad = |e: &dyn std::fmt::Display| Error::dataset(name, format!("unreadable PNG: {e}"));
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -41,17 +51,22 @@ pub fn decode_png(bytes: &[u8], name: &Path) -> Result<(usize, usize, usize, Vec
     let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).map_err(|e| bad(&e))?;
     let (w, h) = (info.width as usize, info.height as usize);
-    let channels = match info.color_type {
-        png::ColorType::Grayscale => 1,
-        png::ColorType::Rgb => 3,
+    let (channels, stored) = match info.color_type {
+        png::ColorType::Grayscale => (1, 1),
+        png::ColorType::Rgb => (3, 3),
+        png::ColorType::GrayscaleAlpha if opaque_alpha => (1, 2),
+        png::ColorType::Rgba if opaque_alpha => (3, 4),
         other => {
             return Err(Error::dataset(name, format!("colour type {other:?}: expected greyscale or RGB without alpha")))
         }
     };
-    let interleaved = &buf[..w * h * channels];
+    let interleaved = &buf[..w * h * stored];
+    if stored > channels && interleaved.chunks_exact(stored).any(|px| px[channels] != 255) {
+        return Err(Error::dataset(name, "transparent pixels: expected an opaque image"));
+    }
     let mut planar = vec![0u8; w * h * channels];
-    for (i, px) in interleaved.chunks_exact(channels).enumerate() {
-        for (c, &v) in px.iter().enumerate() {
+    for (i, px) in interleaved.chunks_exact(stored).enumerate() {
+        for (c, &v) in px[..channels].iter().enumerate() {
             planar[c * w * h + i] = v;
         }
     }

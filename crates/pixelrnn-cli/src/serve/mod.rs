@@ -42,7 +42,7 @@ pub struct App {
 
 /// Serves until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let models = models::load_all(&args.run)?;
+    let models = models::load_all(&args.run, !args.no_pretrained)?;
     let jobs = Jobs::new(args.max_jobs, Duration::from_secs(args.job_timeout))
         .with_row_delay(Duration::from_millis(args.test_row_delay_ms));
     let app = Arc::new(App { models, jobs });

@@ -50,9 +50,21 @@ pub struct ModelInfo {
     pub averaged: bool,
 }
 
-/// The runs in `dirs`, or, without any, every run in ./pretrained/.
-pub fn load_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<Served>> {
-    let dirs = if dirs.is_empty() { pretrained_runs(Path::new("pretrained"))? } else { dirs.to_vec() };
+/// The runs in `dirs`, then (with `pretrained`) every run in ./pretrained/ not among them.
+pub fn load_all(dirs: &[PathBuf], pretrained: bool) -> anyhow::Result<Vec<Served>> {
+    let mut dirs = dirs.to_vec();
+    let root = Path::new("pretrained");
+    if pretrained {
+        let given: Vec<PathBuf> = dirs.iter().filter_map(|d| d.canonicalize().ok()).collect();
+        for run in pretrained_runs(root) {
+            if !run.canonicalize().is_ok_and(|r| given.contains(&r)) {
+                dirs.push(run);
+            }
+        }
+    }
+    if dirs.is_empty() {
+        bail!("no model to serve: no --run given and no run in ./{}/: give --run RUN_DIR (repeatable)", root.display());
+    }
     let device = pixelrnn::device::open(pixelrnn::device::Backend::Cpu)?;
     let mut served: Vec<Served> = Vec::with_capacity(dirs.len());
     for dir in &dirs {
@@ -85,18 +97,14 @@ pub fn load_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<Served>> {
     Ok(served)
 }
 
-/// The run directories under `root` (those with a `config.json`), by name.
-fn pretrained_runs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(root).with_context(|| {
-        format!("no --run given and no {} folder here: give --run RUN_DIR (repeatable)", root.display())
-    })?;
+/// The run directories under `root` (those with a `config.json`), by name; none when there is
+/// no such folder.
+fn pretrained_runs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
     let mut runs: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join(pixelrnn::run::CONFIG_FILE).is_file())
         .collect();
     runs.sort();
-    if runs.is_empty() {
-        bail!("no --run given and no run in {}: give --run RUN_DIR (repeatable)", root.display());
-    }
-    Ok(runs)
+    runs
 }

@@ -184,6 +184,36 @@ fn the_page_completes_and_scores_an_upload_in_a_real_browser() {
     std::fs::write(&upload, &png).unwrap();
     let server = Server::start(&run, &[]);
     let driver = Driver::start(&chromedriver, &chromium);
+    // Drawing: two pixels set with the mouse, then scored; the server reads what was drawn.
+    driver.session_call("POST", "/url", Some(json!({ "url": format!("http://{}/", server.addr) })));
+    driver.wait_status(|s| s == "ready");
+    driver.script(
+        "const c = document.getElementById('canvas'); const r = c.getBoundingClientRect();\
+         const at = (x, y, type) => c.dispatchEvent(new MouseEvent(type, { clientX: r.left + x * 10 + 5, clientY: r.top + y * 10 + 5, bubbles: true }));\
+         at(5, 7, 'mousedown'); at(6, 7, 'mousemove'); window.dispatchEvent(new MouseEvent('mouseup'));",
+    );
+    let drawn: Vec<u64> = driver
+        .script("return window.pixelrnn.image()")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (0..28 * 28).map(|i| (i == 7 * 28 + 5 || i == 7 * 28 + 6) as u64).collect();
+    assert_eq!(drawn, expected, "the mouse drew two pixels");
+    driver.click("#score");
+    driver.wait_status(|s| s == "done");
+    let seen: Vec<u64> = driver
+        .script("return window.pixelrnn.score.image")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(seen, expected, "the server scored the drawing");
+    driver.click("#clear");
+    assert!(driver.script("return window.pixelrnn.image().every(v => v === 0)").as_bool().unwrap());
+
     complete_upload(&driver, &server, &upload, 10, 3);
     let result = driver.script("return window.pixelrnn");
     let original: Vec<u64> = result["original"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();

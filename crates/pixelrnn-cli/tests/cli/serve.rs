@@ -197,7 +197,8 @@ fn every_endpoint_answers_and_bad_requests_get_a_4xx() {
     wrong_size[16..24].copy_from_slice(&[0, 0, 0, 29, 0, 0, 0, 28]);
     let mut huge = png.clone();
     huge[16..24].copy_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]);
-    let colour = pixelrnn::png::encode_png(3, 28, 28, &vec![7; 3 * 28 * 28]);
+    let colour: Vec<u8> = (0..3 * 28 * 28).map(|i| (i / (28 * 28)) as u8 * 100).collect();
+    let colour = pixelrnn::png::encode_png(3, 28, 28, &colour);
     let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
         ("POST", "/api/score?model=run", b"not a png".to_vec(), 400, "unreadable PNG"),
         ("POST", "/api/score?model=run", Vec::new(), 400, "no image"),
@@ -320,4 +321,34 @@ fn serve_refuses_what_it_cannot_serve() {
     let out = bin().args(["serve", "--run", run.to_str().unwrap(), "--addr", &addr]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("--addr {addr}")));
+}
+
+#[test]
+fn a_conditional_model_takes_a_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("conditional");
+    let out = bin().args(train_args(&data, &run, "pixel-cnn", 2)).arg("--conditional").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, png) = tiny_run(&tmp.path().join("other"));
+    let server = Server::start(&run, &[]);
+    let (_, models) = server.json("GET", "/api/models", b"");
+    assert_eq!(models[0]["classes"], 10);
+    let (status, answer) = server.json("POST", "/api/score?model=conditional", &png);
+    assert_eq!(status, 400);
+    assert!(answer["error"].as_str().unwrap().contains("choose a class 0..9"), "{answer}");
+    let (status, answer) = server.json("POST", "/api/score?model=conditional&class=10", &png);
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = server.json("POST", "/api/score?model=conditional&class=3", &png);
+    assert_eq!(status, 200, "{answer}");
+    let other = server.json("POST", "/api/score?model=conditional&class=4", &png).1;
+    assert_ne!(answer["nll_nats"], other["nll_nats"], "the class matters");
+    for path in ["/api/sample?model=conditional&count=3", "/api/sample?model=conditional&count=2&class=7"] {
+        let (status, _, body) = server.request("POST", path, b"");
+        assert_eq!(status, 200);
+        assert_eq!(events(&body).last().unwrap().0, "done", "{path}");
+    }
+    let (status, _, body) = server.request("POST", "/api/complete?model=conditional&class=2&samples=2", &png);
+    assert_eq!(status, 200);
+    assert_eq!(events(&body).last().unwrap().0, "done");
 }

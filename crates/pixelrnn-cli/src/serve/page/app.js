@@ -9,7 +9,7 @@
 const SCALE = 10; // screen pixels per image pixel
 const $ = (id) => document.getElementById(id);
 const state = { models: [], model: null, image: null, upload: null, busy: false };
-window.pixelrnn = { original: null, completions: null, score: null, samples: null, rows: 0 };
+window.pixelrnn = { original: null, completions: null, score: null, samples: null, rows: 0, image: () => Array.from(state.image) };
 
 function say(text) { $("status").textContent = text; }
 function fail(text) { $("error").textContent = text; say("failed"); }
