@@ -13,10 +13,11 @@ use crate::png::{decode_png, encode_png};
 /// `lenient` (reading an image to score or complete, not to compress): an opaque alpha channel
 /// is dropped, and an RGB image whose three channels are equal is read as grey for a grey model.
 fn pixels_of_size(path: &Path, bytes: &[u8], spec: &ImageSpec, lenient: bool) -> Result<Vec<u8>> {
+    let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
     if let Some((width, height)) = crate::png::header_size(bytes).filter(|&s| s != (spec.width, spec.height)) {
         return Err(Error::dataset(
             path,
-            format!("the PNG is {width}x{height}; the model expects {}x{} images", spec.width, spec.height),
+            format!("the PNG is {width}x{height}; the model expects a {}x{} {kind} PNG", spec.width, spec.height),
         ));
     }
     let (mut channels, height, width, mut pixels) =
@@ -31,7 +32,6 @@ fn pixels_of_size(path: &Path, bytes: &[u8], spec: &ImageSpec, lenient: bool) ->
         channels = 1;
     }
     if (height, width) != (spec.height, spec.width) || channels != spec.channels {
-        let kind = if spec.channels == 3 { "RGB" } else { "greyscale" };
         return Err(Error::dataset(
             path,
             format!(

@@ -111,6 +111,30 @@ fn sigmoid_pair(z: f64) -> (f64, f64) {
     }
 }
 
+/// The mixture weights of one sub-pixel (softmax of its logits divided by `temperature`).
+fn weights(params: &[f32], components: usize, temperature: f64) -> Vec<f64> {
+    let logits: Vec<f64> = params[..components].iter().map(|&l| l as f64 / temperature).collect();
+    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &l| m.max(l));
+    let mut weights: Vec<f64> = logits.iter().map(|&l| exp(l - max)).collect();
+    let total: f64 = weights.iter().sum();
+    weights.iter_mut().for_each(|w| *w /= total);
+    weights
+}
+
+/// Component `i`'s mean (shifted by the channels before it at the same pixel, `previous`) and
+/// inverse scale (divided by `temperature`), in the scaled value space [-1, 1].
+fn component(params: &[f32], previous: &[u8], components: usize, i: usize, top: f64, temperature: f64) -> (f64, f64) {
+    let k = components;
+    let mut mean = params[k + i] as f64;
+    for (j, &v) in previous.iter().enumerate() {
+        mean += tanh(params[(3 + j) * k + i] as f64) * (v as f64 * (2.0 / top) - 1.0);
+    }
+    let log_scale = (params[2 * k + i] as f64).max(MIN_LOG_SCALE);
+    // 1 / scale = e^-log_scale, from exp of a non-positive argument.
+    let inverse = if log_scale >= 0.0 { exp(-log_scale) } else { 1.0 / exp(log_scale) } / temperature;
+    (mean, inverse)
+}
+
 /// The probabilities of the `levels` values of one sub-pixel of channel `previous.len()`
 /// from its parameters (the module's layout) and the raw values of the channels before it at
 /// the same pixel. `temperature` divides the mixture logits and multiplies the scales.
@@ -123,30 +147,22 @@ pub fn probabilities(
     temperature: f64,
     out: &mut Vec<f64>,
 ) {
-    let k = components;
     let top = (levels - 1) as f64;
-    let scaled = |v: u8| v as f64 * (2.0 / top) - 1.0;
-    let logits: Vec<f64> = params[..k].iter().map(|&l| l as f64 / temperature).collect();
-    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &l| m.max(l));
-    let mut weights: Vec<f64> = logits.iter().map(|&l| exp(l - max)).collect();
-    let total: f64 = weights.iter().sum();
-    weights.iter_mut().for_each(|w| *w /= total);
     out.clear();
     out.resize(levels, 0.0);
-    for (i, &weight) in weights.iter().enumerate() {
-        let mut mean = params[k + i] as f64;
-        for (j, &v) in previous.iter().enumerate() {
-            mean += tanh(params[(3 + j) * k + i] as f64) * scaled(v);
-        }
-        let log_scale = (params[2 * k + i] as f64).max(MIN_LOG_SCALE);
-        // 1 / scale = e^-log_scale, from exp of a non-positive argument.
-        let inverse = if log_scale >= 0.0 { exp(-log_scale) } else { 1.0 / exp(log_scale) } / temperature;
+    for (i, &weight) in weights(params, components, temperature).iter().enumerate() {
+        let (mean, inverse) = component(params, previous, components, i, top, temperature);
         // The mass of bin v: F(edge v) - F(edge v - 1), with the CDF's complement where the
         // bin lies right of the mean, so that no probability is lost to cancellation.
         let mut below = (0.0, 1.0); // (F, 1 - F) at the previous edge: -infinity
         for (v, p) in out.iter_mut().enumerate() {
-            let edge =
-                if v + 1 == levels { (1.0, 0.0) } else { sigmoid_pair(inverse * (scaled(v as u8) + 1.0 / top - mean)) };
+            let edge = if v + 1 == levels {
+                (1.0, 0.0)
+            } else {
+                // (v scaled to [-1, 1], plus half a bin: the expression the codec's files were
+                // written with, kept bit for bit.)
+                sigmoid_pair(inverse * (v as f64 * (2.0 / top) - 1.0 + 1.0 / top - mean))
+            };
             let mass = if edge.0 <= 0.5 { edge.0 - below.0 } else { below.1 - edge.1 };
             *p += weight * mass.max(0.0);
             below = edge;
@@ -154,6 +170,35 @@ pub fn probabilities(
     }
     let sum: f64 = out.iter().sum();
     out.iter_mut().for_each(|p| *p /= sum);
+}
+
+/// A value of one sub-pixel drawn with the uniform `u` in [0, 1), from the distribution of
+/// [`probabilities`] in O(K) rather than O(K x levels): the component first, by `u`'s place
+/// among the cumulative mixture weights, then the value, by the inverse CDF of that
+/// component's logistic at `u`'s place within the component's share, rounded to the bin it
+/// falls in (the end bins take the tails). One uniform per sub-pixel, as every draw.
+pub fn draw(params: &[f32], previous: &[u8], components: usize, levels: usize, temperature: f64, u: f64) -> u8 {
+    let top = (levels - 1) as f64;
+    let weights = weights(params, components, temperature);
+    let mut start = 0.0;
+    let mut chosen = components - 1;
+    for (i, &w) in weights.iter().enumerate() {
+        if u < start + w {
+            chosen = i;
+            break;
+        }
+        start += w;
+    }
+    let inner = ((u - start) / weights[chosen]).clamp(0.0, 1.0);
+    let (mean, inverse) = component(params, previous, components, chosen, top, temperature);
+    // The logistic's quantile: mean + logit(inner) * scale (infinite at 0 and 1: the end bins).
+    let x = mean + (inner.ln() - (1.0 - inner).ln()) / inverse;
+    // Bin v holds (edge v - 1, edge v] with edge v = (2v + 1) / top - 1.
+    let v = (((x + 1.0) * top - 1.0) / 2.0).ceil();
+    if v.is_nan() {
+        return 0;
+    }
+    v.clamp(0.0, top) as u8
 }
 
 #[cfg(test)]
@@ -173,6 +218,38 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn draws_follow_the_probabilities() {
+        // Uniforms on a fine even grid: each value's share of the draws is its probability, up
+        // to the grid's resolution (each component's share of [0, 1) is mapped monotonically).
+        let n = 400_000;
+        for (seed, temperature) in [(0, 1.0), (3, 1.0), (5, 0.7), (7, 1.6)] {
+            for (k, levels, channel) in [(4, 256, 0), (4, 256, 2), (3, 2, 1), (1, 16, 0)] {
+                let theta = params(k, seed);
+                let previous = [(seed * 97 % levels) as u8, (seed * 31 % levels) as u8];
+                let mut p = Vec::new();
+                probabilities(&theta, &previous[..channel], k, levels, temperature, &mut p);
+                let mut counts = vec![0usize; levels];
+                for i in 0..n {
+                    let u = (i as f64 + 0.5) / n as f64;
+                    counts[draw(&theta, &previous[..channel], k, levels, temperature, u) as usize] += 1;
+                }
+                for (v, (&c, &q)) in counts.iter().zip(&p).enumerate() {
+                    let share = c as f64 / n as f64;
+                    assert!(
+                        (share - q).abs() <= 2e-4 + 1e-3 * q,
+                        "seed {seed} K={k} levels {levels} value {v}: drawn {share}, p {q}"
+                    );
+                }
+            }
+        }
+        // The ends of [0, 1) give the end values' tails, never a value outside the range.
+        let theta = params(2, 1);
+        for u in [0.0, 1e-300, 1.0 - 1e-16] {
+            assert!((draw(&theta, &[], 2, 256, 1.0, u) as usize) < 256);
+        }
     }
 
     #[test]

@@ -141,7 +141,12 @@ impl OutputDistribution {
     /// Bernoulli 1 when `u < p(1)`; otherwise the value whose cumulative probability first
     /// exceeds `u` (inverse CDF). `previous` as [`Self::probabilities`]; `scratch` holds the
     /// probabilities.
+    /// The mixture draws its component first ([`logistic_mixture::draw`]): the same
+    /// distribution, without computing every value's probability.
     pub fn draw(&self, params: &[f32], previous: &[u8], temperature: f64, u: f64, scratch: &mut Vec<f64>) -> u8 {
+        if let Self::LogisticMixture { components, levels, .. } = *self {
+            return logistic_mixture::draw(params, previous, components, levels, temperature, u);
+        }
         self.probabilities(params, previous, temperature, scratch);
         if *self == Self::Bernoulli {
             return (u < scratch[1]) as u8;

@@ -20,10 +20,9 @@ function displayValue(v) {
   return Math.round((v * 255) / (levels - 1));
 }
 
-function paint(canvas, values, scale) {
+// The image `values` at its own size, on a canvas of its own.
+function smallCanvas(values) {
   const m = state.model;
-  canvas.width = m.width * scale;
-  canvas.height = m.height * scale;
   const small = document.createElement("canvas");
   small.width = m.width;
   small.height = m.height;
@@ -31,16 +30,20 @@ function paint(canvas, values, scale) {
   const data = ctx.createImageData(m.width, m.height);
   const plane = m.width * m.height;
   for (let p = 0; p < plane; p++) {
-    for (let k = 0; k < 3; k++) {
-      const c = m.channels === 3 ? k : 0;
-      data.data[4 * p + k] = displayValue(values[c * plane + p]);
-    }
+    for (let k = 0; k < 3; k++) data.data[4 * p + k] = displayValue(values[(m.channels === 3 ? k : 0) * plane + p]);
     data.data[4 * p + 3] = 255;
   }
   ctx.putImageData(data, 0, 0);
+  return small;
+}
+
+function paint(canvas, values, scale) {
+  const m = state.model;
+  canvas.width = m.width * scale;
+  canvas.height = m.height * scale;
   const big = canvas.getContext("2d");
   big.imageSmoothingEnabled = false;
-  big.drawImage(small, 0, 0, canvas.width, canvas.height);
+  big.drawImage(smallCanvas(values), 0, 0, canvas.width, canvas.height);
   return big;
 }
 
@@ -58,19 +61,7 @@ function drawInput() {
 // The current image as a PNG: the uploaded file as it was, or the drawing encoded here.
 function imagePng() {
   if (state.upload) return Promise.resolve(new Blob([state.upload], { type: "image/png" }));
-  const m = state.model;
-  const small = document.createElement("canvas");
-  small.width = m.width;
-  small.height = m.height;
-  const ctx = small.getContext("2d");
-  const data = ctx.createImageData(m.width, m.height);
-  const plane = m.width * m.height;
-  for (let p = 0; p < plane; p++) {
-    for (let k = 0; k < 3; k++) data.data[4 * p + k] = displayValue(state.image[(m.channels === 3 ? k : 0) * plane + p]);
-    data.data[4 * p + 3] = 255;
-  }
-  ctx.putImageData(data, 0, 0);
-  return new Promise((resolve) => small.toBlob(resolve, "image/png"));
+  return new Promise((resolve) => smallCanvas(state.image).toBlob(resolve, "image/png"));
 }
 
 // --- the model -----------------------------------------------------------------------------
