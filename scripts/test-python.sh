@@ -3,7 +3,9 @@
 # (target/py-venv, with maturin, pytest and numpy from pip) and runs pytest against it and the
 # debug `pixelrnn` binary (built here if `cargo test` has not). Skipped, saying why, without a
 # Python 3 (with venv) or where pip cannot install the tools.
-# Environment: PYTHON (default python3), PROFILE (dev or release; default dev).
+# Environment: PYTHON (default python3), PROFILE (dev or release; default dev), FEATURES (cargo
+# feature flags, e.g. "--features pixelrnn-cli/mpi": scripts/test.sh passes its own, so that
+# nothing is built twice).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -23,10 +25,10 @@ if ! "$venv/bin/python" -m pip install -q "maturin>=1.5,<2" pytest numpy > /dev/
   exit 0
 fi
 bin=target/debug/pixelrnn
-flags=()
+read -r -a flags <<< "${FEATURES:-}"
 if [[ $profile == release ]]; then
   bin=target/release/pixelrnn
-  flags=(--release)
+  flags+=(--release)
 fi
 cargo build -q -p pixelrnn-cli ${flags[@]+"${flags[@]}"}
 log=$venv/maturin.log

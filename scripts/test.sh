@@ -17,4 +17,5 @@ else
 fi
 cargo test --workspace -q "${features[@]}" "$@"
 [[ $# -gt 0 ]] && exit 0  # a filtered run is about the Rust tests
-scripts/test-python.sh
+# The same features, so that the Python module and the binary reuse what cargo test built.
+FEATURES="${features[*]:-}" scripts/test-python.sh

@@ -112,9 +112,10 @@ class Model:
         return self._native.architecture
 
     @property
-    def dataset(self) -> str:
-        """The dataset the run was trained on."""
-        return self._native.dataset
+    def dataset_name(self) -> str:
+        """The dataset the run was trained on (``binarized-mnist``, ``cifar10``, ...); its
+        images are :meth:`dataset`'s."""
+        return self._native.dataset_name
 
     @property
     def step(self) -> int:

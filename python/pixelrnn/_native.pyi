@@ -19,7 +19,7 @@ class Model:
     levels: int
     classes: Optional[int]
     architecture: str
-    dataset: str
+    dataset_name: str
     @staticmethod
     def load(
         run_dir: str, checkpoint: str = "best", raw_weights: bool = False, allow_unchecked: bool = False, device: str = "cpu"

@@ -11,7 +11,7 @@ import pixelrnn
 
 def test_model_describes_itself(model, run_dir):
     assert model.shape == (1, 28, 28) and model.levels == 2 and model.classes is None
-    assert model.architecture == "pixel-cnn" and model.dataset == "binarized-mnist"
+    assert model.architecture == "pixel-cnn" and model.dataset_name == "binarized-mnist"
     assert model.averaged and model.step == 4 and model.unit == "nats"
     assert model.config["model"]["architecture"] == "pixel-cnn"
     assert "pixel-cnn" in repr(model)

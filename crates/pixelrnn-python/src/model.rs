@@ -68,7 +68,7 @@ pub struct Model {
     #[pyo3(get)]
     architecture: String,
     #[pyo3(get)]
-    dataset: String,
+    dataset_name: String,
 }
 
 // Python allocates objects 16-byte aligned: the Rust object inside must not ask for more.
@@ -149,7 +149,7 @@ impl Model {
             levels: spec.levels,
             classes: loaded.model.classes(),
             architecture: loaded.config.model.architecture.name().to_string(),
-            dataset: loaded.config.data.dataset.name().to_string(),
+            dataset_name: loaded.config.data.dataset.name().to_string(),
             inner: Mutex::new(Box::new(Loaded { config: loaded.config, model: loaded.model, device })),
         })
     }
@@ -381,7 +381,7 @@ impl Model {
         format!(
             "<pixelrnn.Model {} on {} {}x{}x{} ({} levels), step {}, {weights}, from {}>",
             self.architecture,
-            self.dataset,
+            self.dataset_name,
             self.channels,
             self.height,
             self.width,
