@@ -295,6 +295,10 @@ pub struct TrainArgs {
     /// Checkpoint every N steps (0: only at the end; always on Ctrl-C).
     #[arg(long, default_value_t = 200)]
     pub checkpoint_every: u64,
+    /// Write a step line to metrics.jsonl every N steps, with the mean loss and throughput of
+    /// those N steps (validations, checkpoints and the last step always): for long runs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_every: u64,
     /// Compute device. With --distributed mpi and a GPU backend, each rank takes the GPU of
     /// its rank on the node (local rank 0 the first discrete GPU, ...).
     #[arg(long, value_enum, default_value = "cpu")]

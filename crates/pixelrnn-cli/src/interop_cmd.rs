@@ -113,6 +113,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
             init_weights: None,
             ema_decay: None,
             dropout: None,
+            log_every: 1,
         },
     };
     let header = CheckpointHeader {

@@ -132,6 +132,7 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
             init_weights: absolute("--init-weights", &args.init_weights)?,
             ema_decay: args.ema,
             dropout: args.dropout,
+            log_every: args.log_every,
         },
     };
     Ok((config, data))
@@ -173,8 +174,9 @@ fn gradients_writer(path: PathBuf, layout: Layout, config: &ExperimentConfig) ->
 
 /// The flags `train --resume` without `--model` may give: how long, how often to validate and
 /// checkpoint, starting a weight average, where the data is, and how to run.
-const MAY_CHANGE_ON_RESUME: [&str; 15] = [
+const MAY_CHANGE_ON_RESUME: [&str; 16] = [
     "allow_unchecked",
+    "log_every",
     "steps",
     "epochs",
     "valid_every",
@@ -196,7 +198,7 @@ const MAY_CHANGE_ON_RESUME: [&str; 15] = [
 fn resume_from_config(args: &TrainArgs, run: &RunDir) -> anyhow::Result<(ExperimentConfig, Splits)> {
     if let Some(flag) = args.given.iter().find(|id| !MAY_CHANGE_ON_RESUME.contains(&id.as_str())) {
         bail!(
-            "--{}: with --resume and no --model the run's config.json gives every setting of the run; leave it out (only --steps/--epochs, --valid-every, --valid-limit, --checkpoint-every, --ema and --data-dir may change), or give --model and every flag of the run",
+            "--{}: with --resume and no --model the run's config.json gives every setting of the run; leave it out (only --steps/--epochs, --valid-every, --valid-limit, --checkpoint-every, --log-every, --ema and --data-dir may change), or give --model and every flag of the run",
             flag.replace('_', "-")
         );
     }
@@ -225,6 +227,9 @@ fn resume_from_config(args: &TrainArgs, run: &RunDir) -> anyhow::Result<(Experim
     }
     if given("checkpoint_every") {
         t.checkpoint_every = args.checkpoint_every;
+    }
+    if given("log_every") {
+        t.log_every = args.log_every;
     }
     if args.valid_limit.is_some() {
         t.valid_limit = args.valid_limit;

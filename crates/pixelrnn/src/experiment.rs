@@ -134,6 +134,20 @@ pub struct TrainingConfig {
     /// never at evaluation or sampling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropout: Option<f64>,
+    /// Write a step event to `metrics.jsonl` every this many steps, with the mean loss and
+    /// throughput of the steps since the last one (1: every step; validations, checkpoints and
+    /// the last step are always written; the observer still sees every step). What keeps the
+    /// log of a run of hundreds of thousands of steps small.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub log_every: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 /// Everything that defines a run.

@@ -427,11 +427,19 @@ pub fn train_on(
 
     let dims = config.model.image.dims();
     let mut metrics = if lead { Some(run.open_metrics()?) } else { None };
-    let mut log = |event: &TrainEvent| -> Result<()> {
-        observer(event);
-        metrics.as_mut().map_or(Ok(()), |m| m.append(event))
+    // `observed` goes to the observer, `written` to metrics.jsonl (the same event, except for
+    // the steps between two lines of `log_every`).
+    let mut emit = |observed: Option<&TrainEvent>, written: Option<&TrainEvent>| -> Result<()> {
+        if let Some(event) = observed {
+            observer(event);
+        }
+        match (written, metrics.as_mut()) {
+            (Some(event), Some(m)) => m.append(event),
+            _ => Ok(()),
+        }
     };
-    log(&TrainEvent::Started { step, total_steps: t.steps })?;
+    let started_event = TrainEvent::Started { step, total_steps: t.steps };
+    emit(Some(&started_event), Some(&started_event))?;
 
     let save = |model: &PixelRnn,
                 optim: &ModuleOptimizer,
@@ -443,6 +451,8 @@ pub fn train_on(
     };
     let mut interrupted = false;
     let first_step = step;
+    // The steps since the last step line of metrics.jsonl: their summed loss and seconds.
+    let (mut window_loss, mut window_secs, mut window_steps) = (0.0f64, 0.0f64, 0u64);
     while step < t.steps {
         let started = Instant::now();
         let global = batches.batch_at(step);
@@ -486,15 +496,33 @@ pub fn train_on(
         }
         step += 1;
         let secs = started.elapsed().as_secs_f64();
-        log(&TrainEvent::Step {
+        let at_end = step == t.steps;
+        let event = TrainEvent::Step {
             step,
             loss_nats: loss_value,
             bits_per_dim: bits_per_dim(loss_value, dims),
             lr,
             images_per_sec: global.len() as f64 / secs.max(1e-9),
             gradient_sum_secs,
-        })?;
-        let at_end = step == t.steps;
+        };
+        (window_loss, window_secs, window_steps) = (window_loss + loss_value, window_secs + secs, window_steps + 1);
+        if t.log_every <= 1 {
+            emit(Some(&event), Some(&event))?;
+        } else if step.is_multiple_of(t.log_every) || at_end {
+            let mean = window_loss / window_steps as f64;
+            let summary = TrainEvent::Step {
+                step,
+                loss_nats: mean,
+                bits_per_dim: bits_per_dim(mean, dims),
+                lr,
+                images_per_sec: (global.len() as u64 * window_steps) as f64 / window_secs.max(1e-9),
+                gradient_sum_secs,
+            };
+            emit(Some(&event), Some(&summary))?;
+            (window_loss, window_secs, window_steps) = (0.0, 0.0, 0);
+        } else {
+            emit(Some(&event), None)?;
+        }
         let validating = lead && ((t.valid_every > 0 && step.is_multiple_of(t.valid_every)) || at_end);
         if validating {
             if let Some(valid) = &data.valid {
@@ -505,21 +533,38 @@ pub fn train_on(
                     best = Some(bpd);
                     save(&model, &optim, average.as_ref(), step, best, Which::Best)?;
                 }
-                log(&TrainEvent::Validation {
+                let validation = TrainEvent::Validation {
                     step,
                     nll_nats: nll,
                     bits_per_dim: bpd,
                     images: nats.len(),
                     best: is_best,
-                })?;
+                };
+                emit(Some(&validation), Some(&validation))?;
             }
         }
         if (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every)) || at_end {
-            checkpoint_now(&model, &optim, average.as_ref(), &header(step, best), collective, &mut log, &run)?;
+            checkpoint_now(
+                &model,
+                &optim,
+                average.as_ref(),
+                &header(step, best),
+                collective,
+                &mut |e: &TrainEvent| emit(Some(e), Some(e)),
+                &run,
+            )?;
         }
     }
     if interrupted {
-        checkpoint_now(&model, &optim, average.as_ref(), &header(step, best), collective, &mut log, &run)?;
+        checkpoint_now(
+            &model,
+            &optim,
+            average.as_ref(),
+            &header(step, best),
+            collective,
+            &mut |e: &TrainEvent| emit(Some(e), Some(e)),
+            &run,
+        )?;
     }
     Ok(TrainOutcome { step, interrupted, best_valid_bits_per_dim: best })
 }

@@ -503,3 +503,42 @@ fn init_weights_start_the_run_and_gradients_out_writes_the_first_step() {
     assert_eq!(tensors.keys().collect::<Vec<_>>(), weights.keys().collect::<Vec<_>>(), "named as the weights");
     assert!(tensors.values().any(|t| t.values.iter().any(|&v| v != 0.0)), "some gradient is not zero");
 }
+
+#[test]
+fn log_every_writes_the_mean_of_each_window_and_may_change_on_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let steps_of = |run: &Path| -> Vec<(u64, f64)> {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["event"] == "step")
+            .map(|e| (e["step"].as_u64().unwrap(), e["loss_nats"].as_f64().unwrap()))
+            .collect()
+    };
+    let every = tmp.path().join("every");
+    let out = bin().args(train_with(&data, &every, "pixel-cnn", 7, &[])).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let windowed = tmp.path().join("windowed");
+    let out = bin().args(train_with(&data, &windowed, "pixel-cnn", 7, &["--log-every", "3"])).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = steps_of(&every);
+    let lines = steps_of(&windowed);
+    assert_eq!(lines.iter().map(|l| l.0).collect::<Vec<_>>(), vec![3, 6, 7], "every 3rd step and the last");
+    let mean = |a: usize, b: usize| all[a..b].iter().map(|s| s.1).sum::<f64>() / (b - a) as f64;
+    for ((_, logged), expected) in lines.iter().zip([mean(0, 3), mean(3, 6), mean(6, 7)]) {
+        assert!((logged - expected).abs() < 1e-9 * expected.abs(), "{logged} vs {expected}");
+    }
+    // The setting is recorded, may change on resume, and is refused at 0.
+    let config = std::fs::read_to_string(windowed.join("config.json")).unwrap();
+    assert!(config.contains("\"log_every\": 3") || config.contains("\"log_every\":3"), "{config}");
+    let out = bin()
+        .args(["train", "--out", windowed.to_str().unwrap(), "--resume", "--steps", "9", "--log-every", "1", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(steps_of(&windowed).iter().map(|l| l.0).collect::<Vec<_>>(), vec![3, 6, 7, 8, 9]);
+    let err = stderr_of(bin().args(train_with(&data, &tmp.path().join("zero"), "pixel-cnn", 2, &["--log-every", "0"])));
+    assert!(err.contains("--log-every"), "{err}");
+}

@@ -208,6 +208,7 @@ pub fn run_table(
                 init_weights: None,
                 ema_decay: None,
                 dropout: None,
+                log_every: 1,
             },
         };
         let last = run.checkpoint_path(Which::Last);

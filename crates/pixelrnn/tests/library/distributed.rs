@@ -131,6 +131,7 @@ fn experiment(dir: &Path, batch_size: usize, steps: u64) -> ExperimentConfig {
             init_weights: None,
             ema_decay: None,
             dropout: None,
+            log_every: 1,
         },
     }
 }
