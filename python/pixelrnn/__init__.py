@@ -226,8 +226,10 @@ class Model:
     def to_torch(self) -> Any:
         """The model as a PyTorch module (the twin in :mod:`pixelrnn.twin`, which needs
         ``torch``), with these weights; its ``nll`` gives this model's NLL."""
-        from . import twin
-
+        try:
+            from . import twin
+        except ImportError as e:
+            raise ImportError(f"Model.to_torch needs PyTorch ({e}): pip install torch") from e
         return twin.from_safetensors(self.export("pytorch"), json.loads(self._native.config_json())["model"])
 
     # --- argument checks ---------------------------------------------------------------

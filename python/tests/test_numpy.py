@@ -162,3 +162,13 @@ def test_conditional_models_take_labels(conditional_run):
     data = pixelrnn.compress(model, images, labels=np.arange(10))
     back = pixelrnn.decompress(model, data, with_names=True)
     assert np.array_equal(back.images, images) and list(back.labels) == list(range(10))
+
+
+def test_to_torch_without_torch_says_what_to_install(model):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install torch"):
+            model.to_torch()
+    else:
+        pytest.skip("torch is installed: test_twin.py covers to_torch")
