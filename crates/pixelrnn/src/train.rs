@@ -497,28 +497,21 @@ pub fn train_on(
         step += 1;
         let secs = started.elapsed().as_secs_f64();
         let at_end = step == t.steps;
-        let event = TrainEvent::Step {
+        let step_event = |loss_nats: f64, images_per_sec: f64| TrainEvent::Step {
             step,
-            loss_nats: loss_value,
-            bits_per_dim: bits_per_dim(loss_value, dims),
+            loss_nats,
+            bits_per_dim: bits_per_dim(loss_nats, dims),
             lr,
-            images_per_sec: global.len() as f64 / secs.max(1e-9),
+            images_per_sec,
             gradient_sum_secs,
         };
+        let event = step_event(loss_value, global.len() as f64 / secs.max(1e-9));
         (window_loss, window_secs, window_steps) = (window_loss + loss_value, window_secs + secs, window_steps + 1);
-        if t.log_every <= 1 {
-            emit(Some(&event), Some(&event))?;
-        } else if step.is_multiple_of(t.log_every) || at_end {
-            let mean = window_loss / window_steps as f64;
-            let summary = TrainEvent::Step {
-                step,
-                loss_nats: mean,
-                bits_per_dim: bits_per_dim(mean, dims),
-                lr,
-                images_per_sec: (global.len() as u64 * window_steps) as f64 / window_secs.max(1e-9),
-                gradient_sum_secs,
-            };
-            emit(Some(&event), Some(&summary))?;
+        // The line of metrics.jsonl: the window's mean (with `log_every` 1, this step's own).
+        if step.is_multiple_of(t.log_every.max(1)) || at_end {
+            let images = (global.len() as u64 * window_steps) as f64;
+            let line = step_event(window_loss / window_steps as f64, images / window_secs.max(1e-9));
+            emit(Some(&event), Some(&line))?;
             (window_loss, window_secs, window_steps) = (0.0, 0.0, 0);
         } else {
             emit(Some(&event), None)?;
