@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of pixelrnn against the repository's PyTorch twin
-# (python/pixelrnn/twin.py, timed by python/bench/twin_bench.py),
-# interleaved (ours, theirs, ours, theirs, ...) for every spec and mode, on the same machine.
+# (python/pixelrnn/twin.py, timed by python/bench/twin_bench.py; M5 and M6 are its
+# NativeModel: Gated PixelCNN, and PixelCNN with the logistic mixture), interleaved (ours,
+# theirs, ours, theirs, ...) for every spec and mode, on the same machine.
 #
 #   scripts/bench-vs-pytorch.sh [RESULTS.jsonl]
 #
 # Environment: TORCH_VENV (default .venv-torch, created with scripts/setup-torch.sh if
-# missing), THREADS (2), ROUNDS (2), STEPS (10), WARMUP (3), SPECS ("m1 m2 m3 m4"),
+# missing), THREADS (2), ROUNDS (2), STEPS (10), WARMUP (3), SPECS ("m1 m2 m3 m4 m5 m6"),
 # MODES ("train infer sample"), MEMORY (1: also measure the peak resident memory of a
 # training run of each spec, ours and theirs, as the child process's maximum RSS).
 set -euo pipefail
@@ -16,7 +17,7 @@ threads=${THREADS:-2}
 rounds=${ROUNDS:-2}
 steps=${STEPS:-10}
 warmup=${WARMUP:-3}
-specs=${SPECS:-m1 m2 m3 m4}
+specs=${SPECS:-m1 m2 m3 m4 m5 m6}
 modes=${MODES-train infer sample}
 out=${1:-bench-results.jsonl}
 

@@ -1,5 +1,5 @@
-"""Times the PyTorch twin (python/pixelrnn/twin.py) on the benchmark specs M1-M4
-(docs/bench-specs.md) the way `pixelrnn bench` times pixelrnn: one JSON line per mode with the
+"""Times the PyTorch twin (python/pixelrnn/twin.py) on the benchmark specs M1-M6
+(docs/bench-specs.md; M5 and M6 are its NativeModel) the way `pixelrnn bench` times pixelrnn: one JSON line per mode with the
 same keys (framework, version, model, mode, device, threads, batch, params, warmup, steps,
 median_step_s, min_step_s, images_per_sec, loss, loss_unit).
 
@@ -9,9 +9,10 @@ Modes (docs/bench-specs.md, "Conventions"):
   train   zero grad + forward + loss + backward + Adam(lr 1e-3) step;
   infer   forward + loss under torch.inference_mode(), model.eval();
   sample  naive generation, one full forward pass per sub-pixel (what public PixelCNN code
-          does): the median pass is timed and images/s scaled to a whole batch (H*W*C passes).
-Loss: binary specs nats per image (sum over pixels, mean over the batch); M2 bits/dim.
-Inputs: random images from a generator seeded 0 (binary {0, 1}; M2 0..255).
+          does): the median pass is timed and images/s scaled to a whole batch (H*W*C passes);
+          M6 draws from its logistic mixture (component, then the logistic's quantile).
+Loss: binary specs nats per image (sum over pixels, mean over the batch); RGB specs (M2, M5,
+M6) bits/dim. Inputs: random images from a generator seeded 0 (binary {0, 1}; RGB 0..255).
 """
 
 import argparse
@@ -24,14 +25,20 @@ import torch
 
 from twin_load import twin
 
-BATCH = {"m1": 32, "m2": 16, "m3": 32, "m4": 32}
-SHAPE = {"m1": (1, 28, 28), "m2": (3, 32, 32), "m3": (1, 28, 28), "m4": (1, 28, 28)}
+BATCH = {"m1": 32, "m2": 16, "m3": 32, "m4": 32, "m5": 16, "m6": 16}
+SHAPE = {"m1": (1, 28, 28), "m2": (3, 32, 32), "m3": (1, 28, 28), "m4": (1, 28, 28), "m5": (3, 32, 32), "m6": (3, 32, 32)}
+RGB = {"m2", "m5", "m6"}
+
+
+def build(name):
+    """The twin of spec ``name``: M1-M4 in the PyTorch layout, M5 and M6 the NativeModel."""
+    return twin.build_native(name) if name in twin.NATIVE_SPECS else twin.build(name)
 
 
 def loss_of(name, model, images):
-    """Mean NLL of a batch: nats per image, or bits/dim for M2."""
+    """Mean NLL of a batch: nats per image, or bits/dim for the RGB specs."""
     nats = model.nll(images).mean()
-    if name == "m2":
+    if name in RGB:
         return nats / (math.log(2.0) * images[0].numel())
     return nats
 
@@ -48,7 +55,11 @@ def sample_step(name, model, canvas, order, counter):
     with torch.inference_mode():
         logits = model(canvas)
         levels = model.levels
-        if levels == 2:
+        mixture = getattr(model, "mixture", None)
+        if mixture is not None:
+            per = mixture.params_per_subpixel
+            canvas[:, ch, r, col] = mixture.sample(logits[:, ch * per:(ch + 1) * per, r, col], canvas[:, :ch, r, col])
+        elif levels == 2:
             canvas[:, ch, r, col] = torch.bernoulli(torch.sigmoid(logits[:, ch, r, col])).long()
         else:
             probs = torch.softmax(logits[:, ch * levels:(ch + 1) * levels, r, col], dim=1)
@@ -58,7 +69,7 @@ def sample_step(name, model, canvas, order, counter):
 
 def bench(name, steps, warmup, threads, modes, device="cpu", batch=None):
     torch.manual_seed(0)
-    model = twin.build(name).to(device)
+    model = build(name).to(device)
     batch = batch or BATCH[name]
     c, hh, ww = SHAPE[name]
     generator = torch.Generator().manual_seed(0)
@@ -120,7 +131,7 @@ def bench(name, steps, warmup, threads, modes, device="cpu", batch=None):
                     min_step_s=round(min(times), 5),
                     images_per_sec=round(batch / per_batch, 4),
                     loss=round(float(loss), 4),
-                    loss_unit="bits/dim" if name == "m2" else "nats/image",
+                    loss_unit="bits/dim" if name in RGB else "nats/image",
                 )
             ),
             flush=True,

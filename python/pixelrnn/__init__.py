@@ -225,12 +225,24 @@ class Model:
 
     def to_torch(self) -> Any:
         """The model as a PyTorch module (the twin in :mod:`pixelrnn.twin`, which needs
-        ``torch``), with these weights; its ``nll`` gives this model's NLL."""
+        ``torch``), with these weights; its ``nll`` gives this model's NLL (a class-conditional
+        model's: ``nll(images, labels)``). The benchmark specs' architectures M1-M4 become the
+        twin's modules in its own ``state_dict`` layout; PixelCNNs and Gated PixelCNNs that
+        layout has no place for (skip connections, the logistic mixture, class conditioning)
+        become a :class:`pixelrnn.twin.NativeModel` in pixelrnn's names. A Row LSTM or Diagonal
+        BiLSTM outside M3/M4 has no twin: ``ValueError``."""
         try:
             from . import twin
         except ImportError as e:
             raise ImportError(f"Model.to_torch needs PyTorch ({e}): pip install torch") from e
-        return twin.from_safetensors(self.export("pytorch"), json.loads(self._native.config_json())["model"])
+        config = json.loads(self._native.config_json())["model"]
+        try:
+            weights = self.export("pytorch")
+        except PixelRnnError as e:
+            if config["architecture"] not in ("pixel-cnn", "gated-pixel-cnn"):
+                raise ValueError(f"the PyTorch twin has no such model: {e}") from e
+            return twin.native_from_safetensors(self.export("pixelrnn"), config)
+        return twin.from_safetensors(weights, config)
 
     # --- argument checks ---------------------------------------------------------------
     def _images(self, images: Any) -> Tuple[bytes, int]:

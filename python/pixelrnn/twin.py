@@ -1,7 +1,8 @@
 """The PyTorch twin of pixelrnn's models: the same networks, computing the same numbers (up to
 float rounding), as ``torch.nn.Module`` s whose ``state_dict()`` is the layout that ``pixelrnn
 export --layout pytorch`` writes and ``pixelrnn import`` reads
-(``crates/pixelrnn/src/interop/pytorch.rs``).
+(``crates/pixelrnn/src/interop/pytorch.rs``) for the paper's models M1-M4, and pixelrnn's own
+native layout for the successors' parts (M5, M6 and class conditioning; see below).
 
 The models of van den Oord, Kalchbrenner and Kavukcuoglu, "Pixel Recurrent Neural Networks"
 (ICML 2016, https://arxiv.org/abs/1601.06759), at the benchmark specs of
@@ -27,6 +28,25 @@ values, others as ``2 v / (levels - 1) - 1``; targets are the raw integers. Logi
 levels otherwise), so that the mask B output convolutions give channel c only what may
 condition it.
 
+The successors' parts, in pixelrnn's *native* layout (the tensor names ``pixelrnn export
+--layout native`` writes, ``crates/pixelrnn/src/interop/mod.rs``; masks are buffers outside the
+state dict): :class:`NativeModel`, built from a pixelrnn model config (the ``pixelrnn.model``
+metadata, a run's ``config.json["model"]``; :func:`native_config`), is pixelrnn's ``PixelRnn``
+for the convolutional architectures (PixelCNN and Gated PixelCNN, with or without skip
+connections), with
+
+- Gated PixelCNN (van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+  Decoders", https://arxiv.org/abs/1606.05328, §2.1-2.2; M5): a :class:`VerticalStack` (the
+  rows above, no blind spot) beside :class:`GatedLayer` s (the row, gated tanh * sigmoid units);
+- PixelCNN++'s discretized logistic mixture (Salimans et al. 2017,
+  https://arxiv.org/abs/1701.05517, §2.1-2.2; M6): :class:`LogisticMixture`, K logistics per
+  sub-pixel with the R -> G -> B linear dependence of the means, in log space at every bin;
+- class conditioning (van den Oord et al. 2016, §2.3): :class:`ClassEmbedding`, a learned vector
+  per class added to the trunk before every layer and before the output stack;
+  ``nll(images, labels)``.
+
+The Row LSTM and Diagonal BiLSTM have the PyTorch layout's twin only.
+
 This module imports only ``torch`` and ``numpy`` (and the standard library's ``json``), so it
 can be loaded on its own from its path (``importlib``), without the package's native module::
 
@@ -34,6 +54,10 @@ can be loaded on its own from its path (``importlib``), without the package's na
     model = twin.from_safetensors(open("model.safetensors", "rb").read())
     nats = model.nll(images)            # images: [N, C, H, W] uint8 -> [N] nats
     data = twin.to_safetensors(model)   # for `pixelrnn import`
+
+    gated = twin.native_from_safetensors(open("native.safetensors", "rb").read())
+    nats = gated.nll(images, labels)    # labels: [N] classes of a conditional model, else None
+    data = twin.native_to_safetensors(gated)   # for `pixelrnn import`, in the native layout
 """
 
 from __future__ import annotations
@@ -64,6 +88,21 @@ __all__ = [
     "to_safetensors",
     "read_safetensors",
     "write_safetensors",
+    "MIN_LOG_SCALE",
+    "NATIVE_SPECS",
+    "LogisticMixture",
+    "gate",
+    "VerticalStack",
+    "GatedLayer",
+    "NativeResidualBlock",
+    "NativeOutputStack",
+    "ClassEmbedding",
+    "NativeModel",
+    "native_config",
+    "build_native",
+    "native_from_state_dict",
+    "native_from_safetensors",
+    "native_to_safetensors",
 ]
 
 #: The benchmark specs of ``docs/bench-specs.md`` the twin has: architecture, colour, and the
@@ -97,6 +136,11 @@ def visibility_mask(kind: str | None, kernel: tuple[int, int], in_groups: list[i
     groups: output group j sees input group i iff ``i < j`` (``kind == "A"``, the first layer: a
     sub-pixel never sees itself) or ``i <= j`` (``"B"``, every later layer). ``kind=None`` is an
     unmasked (all-visible) kernel. With one colour group mask A hides the centre, mask B shows it.
+
+    Gated PixelCNN's vertical stack (van den Oord et al. 2016, §2.2) has two masks without colour
+    groups (every channel of the rows above is known): ``"above"``, the rows above the centre row
+    only (its first convolution, which reads the image: the down-shift), and ``"vertical"``, the
+    rows above and the whole centre row (its later ones, whose input at row r describes rows < r).
     """
     kh, kw = kernel
     cy, cx = kh // 2, kw // 2
@@ -104,8 +148,11 @@ def visibility_mask(kind: str | None, kernel: tuple[int, int], in_groups: list[i
     if kind is None:
         visible[:] = 1.0
         return torch.from_numpy(visible)
+    if kind in ("above", "vertical"):
+        visible[:, :, : cy + (kind == "vertical"), :] = 1.0
+        return torch.from_numpy(visible)
     if kind not in ("A", "B"):
-        raise ValueError(f'mask kind must be "A", "B" or None, got {kind!r}')
+        raise ValueError(f'mask kind must be "A", "B", "above", "vertical" or None, got {kind!r}')
     visible[:, :, :cy, :] = 1.0  # rows above the centre row
     visible[:, :, cy, :cx] = 1.0  # left of the centre on its row
     gout = np.asarray(out_groups)[:, None]
@@ -120,7 +167,8 @@ class MaskedConv2d(nn.Module):
     a hidden tap. State: ``weight [out, in, kh, kw]``, ``bias [out]``, ``mask [out, in, kh, kw]``.
 
     Weights and bias start from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with the fan-in of the whole
-    kernel (PyTorch's default for convolutions, and pixelrnn's).
+    kernel (PyTorch's default for convolutions, and pixelrnn's). ``persistent=False`` keeps the
+    mask out of ``state_dict()`` (pixelrnn's native layout, which holds no masks).
     """
 
     def __init__(
@@ -130,6 +178,7 @@ class MaskedConv2d(nn.Module):
         kernel: tuple[int, int],
         kind: str | None,
         padding: tuple[int, int] = (0, 0),
+        persistent: bool = True,
     ) -> None:
         super().__init__()
         kh, kw = kernel
@@ -137,7 +186,7 @@ class MaskedConv2d(nn.Module):
         bound = (cin * kh * kw) ** -0.5
         self.weight = nn.Parameter(torch.empty(cout, cin, kh, kw).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(cout).uniform_(-bound, bound))
-        self.register_buffer("mask", visibility_mask(kind, kernel, in_groups, out_groups))
+        self.register_buffer("mask", visibility_mask(kind, kernel, in_groups, out_groups), persistent=persistent)
         self.padding = tuple(padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -578,7 +627,10 @@ def from_safetensors(data: bytes, model_config: dict | None = None) -> nn.Module
     ``pixelrnn.model`` metadata's, else inferred from the tensors."""
     tensors, metadata = read_safetensors(data)
     if metadata.get("pixelrnn.layout", "pytorch") != "pytorch":
-        raise ValueError(f"the file is in pixelrnn's {metadata['pixelrnn.layout']} layout: export it with the layout pytorch")
+        raise ValueError(
+            f"the file is in pixelrnn's {metadata['pixelrnn.layout']} layout: export it with the layout pytorch, "
+            "or read it with native_from_safetensors"
+        )
     if model_config is None and "pixelrnn.model" in metadata:
         model_config = json.loads(metadata["pixelrnn.model"])
     return from_state_dict(tensors, model_config)
@@ -589,3 +641,529 @@ def to_safetensors(module: nn.Module) -> bytes:
     ``pixelrnn import`` reads (its metadata says ``pixelrnn.layout`` = ``pytorch``; the model is
     inferred from the tensors there as here)."""
     return write_safetensors(module.state_dict(), {"format": "pt", "pixelrnn.layout": "pytorch"})
+
+
+# ----------------------------------------------------------------------------------------------
+# The successors' parts, in pixelrnn's native layout: Gated PixelCNN, the discretized logistic
+# mixture, class conditioning
+# ----------------------------------------------------------------------------------------------
+
+#: PixelCNN++'s lower bound of the log-scales (``MIN_LOG_SCALE`` in
+#: ``distribution/logistic_mixture.rs``).
+MIN_LOG_SCALE = -7.0
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 + e^x)``, stable everywhere, as pixelrnn writes it: ``max(x, 0) + log1p(e^-|x|)``."""
+    return F.relu(x) + torch.log1p(torch.exp(-x.abs()))
+
+
+def _log_expm1(d: torch.Tensor) -> torch.Tensor:
+    """``log(e^d - 1)`` for d > 0: ``ln d + d / 2`` below 1e-3 (its series), ``d + log(1 - e^-d)``
+    above; each branch sees only inputs where it is finite."""
+    small = 1e-3
+    below = d.clamp(max=small)
+    above = d.clamp(min=small)
+    series = torch.log(below) + below / 2.0
+    exact = above + torch.log1p(-torch.exp(-above))
+    return torch.where(d < small, series, exact)
+
+
+def _log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``log_softmax`` as pixelrnn's backend computes it: ``s - log(sum(e^s))``, ``s = x - max``."""
+    shifted = x - x.detach().amax(dim=dim, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
+
+
+class LogisticMixture:
+    """PixelCNN++'s discretized logistic mixture (Salimans et al. 2017, §2.1-2.2), as pixelrnn's
+    ``distribution/logistic_mixture.rs`` computes it: each sub-pixel's value, scaled to [-1, 1]
+    (``2 v / (levels - 1) - 1``), is a mixture of K logistics discretized into ``levels`` bins of
+    width ``2 / (levels - 1)``, the first and last bins taking the tails (§2.1). The mean of
+    channel c's components moves with the values already known at the same pixel (§2.2):
+    ``mu_c,k + sum_{j<c} tanh(a_c,j,k) x_j``.
+
+    Layout: channel c's ``P = K (3 + C - 1)`` parameters are the contiguous block c of the output
+    (``[N, C * P, H, W]``), within it ``[K logits | K means | K log-scales | (C - 1) x K
+    coefficients]``, coefficient block j scaling channel j's value (read by channels c > j only).
+    Deviation from PixelCNN++ (pixelrnn's): every channel has its own mixture weights.
+
+    Log-scales are clamped below at :data:`MIN_LOG_SCALE`. The NLL is computed in log space for
+    every bin: ``log F(upper)`` for value 0, ``log(1 - F(lower))`` for ``levels - 1``, and
+    ``log(sigmoid(u) - sigmoid(l)) = l + log(e^(u - l) - 1) - softplus(u) - softplus(l)`` between.
+    """
+
+    def __init__(self, components: int, levels: int, channels: int) -> None:
+        if components < 1 or levels < 3 or channels < 1:
+            raise ValueError(f"a mixture of {components} components on {channels} channels of {levels} levels")
+        self.components = components
+        self.levels = levels
+        self.channels = channels
+
+    @property
+    def params_per_subpixel(self) -> int:
+        """``K (3 + C - 1)``."""
+        return self.components * (3 + max(self.channels - 1, 0))
+
+    def nll_per_subpixel(self, params: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``-log p(x_i | x_<i)`` of every sub-pixel in nats: ``params [N, C * P, H, W]``, targets
+        ``[N, C, H, W]`` integers -> ``[N, C, H, W]``."""
+        n, c, height, width = targets.shape
+        k = self.components
+        p = params.reshape(n, c, self.params_per_subpixel, height, width)
+
+        def block(i: int) -> torch.Tensor:
+            return p[:, :, i * k : (i + 1) * k]  # [N, C, K, H, W]
+
+        logits, mean, log_scales = block(0), block(1), block(2).clamp(min=MIN_LOG_SCALE)
+        top = float(self.levels - 1)
+        x = targets.to(params.dtype) * (2.0 / top) - 1.0  # [N, C, H, W]
+        for j in range(c - 1):
+            # §2.2: only channels c > j read channel j's value.
+            later = (torch.arange(c, device=params.device) > j).to(params.dtype).view(1, c, 1, 1, 1)
+            mean = mean + torch.tanh(block(3 + j)) * x[:, j : j + 1].unsqueeze(2) * later
+        centered = x.unsqueeze(2) - mean  # [N, C, K, H, W]
+        inverse = torch.exp(-log_scales)
+        half = 1.0 / top
+        upper = inverse * (centered + half)  # the bin's upper edge, standardized
+        lower = inverse * (centered - half)
+        first = -_softplus(-upper)  # log F(upper): value 0 takes the left tail
+        last = -_softplus(lower)  # log(1 - F(lower)): value levels - 1 takes the right tail
+        middle = lower + _log_expm1(inverse * (2.0 * half)) - _softplus(upper) - _softplus(lower)
+        values = targets.long().unsqueeze(2).expand(n, c, k, height, width)
+        log_mass = torch.where(values == 0, first, torch.where(values == self.levels - 1, last, middle))
+        joint = log_mass + _log_softmax(logits, 2)  # [N, C, K, H, W]
+        top_joint = joint.detach().amax(dim=2, keepdim=True)
+        log_p = torch.log(torch.exp(joint - top_joint).sum(dim=2, keepdim=True)) + top_joint
+        return -log_p.reshape(n, c, height, width)
+
+    def sample(
+        self, params: torch.Tensor, previous: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One value of a sub-pixel of channel ``previous.shape[1]`` per row: its parameters
+        ``[N, P]`` and the raw values of the channels before it at the same pixel ``[N, c]`` ->
+        ``[N]`` long. The component first (by the mixture weights), then the logistic's quantile
+        at a uniform, rounded to its bin (the end bins take the tails), as pixelrnn's ``draw``."""
+        k = self.components
+        top = float(self.levels - 1)
+        chosen = torch.multinomial(torch.softmax(params[:, :k], dim=1), 1, generator=generator)  # [N, 1]
+
+        def pick(i: int) -> torch.Tensor:
+            return params[:, i * k : (i + 1) * k].gather(1, chosen).squeeze(1)  # [N]
+
+        mean = pick(1)
+        for j in range(previous.shape[1]):
+            mean = mean + torch.tanh(pick(3 + j)) * (previous[:, j].to(params.dtype) * (2.0 / top) - 1.0)
+        scale = torch.exp(pick(2).clamp(min=MIN_LOG_SCALE))
+        u = torch.rand(params.shape[0], generator=generator, dtype=params.dtype, device=params.device)
+        x = mean + scale * (torch.log(u) - torch.log1p(-u))
+        # Bin v holds (edge v - 1, edge v] with edge v = (2v + 1) / top - 1.
+        return torch.nan_to_num(torch.ceil(((x + 1.0) * top - 1.0) / 2.0), nan=0.0).clamp(0.0, top).long()
+
+
+def gate(x: torch.Tensor) -> torch.Tensor:
+    """The gated unit of Gated PixelCNN (van den Oord et al. 2016, §2.1, Eq. 2), ``tanh(a) *
+    sigmoid(b)`` of the two halves ``[a | b]`` of the channels: ``[N, 2n, H, W]`` -> ``[N, n, H,
+    W]``."""
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+def _native_pointwise(cin: int, cout: int, colours: int) -> MaskedConv2d:
+    """pixelrnn's pointwise layer: a 1x1 mask B convolution between contiguous colour groups
+    (all visible for grey data), its mask kept out of the state dict."""
+    groups = contiguous_groups
+    return MaskedConv2d(groups(cin, colours), groups(cout, colours), (1, 1), "B", persistent=False)
+
+
+class NativeResidualBlock(nn.Module):
+    """PixelRNN's PixelCNN block (§3.5, Fig. 5 left) under pixelrnn's native names: ``reduce``
+    1x1 2h -> h, ``spatial`` k x k mask B h -> h, ``expand`` 1x1 h -> 2h (mask B with colour
+    groups), each after a ReLU, plus the input when ``residual``. ``[N, 2h, H, W]`` -> same."""
+
+    def __init__(self, h: int, colours: int, kernel: int = 3, residual: bool = True) -> None:
+        super().__init__()
+        groups = contiguous_groups(h, colours)
+        self.reduce = _native_pointwise(2 * h, h, colours)
+        self.spatial = MaskedConv2d(groups, groups, (kernel, kernel), "B", (kernel // 2, kernel // 2), persistent=False)
+        self.expand = _native_pointwise(h, 2 * h, colours)
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(F.relu(self.spatial(F.relu(self.reduce(F.relu(x))))))
+        return x + y if self.residual else y
+
+
+class VerticalStack(nn.Module):
+    """Gated PixelCNN's vertical stack (van den Oord et al. 2016, §2.2, Fig. 2 left half): what
+    every pixel sees of the rows above it, without the blind spot. ``input``, k1 x k1 with the
+    rows above the centre only visible (``"above"``: the down-shift), C -> 2h; per layer
+    ``convs.{l}``, k x k with the rows above and the centre row visible (``"vertical"``), 2h ->
+    4h, gated into the next map. No colour groups (every channel of the rows above is known) and
+    no residual (as in the paper).
+
+    ``forward``: the scaled image ``[N, C, H, W]`` -> the L pre-activations ``p_l`` ``[N, 4h, H,
+    W]`` (``v_0 = input(x)``, ``p_l = convs[l](v_l)``, ``v_(l+1) = gate(p_l)``); each at row r
+    describes the image's rows < r."""
+
+    def __init__(self, channels: int, width: int, first_kernel: int = 7, kernel: int = 3, layers: int = 1) -> None:
+        super().__init__()
+        k1 = first_kernel
+        self.input = MaskedConv2d([0] * channels, [0] * width, (k1, k1), "above", (k1 // 2, k1 // 2), persistent=False)
+        pad = (kernel // 2, kernel // 2)
+        self.convs = nn.ModuleList()
+        for _ in range(layers):
+            self.convs.append(MaskedConv2d([0] * width, [0] * (2 * width), (kernel, kernel), "vertical", pad, persistent=False))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        v = self.input(x)  # [N, 2h, H, W]
+        out = []
+        for conv in self.convs:
+            p = conv(v)  # [N, 4h, H, W]
+            v = gate(p)
+            out.append(p)
+        return out
+
+
+class GatedLayer(nn.Module):
+    """One horizontal layer of Gated PixelCNN (van den Oord et al. 2016, §2.1-2.2, Fig. 2 right half):
+    ``horizontal``, 1 x k mask B along the row (R -> G -> B colour groups), 2h -> 4h, plus
+    ``link``, an unmasked 1x1 of the layer's vertical pre-activations (they describe rows above
+    only), 4h -> 4h; gated; ``out``, 1x1 mask B 2h -> 2h; plus the input when ``residual``.
+    Both halves of the 4h gate map follow the colour groups of the 2h map.
+
+    ``forward(x, p)``: ``x [N, 2h, H, W]``, ``p [N, 4h, H, W]`` -> ``[N, 2h, H, W]``."""
+
+    def __init__(self, h: int, colours: int, kernel: int = 3, residual: bool = True) -> None:
+        super().__init__()
+        width = 2 * h
+        groups = contiguous_groups(width, colours)
+        gates = groups + groups
+        self.horizontal = MaskedConv2d(groups, gates, (1, kernel), "B", (0, kernel // 2), persistent=False)
+        self.link = MaskedConv2d([0] * (2 * width), gates, (1, 1), None, persistent=False)
+        self.out = _native_pointwise(width, width, colours)
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        pre = self.horizontal(x) + self.link(p)  # [N, 4h, H, W]
+        y = self.out(gate(pre))  # [N, 2h, H, W]
+        return x + y if self.residual else y
+
+
+class NativeOutputStack(nn.Module):
+    """Table 1's output stack under pixelrnn's native names: ReLU, ``hidden`` 1x1 2h -> d, ReLU,
+    ``logits`` 1x1 d -> C * P (both mask B with colour groups). ``[N, 2h, H, W]`` -> ``[N, C * P,
+    H, W]``."""
+
+    def __init__(self, width: int, hidden: int, out: int, colours: int) -> None:
+        super().__init__()
+        self.hidden = _native_pointwise(width, hidden, colours)
+        self.logits = _native_pointwise(hidden, out, colours)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(F.relu(self.hidden(F.relu(x))))
+
+
+class ClassEmbedding(nn.Module):
+    """Class conditioning (van den Oord et al. 2016, §2.3) as pixelrnn has it
+    (``models/conditioning.rs``): one learned vector per (place, class), ``table [L + 1,
+    classes, 2h]``, added to the trunk before layer l (place l) and before the output stack
+    (place L). Deviation (pixelrnn's): the paper adds V^T y inside every gate. Starts at zero."""
+
+    def __init__(self, places: int, classes: int, width: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(places, classes, width))
+
+    def at(self, place: int, labels: torch.Tensor) -> torch.Tensor:
+        """The vectors of ``labels`` (``[N]``) at ``place``: ``[N, 2h, 1, 1]``."""
+        return self.table[place][labels][:, :, None, None]
+
+
+def _output_head(config: dict) -> int | None:
+    """The mixture's components K of a model config's ``output``, or ``None`` for the paper's
+    softmax/sigmoid (``"softmax"`` or absent)."""
+    output = config.get("output", "softmax")
+    if output == "softmax":
+        return None
+    if isinstance(output, dict) and set(output) == {"mixture"} and isinstance(output["mixture"], dict):
+        return output["mixture"].get("components")
+    raise ValueError(f'output {output!r} (expected "softmax" or {{"mixture": {{"components": K}}}})')
+
+
+def _native_problems(config: dict) -> list[str]:
+    """What keeps the native twin from being ``config``'s model, if anything."""
+    wrong = []
+    architecture = config.get("architecture")
+    if architecture not in ("pixel-cnn", "gated-pixel-cnn"):
+        wrong.append(
+            f"architecture {architecture!r} (the native twin has pixel-cnn and gated-pixel-cnn; "
+            "the LSTMs' twin is the pytorch layout's RowLSTM and DiagBiLSTM)"
+        )
+    missing = [k for k in _REQUIRED if k not in config]
+    if missing:
+        wrong.append("missing " + ", ".join(missing))
+        return wrong
+    image = config["image"]
+    sizes = ("channels", "height", "width", "levels")
+    if not isinstance(image, dict) or not all(isinstance(image.get(k), int) and image[k] >= 1 for k in sizes):
+        return wrong + [f"image {image!r}"]
+    c, levels = image["channels"], image["levels"]
+    if levels < 2:
+        wrong.append(f"{levels} levels")
+    for key in ("hidden_channels", "output_hidden_channels"):
+        if not isinstance(config[key], int) or config[key] < c:
+            wrong.append(f"{key} {config[key]!r} (at least the {c} colour channels)")
+    if not isinstance(config["num_layers"], int) or config["num_layers"] < 0:
+        wrong.append(f"num_layers {config['num_layers']!r}")
+    for key in ("first_kernel", "cnn_kernel"):
+        if not isinstance(config[key], int) or config[key] % 2 != 1:
+            wrong.append(f"{key} {config[key]!r} (odd)")
+    try:
+        components = _output_head(config)
+    except ValueError as e:
+        return wrong + [str(e)]
+    if components is not None and (not isinstance(components, int) or components < 1 or levels <= 2):
+        wrong.append(f"a mixture of {components!r} on {levels} levels (the mixture models more than 2 levels)")
+    classes = config.get("classes")
+    if classes is not None and (not isinstance(classes, int) or classes < 2):
+        wrong.append(f"classes {classes!r}")
+    return wrong
+
+
+_REQUIRED = (
+    "image",
+    "num_layers",
+    "hidden_channels",
+    "output_hidden_channels",
+    "first_kernel",
+    "cnn_kernel",
+    "row_kernel",
+    "residual",
+    "skip",
+)
+
+
+class NativeModel(nn.Module):
+    """pixelrnn's convolutional models (``models/mod.rs``, ``PixelRnn``) under its native tensor
+    names (``pixelrnn export --layout native``), built from a pixelrnn model config (``config``,
+    the JSON of a run's ``config.json["model"]``): a PixelCNN (``"pixel-cnn"``) or a Gated
+    PixelCNN (``"gated-pixel-cnn"``), with or without skip connections, with the paper's output
+    or the logistic mixture, unconditional or class-conditional. Masks are buffers outside the
+    state dict.
+
+    - ``input``: the k1 x k1 mask A convolution C -> 2h (§3.4; Deviation, pixelrnn's: Gated
+      PixelCNN's first horizontal map is this one too, where the paper's reads the row only);
+    - ``layers.{l}``: :class:`NativeResidualBlock` s or :class:`GatedLayer` s (the latter also
+      read ``vertical``, a :class:`VerticalStack`);
+    - ``skips.{l}`` (``skip``): 1x1 mask B 2h -> 2h of every layer's output, summed for the
+      output stack in place of the last layer's output (§3.3);
+    - ``output``: :class:`NativeOutputStack` to ``C * P`` parameters, P = 1 (sigmoid, binary
+      images), ``levels`` (softmax) or the :class:`LogisticMixture`'s;
+    - ``conditioning`` (``classes``): a :class:`ClassEmbedding` added before every layer and
+      before the output stack (after the skip sum).
+
+    ``forward(images, labels)``: ``[N, C, H, W]`` integers (and ``[N]`` labels for a conditional
+    model) -> ``[N, C * P, H, W]``; ``nll(images, labels)`` -> ``[N]`` nats."""
+
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        problems = _native_problems(config)
+        if problems:
+            raise ValueError("the native twin has no such model: " + "; ".join(problems))
+        self.config = json.loads(json.dumps(config))
+        image = config["image"]
+        c, levels = image["channels"], image["levels"]
+        h, layers = config["hidden_channels"], config["num_layers"]
+        k1, k = config["first_kernel"], config["cnn_kernel"]
+        self.h, self.channels, self.levels = h, c, levels
+        self.architecture = config["architecture"]
+        components = _output_head(config)
+        self.mixture = None if components is None else LogisticMixture(components, levels, c)
+        self.classes = config.get("classes")
+        if self.mixture is not None:
+            params = self.mixture.params_per_subpixel
+        else:
+            params = 1 if levels == 2 else levels
+        groups = contiguous_groups
+        self.input = MaskedConv2d(groups(c, c), groups(2 * h, c), (k1, k1), "A", (k1 // 2, k1 // 2), persistent=False)
+        gated = self.architecture == "gated-pixel-cnn"
+        block = GatedLayer if gated else NativeResidualBlock
+        self.layers = nn.ModuleList(block(h, c, k, config["residual"]) for _ in range(layers))
+        self.skips = nn.ModuleList(_native_pointwise(2 * h, 2 * h, c) for _ in range(layers if config["skip"] else 0))
+        self.output = NativeOutputStack(2 * h, config["output_hidden_channels"], c * params, c)
+        self.vertical = VerticalStack(c, 2 * h, k1, k, layers) if gated else None
+        self.conditioning = None if self.classes is None else ClassEmbedding(layers + 1, self.classes, 2 * h)
+
+    def scale(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """The network input for raw images (as :meth:`PixelCNN.scale`): the raw values for
+        binary images, ``2 v / (levels - 1) - 1`` otherwise."""
+        x = self._images(images).to(self.input.weight.dtype)
+        if self.levels == 2:
+            return x
+        return x * torch.tensor(2.0 / (self.levels - 1), dtype=x.dtype) - 1.0
+
+    def forward_scaled(self, x: torch.Tensor, labels: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """The output parameters of scaled input ``x`` ``[N, C, H, W]`` -> ``[N, C * P, H, W]``
+        (``models/mod.rs``, ``forward_given``)."""
+        labels = self._labels(labels, x.shape[0])
+
+        def condition(t: torch.Tensor, place: int) -> torch.Tensor:
+            return t if labels is None else t + self.conditioning.at(place, labels)
+
+        links = None if self.vertical is None else self.vertical(x)  # L x [N, 4h, H, W]
+        y = self.input(x)  # [N, 2h, H, W]
+        skip_sum = None
+        for index, layer in enumerate(self.layers):
+            y = condition(y, index)
+            y = layer(y) if links is None else layer(y, links[index])  # [N, 2h, H, W]
+            if len(self.skips):
+                s = self.skips[index](y)
+                skip_sum = s if skip_sum is None else skip_sum + s
+        return self.output(condition(y if skip_sum is None else skip_sum, len(self.layers)))
+
+    def forward(self, images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """Every sub-pixel's output parameters: raw images ``[N, C, H, W]`` -> ``[N, C * P, H,
+        W]``, channel c's P parameters the contiguous block c."""
+        return self.forward_scaled(self.scale(images), labels)
+
+    def nll_per_subpixel(self, params: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``-log p(x_i | x_<i)`` in nats: ``params [N, C * P, H, W]``, targets ``[N, C, H, W]``
+        -> ``[N, C, H, W]``, under the model's output distribution."""
+        if self.mixture is not None:
+            return self.mixture.nll_per_subpixel(params, targets)
+        return nll_per_subpixel(params, targets, self.levels)
+
+    def nll(self, images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """The exact NLL of each image in nats (given its class for a conditional model):
+        ``[N, C, H, W]`` integers (and ``[N]`` labels) -> ``[N]``."""
+        targets = self._images(images)
+        return self.nll_per_subpixel(self.forward(targets, labels), targets).flatten(1).sum(1)
+
+    def _images(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(images, device=self.input.weight.device)
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"images must be [N, {self.channels}, H, W], got {tuple(x.shape)}")
+        if x.is_floating_point() or x.dtype == torch.bool:
+            raise TypeError(f"images must be integers (uint8 or long), got {x.dtype}")
+        return x.long()
+
+    def _labels(self, labels: torch.Tensor | np.ndarray | None, count: int) -> torch.Tensor | None:
+        """``labels`` checked as pixelrnn's ``check_labels``: one class below ``classes`` per
+        image for a conditional model, none for an unconditional one."""
+        if self.classes is None:
+            if labels is not None:
+                raise ValueError("the model is not class-conditional: it takes no class label")
+            return None
+        if labels is None:
+            raise ValueError(f"the model is class-conditional ({self.classes} classes): it needs each image's class label")
+        y = torch.as_tensor(labels, device=self.input.weight.device)
+        if y.shape != (count,) or y.is_floating_point():
+            raise ValueError(f"{count} integer class labels needed, got {tuple(y.shape)} of {y.dtype}")
+        y = y.long()
+        if count and (int(y.min()) < 0 or int(y.max()) >= self.classes):
+            raise ValueError(f"class labels must be in 0..{self.classes - 1}")
+        return y
+
+
+def native_config(
+    architecture: str = "gated-pixel-cnn",
+    image: tuple[int, int, int, int] = (3, 32, 32, 256),
+    num_layers: int = 7,
+    hidden_channels: int = 32,
+    output_hidden_channels: int | None = None,
+    components: int | None = None,
+    classes: int | None = None,
+    skip: bool = False,
+    residual: bool = True,
+    first_kernel: int = 7,
+    cnn_kernel: int = 3,
+) -> dict:
+    """A pixelrnn model config (the JSON ``pixelrnn import`` reads) for :class:`NativeModel`:
+    ``image`` is ``(channels, height, width, levels)``, ``output_hidden_channels`` defaults to
+    2h, ``components`` a mixture's K (else the softmax/sigmoid), ``classes`` a conditional
+    model's. The fields only the LSTMs read have the benchmark specs' values."""
+    channels, height, width, levels = image
+    config = {
+        "architecture": architecture,
+        "image": {"channels": channels, "height": height, "width": width, "levels": levels},
+        "num_layers": num_layers,
+        "hidden_channels": hidden_channels,
+        "output_hidden_channels": 2 * hidden_channels if output_hidden_channels is None else output_hidden_channels,
+        "first_kernel": first_kernel,
+        "cnn_kernel": cnn_kernel,
+        "row_kernel": 3,
+        "residual": residual,
+        "skip": skip,
+        "learned_initial_state": True,
+        "diagonal_padding": "zero",
+    }
+    if components is not None:
+        config["output"] = {"mixture": {"components": components}}
+    if classes is not None:
+        config["classes"] = classes
+    return config
+
+
+#: The benchmark specs M5 and M6 (``docs/bench-specs.md``; ``Spec::model_config`` in
+#: ``crates/pixelrnn/src/models/specs.rs``) as pixelrnn model configs for :class:`NativeModel`.
+NATIVE_SPECS = {
+    "m5": native_config("gated-pixel-cnn", num_layers=7, hidden_channels=32),
+    "m6": native_config("pixel-cnn", num_layers=7, hidden_channels=64, components=10),
+}
+
+
+def build_native(spec: str | dict) -> NativeModel:
+    """A fresh :class:`NativeModel` of benchmark spec ``"m5"`` or ``"m6"`` (see
+    :data:`NATIVE_SPECS`), or of a pixelrnn model config dict, with PyTorch's default
+    initialisation (a zero class embedding)."""
+    if isinstance(spec, dict):
+        return NativeModel(spec)
+    name = spec.lower()
+    if name not in NATIVE_SPECS:
+        raise ValueError(f"the native twin has the specs {', '.join(NATIVE_SPECS)} (and any config), not {spec!r}")
+    return NativeModel(NATIVE_SPECS[name])
+
+
+def native_from_state_dict(state_dict: dict, model_config: dict) -> NativeModel:
+    """The :class:`NativeModel` of ``model_config`` holding ``state_dict`` (native names ->
+    tensors or arrays), loaded strictly: every tensor present with its shape, nothing else."""
+    tensors = {n: v if torch.is_tensor(v) else torch.as_tensor(np.asarray(v)) for n, v in state_dict.items()}
+    model = NativeModel(model_config)
+    expected = model.state_dict()
+    problems = [f"missing {name} {tuple(t.shape)}" for name, t in expected.items() if name not in tensors]
+    problems += [f"unexpected {name}" for name in tensors if name not in expected]
+    problems += [
+        f"{name} has shape {tuple(tensors[name].shape)}, the model needs {tuple(t.shape)}"
+        for name, t in expected.items()
+        if name in tensors and tuple(tensors[name].shape) != tuple(t.shape)
+    ]
+    if problems:
+        model_name = f"{model.architecture} (h={model.h})"
+        raise ValueError(f"the tensors do not fit the native twin's {model_name}: " + "; ".join(problems))
+    model.load_state_dict({name: t.to(torch.float32) for name, t in tensors.items()}, strict=True)
+    return model
+
+
+def native_from_safetensors(data: bytes, model_config: dict | None = None) -> NativeModel:
+    """The :class:`NativeModel` of a safetensors file in pixelrnn's native layout (``pixelrnn
+    export --layout native``, ``Model.export("pixelrnn")`` or :func:`native_to_safetensors`):
+    the model is ``model_config``'s if given, else the file's ``pixelrnn.model`` metadata's."""
+    tensors, metadata = read_safetensors(data)
+    layout = metadata.get("pixelrnn.layout", "native")
+    if layout != "native":
+        raise ValueError(f"the file is in the {layout} layout: read it with from_safetensors")
+    if model_config is None:
+        if "pixelrnn.model" not in metadata:
+            raise ValueError("no pixelrnn.model in the metadata: give the model config")
+        model_config = json.loads(metadata["pixelrnn.model"])
+    return native_from_state_dict(tensors, model_config)
+
+
+def native_to_safetensors(model: NativeModel, metadata: dict[str, str] | None = None) -> bytes:
+    """``model.state_dict()`` as safetensors F32 bytes in pixelrnn's native layout, with the
+    metadata that ``pixelrnn import`` reads (``pixelrnn.layout`` = ``native``, ``pixelrnn.model``
+    = the model config as JSON) and ``metadata`` (strings) beside it."""
+    config = json.dumps(model.config, separators=(",", ":"))
+    meta = {"format": "pt", "pixelrnn.layout": "native", "pixelrnn.model": config}
+    meta.update(metadata or {})
+    return write_safetensors(model.state_dict(), meta)

@@ -1,6 +1,8 @@
 """The PyTorch twin (`pixelrnn.twin`): the same NLL as pixelrnn's own models for M1-M4 trained
 here, its safetensors both ways (`Model.export("pytorch")` in, `pixelrnn import` out), its
-masks, and its causality (§3.4: no sub-pixel's logits read that sub-pixel or any after it)."""
+masks, and its causality (§3.4: no sub-pixel's logits read that sub-pixel or any after it).
+The same for the successors' parts in pixelrnn's native layout (`NativeModel`: Gated PixelCNN,
+the discretized logistic mixture, class conditioning; `Model.export("pixelrnn")` in)."""
 
 from __future__ import annotations
 
@@ -220,4 +222,211 @@ def test_twin_reproduces_the_golden_fixtures(spec):
     images = np.array(expected["images"], dtype=np.uint8).reshape(expected["shape"])
     with torch.no_grad():
         ours = model.nll(images).double().numpy()
+    np.testing.assert_allclose(ours, expected["nll_nats"], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# The successors' parts in pixelrnn's native layout (twin.NativeModel)
+# ----------------------------------------------------------------------------------------------
+
+# Small runs of each new part on the small CIFAR-10: Gated PixelCNN (softmax, no skip), PixelCNN
+# with a logistic mixture, and a conditional Gated PixelCNN with a mixture and skip connections.
+NATIVE_RUNS = {
+    "gated": dict(model="gated-pixel-cnn", layers=2, hidden=3, output_hidden=6, no_skip=True),
+    "mixture": dict(model="pixel-cnn", layers=1, hidden=3, output_hidden=6, output="mixture", components=4, no_skip=True),
+    "conditional": dict(
+        model="gated-pixel-cnn", layers=2, hidden=3, output_hidden=6, output="mixture", components=3, conditional=True
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def native_runs(tmp_path_factory, cifar_dir) -> dict:
+    """Each trained for 3 steps (the class embedding, which starts at zero, moves too)."""
+    out = {}
+    for name, options in NATIVE_RUNS.items():
+        path = tmp_path_factory.mktemp("native") / name
+        extra = dict(options, dataset="cifar10", valid_size=10, steps=3, batch_size=4, lr=0.01)
+        pixelrnn.train(path, progress=False, **tiny_options(cifar_dir, **extra))
+        out[name] = pixelrnn.load(path)
+    return out
+
+
+def labels_for(model, count: int, seed: int = 0) -> np.ndarray | None:
+    return None if model.classes is None else np.random.default_rng(seed).integers(0, model.classes, count)
+
+
+@pytest.mark.parametrize("name", list(NATIVE_RUNS))
+def test_the_native_twin_computes_the_models_nll(native_runs, name):
+    model = native_runs[name]
+    torched = model.to_torch()
+    assert isinstance(torched, twin.NativeModel) and torched.config == model.config["model"]
+    images = images_for(model)
+    labels = labels_for(model, len(images))
+    expected = model.nll(images, labels)
+    with torch.no_grad():
+        got = torched.nll(images, labels).double().numpy()
+        targets = torch.from_numpy(images).long()
+        per_subpixel = torched.nll_per_subpixel(torched(images, labels), targets).double().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    np.testing.assert_allclose(per_subpixel, model.score(images, labels, per_channel=True), atol=2e-5)
+    if labels is not None:  # the labels matter: another class gives another NLL
+        with torch.no_grad():
+            other = torched.nll(images, (labels + 1) % model.classes).double().numpy()
+        assert np.abs(other - got).max() > 1e-3
+        np.testing.assert_allclose(other, model.nll(images, (labels + 1) % model.classes), rtol=1e-5)
+
+
+def test_native_state_dicts_hold_pixelrnns_names_and_no_masks(native_runs):
+    for name, model in native_runs.items():
+        tensors, metadata = twin.read_safetensors(model.export("pixelrnn"))
+        fresh = twin.NativeModel(json.loads(metadata["pixelrnn.model"]))
+        assert metadata["pixelrnn.layout"] == "native"
+        assert {k: tuple(v.shape) for k, v in fresh.state_dict().items()} == {k: v.shape for k, v in tensors.items()}, name
+        assert not any(k.endswith("mask") for k in fresh.state_dict()), name
+        # The twin's own bytes give back the same tensors.
+        written = twin.native_to_safetensors(twin.native_from_safetensors(model.export("pixelrnn")))
+        again, again_metadata = twin.read_safetensors(written)
+        assert json.loads(again_metadata["pixelrnn.model"]) == model.config["model"]
+        for k, v in tensors.items():
+            np.testing.assert_array_equal(again[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("name", list(NATIVE_RUNS))
+def test_a_native_model_made_in_pytorch_imports_into_pixelrnn(cli, cifar_dir, tmp_path, name):
+    options = NATIVE_RUNS[name]
+    torch.manual_seed(7)
+    made = twin.NativeModel(
+        twin.native_config(
+            options["model"],
+            num_layers=options["layers"],
+            hidden_channels=options["hidden"],
+            components=options.get("components"),
+            classes=10 if options.get("conditional") else None,
+            skip=not options.get("no_skip", False),
+        )
+    )
+    with torch.no_grad():  # away from PyTorch's initialisation (and a zero class embedding)
+        for p in made.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(twin.native_to_safetensors(made))
+    args = ["import", path, "--out", tmp_path / "run", "--dataset", "cifar10", "--no-verify"]
+    args += ["--data-dir", cifar_dir, "--valid-size", "10"]
+    run_cli(cli, args)
+    imported = pixelrnn.load(tmp_path / "run")
+    assert imported.config["model"] == made.config
+    images = images_for(imported, seed=2)
+    labels = labels_for(imported, len(images), seed=3)
+    with torch.no_grad():
+        np.testing.assert_allclose(made.nll(images, labels).double().numpy(), imported.nll(images, labels), rtol=1e-5)
+
+
+class _WithLabels(torch.nn.Module):
+    """A conditional model as a function of the images alone (fixed labels), for influence()."""
+
+    def __init__(self, model, labels):
+        super().__init__()
+        self.model, self.labels = model, labels
+        self.channels, self.levels = model.channels, model.levels
+
+    def forward(self, images):
+        return self.model(images, self.labels.expand(len(images)))
+
+
+@pytest.mark.parametrize("name", list(NATIVE_RUNS))
+def test_fresh_native_models_are_causal_and_gated_ones_have_no_blind_spot(name):
+    options = NATIVE_RUNS[name]
+    torch.manual_seed(1)
+    conditional = bool(options.get("conditional"))
+    model = twin.NativeModel(
+        twin.native_config(
+            options["model"],
+            image=(3, 7, 9, 256),
+            num_layers=2,
+            hidden_channels=3,
+            components=options.get("components"),
+            classes=4 if conditional else None,
+            skip=conditional,
+        )
+    )
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    height, width = 7, 9
+    function = _WithLabels(model, torch.tensor([2])) if conditional else model
+    changed = influence(function, height, width)
+    n = changed.shape[0]
+    later = np.triu(np.ones((n, n), dtype=bool), k=1)
+    assert not changed[~later].any(), "a sub-pixel's parameters read itself or a later sub-pixel"
+    assert changed[later].any()
+    # The likelihood too (§2.2 for the mixture: channel c's means read channels < c of the same
+    # pixel): no sub-pixel's NLL changes with a later sub-pixel.
+    base = torch.randint(0, 256, (1, 3, height, width), generator=torch.Generator().manual_seed(0))
+    batch = base.repeat(n + 1, 1, 1, 1)
+    for k in range(n):
+        r, c, ch = k // (width * 3), (k // 3) % width, k % 3
+        batch[k + 1, ch, r, c] = (batch[k + 1, ch, r, c] + 1) % 256
+    with torch.no_grad():
+        per = model.nll_per_subpixel(function(batch), batch)  # [n + 1, 3, H, W]
+    moved = (per[1:] != per[:1]).permute(0, 2, 3, 1).reshape(n, n).numpy()
+    assert not moved[later.T & ~np.eye(n, dtype=bool)].any(), "a sub-pixel's NLL reads a later sub-pixel"
+    assert moved[np.eye(n, dtype=bool)].all() and moved[later].any()
+    # The blind spot (Gated PixelCNN §2.2): a PixelCNN's pixel (r, c) never reads (r - 1, c + 4) (its mask A 7x7
+    # reaches c + 3 on the row above, and what its 3x3s read there reaches only further left);
+    # the Gated PixelCNN's vertical stack does, at every layer's pre-activations.
+    pairs = [(((r - 1) * width + c + 4) * 3, (r * width + c) * 3) for r in range(1, height) for c in range(width - 4)]
+    reached = [changed[p : p + 3, q : q + 3].any() for p, q in pairs]
+    if options["model"] == "pixel-cnn":
+        assert not any(reached)
+    else:
+        assert any(reached)  # through the output stack's ReLUs: not necessarily every pair
+        x = torch.zeros(1, 3, height, width, dtype=torch.float64)
+        with torch.no_grad():
+            base_links = model.vertical(x)
+            for r in range(1, height):
+                for c in range(width - 4):
+                    moved_x = x.clone()
+                    moved_x[0, 0, r - 1, c + 4] = 0.5
+                    for layer, (a, b) in enumerate(zip(base_links, model.vertical(moved_x))):
+                        message = f"layer {layer}: ({r}, {c}) does not read ({r - 1}, {c + 4})"
+                        assert (a[0, :, r, c] != b[0, :, r, c]).any(), message
+
+
+def test_native_models_check_their_labels_and_tensors():
+    config = twin.native_config("gated-pixel-cnn", num_layers=1, hidden_channels=3, components=2, classes=5)
+    model = twin.NativeModel(config)
+    images = np.zeros((2, 3, 4, 4), np.uint8)
+    with pytest.raises(ValueError, match="needs each image's class label"):
+        model.nll(images)
+    with pytest.raises(ValueError, match="class labels must be in 0..4"):
+        model.nll(images, np.array([0, 5]))
+    with pytest.raises(ValueError, match="takes no class label"):
+        twin.NativeModel(dict(config, classes=None)).nll(images, np.array([0, 1]))
+    tensors = model.state_dict()
+    assert tensors["conditioning.table"].shape == (2, 5, 6)
+    with pytest.raises(ValueError, match="missing vertical.convs.0.bias"):
+        twin.native_from_state_dict({k: v for k, v in tensors.items() if k != "vertical.convs.0.bias"}, config)
+    with pytest.raises(ValueError, match="has shape"):
+        twin.native_from_state_dict(tensors, dict(config, output={"mixture": {"components": 3}}))
+    with pytest.raises(ValueError, match="row-lstm"):
+        twin.NativeModel(dict(config, architecture="row-lstm"))
+    with pytest.raises(ValueError, match="mixture"):
+        twin.NativeModel(dict(config, image=dict(config["image"], channels=1, levels=2)))
+    with pytest.raises(ValueError, match="pytorch layout"):
+        twin.native_from_safetensors(twin.to_safetensors(twin.build("m1", 2, 1)))
+
+
+@pytest.mark.parametrize("spec", ["m5", "m6", "m5c"])
+def test_the_native_twin_reproduces_the_golden_fixtures(spec):
+    """The successors' golden fixtures (made by this twin, make_fixtures.py --only-new): the
+    twin reads them back strictly and gives the recorded per-image NLL; pixelrnn's golden tests
+    import the same files."""
+    expected = json.loads((FIXTURES / f"{spec}.json").read_text())
+    model = twin.native_from_safetensors((FIXTURES / f"{spec}.safetensors").read_bytes()).eval()
+    assert model.config == expected["model"]
+    images = np.array(expected["images"], dtype=np.uint8).reshape(expected["shape"])
+    labels = np.array(expected["labels"]) if "labels" in expected else None
+    with torch.no_grad():
+        ours = model.nll(images, labels).double().numpy()
     np.testing.assert_allclose(ours, expected["nll_nats"], rtol=1e-6)

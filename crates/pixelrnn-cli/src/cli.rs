@@ -317,6 +317,11 @@ pub struct TrainArgs {
     /// rank fail when it reaches that step.
     #[arg(long, hide = true)]
     pub test_fail_at: Option<String>,
+    /// Stop after this many seconds of wall-clock time, at a checkpoint (as Ctrl-C does, but
+    /// exiting 0): a run trained for a fixed time, continued later with --resume. Counts from
+    /// the start of training (after the data are loaded).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_time_limit)]
+    pub time_limit: Option<f64>,
     /// No progress bar (log lines only).
     #[arg(long)]
     pub quiet: bool,
@@ -876,5 +881,13 @@ mod tests {
             (args.model, args.preset, args.data.dataset),
             (Some(Architecture::RowLstm), Some(Preset::Tiny), DatasetName::Cifar10)
         );
+    }
+}
+
+/// `--time-limit`: seconds, finite, positive, at most a year.
+fn parse_time_limit(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 365.0 * 86_400.0 => Ok(s),
+        _ => Err(format!("{text:?}: expected a number of seconds greater than 0 and at most a year (31536000)")),
     }
 }

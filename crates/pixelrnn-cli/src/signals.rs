@@ -20,13 +20,33 @@ pub struct StopRequest {
     pub code: Arc<AtomicUsize>,
 }
 
+/// The code a time limit stores (no signal has it).
+const TIME_LIMIT: usize = 1;
+
 impl StopRequest {
     /// The exit code to end with after stopping on request.
     pub fn exit_code(&self) -> u8 {
         match self.code.load(Ordering::SeqCst) {
-            0 => 130,
+            0 | TIME_LIMIT => 130,
             code => code as u8,
         }
+    }
+
+    /// Asks the work to stop once `limit` has passed (`train --time-limit`), unless a signal
+    /// asked first.
+    pub fn after(&self, limit: Duration) {
+        let (flag, code) = (self.flag.clone(), self.code.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            if code.compare_exchange(0, TIME_LIMIT, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+
+    /// Whether the stop was the time limit's.
+    pub fn timed_out(&self) -> bool {
+        self.code.load(Ordering::SeqCst) == TIME_LIMIT
     }
 }
 

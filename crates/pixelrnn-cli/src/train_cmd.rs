@@ -174,8 +174,9 @@ fn gradients_writer(path: PathBuf, layout: Layout, config: &ExperimentConfig) ->
 
 /// The flags `train --resume` without `--model` may give: how long, how often to validate and
 /// checkpoint, starting a weight average, where the data is, and how to run.
-const MAY_CHANGE_ON_RESUME: [&str; 16] = [
+const MAY_CHANGE_ON_RESUME: [&str; 17] = [
     "allow_unchecked",
+    "time_limit",
     "log_every",
     "steps",
     "epochs",
@@ -291,6 +292,9 @@ fn run_process(
     let (config, data) = resolve(args, collective.rank() == 0)?;
     // SIGINT and SIGTERM stop training after a checkpoint (see signals.rs).
     let stop = crate::signals::watch()?;
+    if let Some(seconds) = args.time_limit {
+        stop.after(std::time::Duration::from_secs_f64(seconds));
+    }
     let job = Job { args, config: &config, data: &data, stop: &stop, fail_at };
     match devices {
         Some(list) if list.len() > 1 => on_devices(&job, list),
@@ -462,6 +466,16 @@ impl Job<'_> {
             train_on(config, self.data, &args.out, &options, &device, &self.stop.flag, &mut observer, collective)
                 .with_context(|| format!("training in --out {}", args.out.display()))?;
         bar.finish_and_clear();
+        if outcome.interrupted && self.stop.timed_out() {
+            if lead {
+                eprintln!(
+                    "time limit reached at step {}; checkpoint saved in {}, continue with --resume",
+                    outcome.step,
+                    args.out.display()
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         if outcome.interrupted {
             if lead {
                 eprintln!("interrupted at step {}; checkpoint saved, continue with --resume", outcome.step);

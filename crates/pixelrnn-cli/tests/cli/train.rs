@@ -137,6 +137,36 @@ fn interrupt_saves_a_checkpoint_and_resume_continues(signal: &str, code: i32) {
 }
 
 #[test]
+fn a_time_limit_stops_at_a_checkpoint_exits_0_and_resume_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("timed");
+    let mut args = train_with(&data, &run, "pixel-cnn", 1_000_000, &["--time-limit", "1.5"]);
+    let i = args.iter().position(|a| a == "--checkpoint-every").unwrap();
+    args[i + 1] = "0".into(); // only the stop writes one
+    let start = std::time::Instant::now();
+    let err = ok_stderr(bin().args(args));
+    assert!(start.elapsed().as_secs() < 60, "stopped by the limit, not by the step count");
+    assert!(err.contains("time limit reached at step"), "{err}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let saved_step = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "checkpoint")
+        .filter_map(|v| v["step"].as_u64())
+        .next_back()
+        .expect("the time limit wrote a checkpoint");
+    assert!(saved_step >= 1 && saved_step < 1_000_000, "{saved_step}");
+    // The limit is how to run, not part of the run: it may be given (or changed) on resume.
+    let resumed = ["train", "--out", run.to_str().unwrap(), "--resume", "--steps", &(saved_step + 2).to_string()];
+    bin().args(resumed).args(["--time-limit", "600", "--quiet"]).assert().success();
+    assert!(std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .contains(&format!("\"step\":{}", saved_step + 2)));
+    refused_values(&data, tmp.path(), "--time-limit", &["0", "-3", "nan", "1e9"], "expected a number of seconds");
+}
+
+#[test]
 fn a_fresh_train_never_replaces_what_a_crash_left() {
     let tmp = tempfile::tempdir().unwrap();
     let data = small_mnist(tmp.path());

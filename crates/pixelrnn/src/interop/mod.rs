@@ -2,7 +2,9 @@
 //! hub, candle, Burn's `burn-store`): [`export`] a model with its config and training metadata,
 //! [`import`] one back, in this crate's own tensor names ([`Layout::Native`], the module's
 //! paths as Burn's `burn-store` collects them) or in the PyTorch twin's `state_dict()` names
-//! and shapes ([`Layout::Pytorch`], see [`pytorch`]).
+//! and shapes ([`Layout::Pytorch`], see [`pytorch`]). The twin's models of the successors'
+//! parts (`python/pixelrnn/twin.py`'s `NativeModel`: Gated PixelCNN, the logistic mixture,
+//! class conditioning) use the native names, so their files import as [`Layout::Native`].
 //!
 //! Metadata (safetensors' `__metadata__`, strings): `format` = `pixelrnn`, `pixelrnn.layout`,
 //! `pixelrnn.model` (the model config as JSON), and, when known, `pixelrnn.dataset`,

@@ -6,7 +6,8 @@ use crate::image_spec::ImageSpec;
 use crate::models::{Architecture, DiagonalPadding, ModelConfig, OutputHead};
 
 /// One of the benchmark specs (docs/bench-specs.md): M1-M4 the paper's models (with a PyTorch
-/// twin), M5-M6 the successors' parts (Gated PixelCNN, logistic mixture; no twin yet).
+/// twin), M5-M6 the successors' parts (Gated PixelCNN, logistic mixture; their twin is
+/// `python/pixelrnn/twin.py`'s `NativeModel`, in this crate's native layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Spec {
