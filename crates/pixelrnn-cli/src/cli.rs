@@ -780,8 +780,12 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// The benchmark model.
-    #[arg(long, value_enum)]
-    pub spec: Spec,
+    #[arg(long, value_enum, required_unless_present = "run", conflicts_with = "run")]
+    pub spec: Option<Spec>,
+    /// Time a run's model instead (its config.json: architecture, sizes, batch size; e.g. a
+    /// pretrained model, `--run pretrained/NAME`), at random weights as the specs are.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: Option<std::path::PathBuf>,
     /// What is timed.
     #[arg(long, value_enum, default_value = "train")]
     pub mode: Mode,
@@ -833,6 +837,14 @@ pub enum DataCommand {
     },
 }
 
+/// `--time-limit`: seconds, finite, positive, at most a year.
+fn parse_time_limit(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 365.0 * 86_400.0 => Ok(s),
+        _ => Err(format!("{text:?}: expected a number of seconds greater than 0 and at most a year (31536000)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -871,7 +883,7 @@ mod tests {
         else {
             panic!("bench")
         };
-        assert_eq!((bench.spec, bench.mode, bench.batch_size), (Spec::M4, Mode::Train, Some(4)));
+        assert_eq!((bench.spec, bench.mode, bench.batch_size), (Some(Spec::M4), Mode::Train, Some(4)));
         let Command::Train(args) =
             parse(&[&train[..], &["--preset", "tiny", "--dataset", "cifar10"]].concat()).unwrap().command
         else {
@@ -881,13 +893,5 @@ mod tests {
             (args.model, args.preset, args.data.dataset),
             (Some(Architecture::RowLstm), Some(Preset::Tiny), DatasetName::Cifar10)
         );
-    }
-}
-
-/// `--time-limit`: seconds, finite, positive, at most a year.
-fn parse_time_limit(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= 365.0 * 86_400.0 => Ok(s),
-        _ => Err(format!("{text:?}: expected a number of seconds greater than 0 and at most a year (31536000)")),
     }
 }

@@ -1,6 +1,8 @@
-//! The benchmark models M1-M4 (`docs/bench-specs.md`), built with this crate's own
-//! model code, and timed the way the PyTorch side (`python/bench/twin_bench.py`) times the twin, so the
-//! two can be compared line by line.
+//! The benchmark models M1-M6 (`docs/bench-specs.md`), or any run's model, built with this
+//! crate's own model code, and timed the way the PyTorch side (`python/bench/twin_bench.py`)
+//! times the twin, so the two can be compared line by line; with the fraction of the machine's
+//! FMA peak the model's convolutions reach ([`crate::models::PixelRnn::forward_macs_per_image`],
+//! [`crate::kernels::fma_peak`]).
 
 use std::time::Instant;
 
@@ -14,6 +16,8 @@ use serde::Serialize;
 use crate::codec;
 use crate::device::{describe, open, Backend};
 use crate::error::{Error, Result};
+use crate::image_spec::ImageSpec;
+use crate::models::ModelConfig;
 use crate::sample::{generate, Generation, Sampler};
 
 pub use crate::models::specs::Spec;
@@ -54,7 +58,7 @@ pub struct Measurement {
     pub framework: &'static str,
     /// Crate version.
     pub version: &'static str,
-    /// m1..m4.
+    /// m1..m6, or the run's folder name.
     pub model: String,
     /// train, infer or sample.
     pub mode: String,
@@ -82,10 +86,35 @@ pub struct Measurement {
     pub loss: f64,
     /// Unit of `loss`.
     pub loss_unit: &'static str,
+    /// Multiply-accumulates of the model's convolutions per image, forward, visible weights only.
+    pub forward_macs_per_image: u64,
+    /// The rate of those convolutions' flops (2 per MAC; a training step counts 3 passes:
+    /// forward, input gradient, weight gradient), GFLOP/s; train and infer only.
+    pub conv_gflops: Option<f64>,
+    /// The machine's measured FMA peak with the same threads, GFLOP/s (CPU; train and infer).
+    pub fma_peak_gflops: Option<f64>,
+    /// `conv_gflops / fma_peak_gflops`.
+    pub fraction_of_fma_peak: Option<f64>,
 }
 
-fn inputs(spec: Spec, batch: usize, device: &Device) -> Tensor<4, Int> {
-    let image = spec.model_config().image;
+/// A model to time: a benchmark spec's, or a run's (`pixelrnn bench --run`).
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// What the measurement is called (`model` in the JSON).
+    pub name: String,
+    /// The model.
+    pub config: ModelConfig,
+    /// Images per step unless the caller says otherwise.
+    pub batch: usize,
+}
+
+impl From<Spec> for Workload {
+    fn from(spec: Spec) -> Self {
+        Workload { name: spec.name().into(), config: spec.model_config(), batch: spec.batch() }
+    }
+}
+
+fn inputs(image: &ImageSpec, batch: usize, device: &Device) -> Tensor<4, Int> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let data: Vec<i32> = (0..batch * image.dims()).map(|_| (rng.next_u32() % image.levels as u32) as i32).collect();
     Tensor::from_data(TensorData::new(data, [batch, image.channels, image.height, image.width]), device)
@@ -95,9 +124,22 @@ fn round5(v: f64) -> f64 {
     (v * 1e5).round() / 1e5
 }
 
-/// Times `steps` steps of `mode` after `warmup` untimed ones.
+/// Times `steps` steps of `mode` on `spec`'s model after `warmup` untimed ones.
 pub fn run(
     spec: Spec,
+    mode: Mode,
+    batch: Option<usize>,
+    warmup: usize,
+    steps: usize,
+    threads: usize,
+    backend: Backend,
+) -> Result<Measurement> {
+    run_workload(&spec.into(), mode, batch, warmup, steps, threads, backend)
+}
+
+/// Times `steps` steps of `mode` on `workload`'s model after `warmup` untimed ones.
+pub fn run_workload(
+    workload: &Workload,
     mode: Mode,
     batch: Option<usize>,
     warmup: usize,
@@ -109,17 +151,19 @@ pub fn run(
     if steps == 0 {
         return Err(Error::Config("the number of timed steps must be at least 1".into()));
     }
-    let batch = batch.unwrap_or(spec.batch());
-    let config = spec.model_config();
+    let batch = batch.unwrap_or(workload.batch);
+    let config = workload.config.clone();
     let needed = if mode == Mode::Train { config.training_bytes(batch) } else { config.inference_bytes(batch) };
     crate::resources::check_fits(
-        &format!("{} of {} at batch {batch}", mode.name(), spec.name()),
+        &format!("{} of {} at batch {batch}", mode.name(), workload.name),
         needed,
         crate::resources::available_memory(),
     )?;
     let dims = config.image.dims() as f64;
+    // Bits/dim for images of more levels than 2 (M2, M5, M6), nats/image for binary ones.
+    let bits = config.image.levels > 2;
     let to_loss = |nats_per_image: f64| {
-        if spec.rgb() {
+        if bits {
             nats_per_image / dims / std::f64::consts::LN_2
         } else {
             nats_per_image
@@ -133,7 +177,7 @@ pub fn run(
             let ad = device.clone().autodiff();
             let mut model = config.init(&ad, 0)?;
             params = model.num_params();
-            let x = inputs(spec, batch, &ad);
+            let x = inputs(&config.image, batch, &ad);
             let mut optim = AdamConfig::new().init();
             for i in 0..warmup + steps {
                 let start = Instant::now();
@@ -149,7 +193,7 @@ pub fn run(
         Mode::Infer => {
             let model = config.init(device, 0)?;
             params = model.num_params();
-            let x = inputs(spec, batch, device);
+            let x = inputs(&config.image, batch, device);
             for i in 0..warmup + steps {
                 let start = Instant::now();
                 loss = model.nll(x.clone()).mean().into_scalar::<f32>() as f64;
@@ -197,10 +241,21 @@ pub fn run(
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
     let median = if steps % 2 == 1 { sorted[steps / 2] } else { (sorted[steps / 2 - 1] + sorted[steps / 2]) / 2.0 };
+    let images_per_sec = batch as f64 / median;
+    let macs = config.init(device, 0)?.forward_macs_per_image();
+    let passes = match mode {
+        Mode::Train => Some(3.0),
+        Mode::Infer => Some(1.0),
+        Mode::Sample | Mode::Compress | Mode::Decompress => None,
+    };
+    let conv_gflops = passes.map(|p| p * 2.0 * macs as f64 * images_per_sec / 1e9);
+    let peak =
+        if backend == Backend::Cpu { conv_gflops.and(crate::kernels::fma_peak::fma_peak_gflops()) } else { None };
+    let fraction = conv_gflops.zip(peak).map(|(achieved, peak)| round5(achieved / peak));
     Ok(Measurement {
         framework: "pixelrnn",
         version: env!("CARGO_PKG_VERSION"),
-        model: spec.name().into(),
+        model: workload.name.clone(),
         mode: mode.name().into(),
         device: backend.name().into(),
         adapter: describe(backend),
@@ -211,9 +266,13 @@ pub fn run(
         steps,
         median_step_s: round5(median),
         min_step_s: round5(sorted[0]),
-        images_per_sec: (batch as f64 / median * 1e4).round() / 1e4,
+        images_per_sec: (images_per_sec * 1e4).round() / 1e4,
         loss: (to_loss(loss) * 1e4).round() / 1e4,
-        loss_unit: if spec.rgb() { "bits/dim" } else { "nats/image" },
+        loss_unit: if bits { "bits/dim" } else { "nats/image" },
+        forward_macs_per_image: macs,
+        conv_gflops: conv_gflops.map(|g| (g * 1e3).round() / 1e3),
+        fma_peak_gflops: peak.map(|g| (g * 1e3).round() / 1e3),
+        fraction_of_fma_peak: fraction,
     })
 }
 

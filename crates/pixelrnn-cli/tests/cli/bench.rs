@@ -1,5 +1,7 @@
 //! `pixelrnn bench` and the device flag.
 
+use assert_cmd::prelude::*;
+
 use crate::common::{bin, stderr_of};
 
 #[test]
@@ -41,8 +43,16 @@ fn bench_prints_torch_ref_keys() {
         "images_per_sec",
         "loss",
         "loss_unit",
+        "forward_macs_per_image",
+        "conv_gflops",
     ] {
         assert!(!m[key].is_null(), "missing key {key}");
+    }
+    // The fraction of the FMA peak is there where the CPU has vector FMA, and consistent.
+    if let (Some(g), Some(p), Some(f)) =
+        (m["conv_gflops"].as_f64(), m["fma_peak_gflops"].as_f64(), m["fraction_of_fma_peak"].as_f64())
+    {
+        assert!(p > 0.0 && (g / p - f).abs() < 1e-3, "{m}");
     }
     assert_eq!((m["model"].as_str(), m["mode"].as_str(), m["batch"].as_u64()), (Some("m4"), Some("infer"), Some(2)));
     let out = bin().args(["bench", "--spec", "m7"]).output().unwrap();
@@ -85,4 +95,38 @@ fn gpu_devices_without_the_feature_are_a_clear_error() {
     }
     let err = stderr_of(bin().args(["bench", "--device", "tpu"]));
     assert!(err.contains("tpu") && err.contains("cpu, vulkan, wgpu, cuda"), "{err}");
+}
+
+#[test]
+fn bench_times_a_runs_model_and_refuses_a_folder_without_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = crate::common::small_mnist(tmp.path());
+    let run = tmp.path().join("my-run");
+    bin().args(crate::common::train_args(&data, &run, "gated-pixel-cnn", 1)).assert().success();
+    let out = bin()
+        .args([
+            "bench",
+            "--run",
+            run.to_str().unwrap(),
+            "--mode",
+            "train",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["model"], "my-run");
+    assert_eq!(m["batch"], 8, "the run's batch size (the tiny preset's)");
+    assert!(m["forward_macs_per_image"].as_u64().unwrap() > 0);
+    let err = stderr_of(bin().args(["bench", "--run", tmp.path().join("none").to_str().unwrap()]));
+    assert!(err.contains("--run") && err.contains("config.json"), "{err}");
+    let out = bin().args(["bench", "--spec", "m1", "--run", run.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--spec and --run together: a usage error");
 }

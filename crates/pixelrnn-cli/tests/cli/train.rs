@@ -156,7 +156,7 @@ fn a_time_limit_stops_at_a_checkpoint_exits_0_and_resume_continues() {
         .filter_map(|v| v["step"].as_u64())
         .next_back()
         .expect("the time limit wrote a checkpoint");
-    assert!(saved_step >= 1 && saved_step < 1_000_000, "{saved_step}");
+    assert!((1..1_000_000).contains(&saved_step), "{saved_step}");
     // The limit is how to run, not part of the run: it may be given (or changed) on resume.
     let resumed = ["train", "--out", run.to_str().unwrap(), "--resume", "--steps", &(saved_step + 2).to_string()];
     bin().args(resumed).args(["--time-limit", "600", "--quiet"]).assert().success();

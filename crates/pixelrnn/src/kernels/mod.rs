@@ -10,6 +10,8 @@
 //! - [`shifted_taps`] and [`conv_product`]: a masked convolution as one product over its
 //!   visible taps;
 //! - [`softmax_nll`]: the 256-way softmax's negative log-likelihood (§5.1);
+//! - [`gated_unit`]: Gated PixelCNN's tanh(a) * sigmoid(b);
+//! - [`fma_peak`]: the machine's measured FMA peak (the bench's denominator);
 //! - `shear`: skew / unskew in one pass; `rows`, `contiguous`, `strided_copy`: slices and
 //!   layout copies; `matrix`, `par_blocks`, `fast_math`, `flex_values`: shared machinery.
 
@@ -17,6 +19,9 @@ pub(crate) mod contiguous;
 pub mod conv_product;
 pub(crate) mod fast_math;
 pub(crate) mod flex_values;
+pub mod fma_peak;
+pub mod gated_unit;
+mod gated_unit_op;
 pub mod lstm_cell;
 pub(crate) mod lstm_cell_cpu;
 mod lstm_cell_op;

@@ -20,7 +20,6 @@
 //! PixelCNN's first horizontal convolution reads the row only.
 
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
 
 use crate::image_spec::ImageSpec;
 use crate::masks::{contiguous_groups, gate_groups, MaskType};
@@ -35,17 +34,16 @@ use crate::nn::position_map::{residual_at, PositionMap};
 /// # Shapes
 /// - `x`: `[batch, 2n, height, width]` -> `[batch, n, height, width]`
 fn gate(x: Tensor<4>) -> Tensor<4> {
-    let [batch, channels, height, width] = x.dims();
-    let n = channels / 2;
-    let a = x.clone().slice([0..batch, 0..n, 0..height, 0..width]);
-    let b = x.slice([0..batch, n..2 * n, 0..height, 0..width]);
-    a.tanh() * sigmoid(b)
+    crate::kernels::gated_unit::gated_unit(x)
 }
 
 /// [`gate`] at one position: `[2n]` -> `[n]`.
 fn gate_at(x: &[f32]) -> Vec<f32> {
     let n = x.len() / 2;
-    x[..n].iter().zip(&x[n..]).map(|(a, b)| a.tanh() * (1.0 / (1.0 + (-b).exp()))).collect()
+    // The fused unit's arithmetic (`kernels::fast_math`), so that the step form computes what
+    // `gate` computes, as the sampler's fast == naive bar needs.
+    use crate::kernels::fast_math::{sigmoid, tanh};
+    x[..n].iter().zip(&x[n..]).map(|(&a, &b)| tanh(a) * sigmoid(b)).collect()
 }
 
 /// Configuration of a [`VerticalStack`].

@@ -3,6 +3,7 @@
 
 pub mod conditioning;
 pub mod config;
+mod cost;
 pub mod diagonal_bilstm;
 pub mod gated_pixel_cnn;
 mod incremental;

@@ -161,6 +161,11 @@ impl MaskedConv2d {
         TapGeometry { taps: self.taps.clone(), kernel: [kh, kw], padding: self.padding, channel_dim }
     }
 
+    /// The number of kernel weights the mask leaves visible.
+    pub(crate) fn visible_weights(&self) -> usize {
+        host_values(self.allowed.clone()).iter().filter(|&&v| v != 0.0).count()
+    }
+
     /// The kernel actually applied: weights times the visibility mask.
     pub fn effective_weight(&self) -> Tensor<4> {
         self.weight.val() * self.allowed.clone()
