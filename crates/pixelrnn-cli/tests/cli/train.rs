@@ -120,14 +120,7 @@ fn interrupt_saves_a_checkpoint_and_resume_continues(signal: &str, code: i32) {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(code), "a run stopped by {signal} exits with {code}");
     assert!(run.join("checkpoint-last.bin").is_file());
-    let saved_step = std::fs::read_to_string(&metrics)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "checkpoint")
-        .filter_map(|v| v["step"].as_u64())
-        .next_back()
-        .expect("the interrupt wrote a checkpoint event");
+    let saved_step = last_checkpoint(&metrics).expect("the interrupt wrote a checkpoint event");
     assert!(saved_step >= 1);
     let mut resumed = train_args(&data, &run, "pixel-cnn", saved_step + 2);
     resumed.push("--resume".into());
@@ -148,14 +141,7 @@ fn a_time_limit_stops_at_a_checkpoint_exits_0_and_resume_continues() {
     let err = ok_stderr(bin().args(args));
     assert!(start.elapsed().as_secs() < 60, "stopped by the limit, not by the step count");
     assert!(err.contains("time limit reached at step"), "{err}");
-    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let saved_step = metrics
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "checkpoint")
-        .filter_map(|v| v["step"].as_u64())
-        .next_back()
-        .expect("the time limit wrote a checkpoint");
+    let saved_step = last_checkpoint(&run.join("metrics.jsonl")).expect("the time limit wrote a checkpoint");
     assert!((1..1_000_000).contains(&saved_step), "{saved_step}");
     // The limit is how to run, not part of the run: it may be given (or changed) on resume.
     let resumed = ["train", "--out", run.to_str().unwrap(), "--resume", "--steps", &(saved_step + 2).to_string()];
@@ -390,6 +376,17 @@ fn the_dataset_check_is_remembered_per_file() {
     let verified = std::fs::read_to_string(cache.join("verified.txt")).unwrap();
     assert_eq!(verified.lines().count(), 4, "the four published files: {verified}");
     assert!(verified.contains("train-images-idx3-ubyte.gz"), "{verified}");
+}
+
+/// The step of the last checkpoint event in a run's metrics.jsonl.
+fn last_checkpoint(metrics: &Path) -> Option<u64> {
+    std::fs::read_to_string(metrics)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "checkpoint")
+        .filter_map(|v| v["step"].as_u64())
+        .next_back()
 }
 
 /// [`train_args`] and `extra` flags.
