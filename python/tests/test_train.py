@@ -62,7 +62,10 @@ def test_ctrl_c_saves_a_checkpoint_and_raises_keyboard_interrupt(data_dir, tmp_p
     out = tmp_path / "run"
     script = textwrap.dedent(
         f"""
-        import sys
+        import signal, sys
+        # A process started in the background by a shell without job control inherits SIGINT
+        # ignored, and Python then installs no handler: install it, as an interactive one has.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         import pixelrnn
         from conftest import tiny_options

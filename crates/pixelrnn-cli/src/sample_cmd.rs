@@ -89,17 +89,21 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     // A conditional model completes each image under --class K or its own label.
     let labels = class_labels(&model, args.class, labels, originals.len())?;
     let m = args.samples_per_image;
-    let starts: Vec<u8> = originals.iter().flat_map(|o| std::iter::repeat_n(o.iter().copied(), m).flatten()).collect();
     let grid = grid_bytes(&spec, originals.len(), m + 2, args.scale);
     pixelrnn::resources::check_fits(
         "the completion grid (--count, --samples-per-image, --scale)",
         grid,
         pixelrnn::resources::available_memory(),
     )?;
-    let mut request = Generation::completions(&spec, starts, observed, args.seed, args.temperature);
-    if let Some(labels) = labels {
-        request = request.with_labels(labels.iter().flat_map(|&l| std::iter::repeat_n(l, m)).collect());
-    }
+    let request = Generation::completions_of(
+        &spec,
+        &originals.concat(),
+        m,
+        labels.as_deref(),
+        observed,
+        args.seed,
+        args.temperature,
+    );
     let completed = run_generation(&model, &request, args.naive, &device)?;
     let rows: Vec<Vec<Cell>> = originals
         .iter()

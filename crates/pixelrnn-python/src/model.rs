@@ -256,14 +256,15 @@ impl Model {
         check_label_count(labels.as_deref(), count)?;
         check_levels(&pixels, self.levels, self.dims())?;
         let loaded = self.lock();
-        let starts: Vec<u8> = pixels
-            .chunks(self.dims())
-            .flat_map(|o| std::iter::repeat_n(o.iter().copied(), samples).flatten())
-            .collect();
-        let mut request = Generation::completions(&loaded.model.image(), starts, observed_rows, seed, temperature);
-        if let Some(labels) = labels {
-            request = request.with_labels(labels.iter().flat_map(|&l| std::iter::repeat_n(l, samples)).collect());
-        }
+        let request = Generation::completions_of(
+            &loaded.model.image(),
+            &pixels,
+            samples,
+            labels.as_deref(),
+            observed_rows,
+            seed,
+            temperature,
+        );
         let images = py.detach(|| run(&loaded, &request, naive))?;
         Ok(PyBytes::new(py, &images))
     }

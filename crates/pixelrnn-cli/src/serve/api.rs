@@ -206,11 +206,8 @@ pub async fn complete(
     }
     let label = label_for(served, q.class)?;
     let temperature = temperature(q.temperature)?;
-    let starts = image.iter().copied().cycle().take(samples * image.len()).collect();
-    let mut request = Generation::completions(&spec, starts, rows, q.seed.unwrap_or(0), temperature);
-    if let Some(l) = label {
-        request = request.with_labels(vec![l; samples]);
-    }
+    let labels = label.as_ref().map(std::slice::from_ref);
+    let request = Generation::completions_of(&spec, &image, samples, labels, rows, q.seed.unwrap_or(0), temperature);
     let ticket = app.jobs.start().map_err(busy)?;
     let start = json!({ "count": samples, "rows": rows, "height": spec.height, "width": spec.width, "channels": spec.channels, "levels": spec.levels });
     Ok(stream(app.clone(), i, request, ticket, start).into_response())

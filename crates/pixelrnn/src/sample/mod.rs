@@ -61,6 +61,28 @@ impl Generation {
         Self { images, count, first_free: observed_rows * spec.width * spec.channels, seed, temperature, labels: None }
     }
 
+    /// `samples` completions of each of `originals` (images one after another), keeping their top
+    /// `observed_rows` rows: each image repeated `samples` times in a row, and with it its class
+    /// from `labels` (one per original, for a class-conditional model).
+    pub fn completions_of(
+        spec: &ImageSpec,
+        originals: &[u8],
+        samples: usize,
+        labels: Option<&[u8]>,
+        observed_rows: usize,
+        seed: u64,
+        temperature: f64,
+    ) -> Self {
+        let starts = originals
+            .chunks(spec.dims().max(1))
+            .flat_map(|o| std::iter::repeat_n(o.iter().copied(), samples).flatten());
+        let request = Self::completions(spec, starts.collect(), observed_rows, seed, temperature);
+        match labels {
+            Some(labels) => request.with_labels(labels.iter().flat_map(|&l| std::iter::repeat_n(l, samples)).collect()),
+            None => request,
+        }
+    }
+
     /// The same request under each image's class `labels` (a class-conditional model's).
     pub fn with_labels(self, labels: Vec<u8>) -> Self {
         Self { labels: Some(labels), ..self }
