@@ -7,7 +7,7 @@
 #
 # Environment: PIXELRNN (the binary; default target/release/pixelrnn), CHECK_IMAGES (100),
 # CODEC (1: also compress the whole test split with the model and record the file's size in
-# bits/dim under "codec"). Uses the run's averaged weights when it keeps them (as eval does).
+# bits/dim under "codec", the file of `compress --split test`). Uses the run's averaged weights when it keeps them (as eval does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1; shift
@@ -15,20 +15,28 @@ run=pretrained/$name
 bin=${PIXELRNN:-target/release/pixelrnn}
 check=${CHECK_IMAGES:-100}
 [[ -f $run/checkpoint-best.bin ]] || { echo "error: $run has no checkpoint-best.bin" >&2; exit 1; }
-full=$("$bin" eval --run "$run" --split test --json "$@")
-short=$("$bin" eval --run "$run" --split test --json --limit "$check" "$@")
-codec='{}'
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" eval --run "$run" --split test --json "$@" > "$tmp/full.json"
+"$bin" eval --run "$run" --split test --json --limit "$check" "$@" > "$tmp/short.json"
+echo '{}' > "$tmp/codec.json"
 if [[ ${CODEC:-0} == 1 ]]; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  codec=$("$bin" compress --run "$run" --split test -o "$tmp/test.prnn" --json "$@")
+  "$bin" compress --run "$run" --split test -o "$tmp/test.prnn" "$@" 2> "$tmp/compress.log"
+  full_images=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["images"])' "$tmp/full.json")
+  python3 - "$tmp/test.prnn" "$full_images" "$run/config.json" > "$tmp/codec.json" <<'PY'
+import json, os, sys
+path, images, config = sys.argv[1], int(sys.argv[2]), json.load(open(sys.argv[3]))
+image = config["model"]["image"]
+dims = images * image["channels"] * image["height"] * image["width"]
+size = os.path.getsize(path)
+print(json.dumps({"images": images, "bytes": size, "file_bits_per_dim": size * 8 / dims}))
+PY
 fi
-python3 - "$run" "$full" "$short" "$codec" <<'PY'
+python3 - "$run" "$tmp/full.json" "$tmp/short.json" "$tmp/codec.json" <<'PY'
 import hashlib, json, sys
-run, full, short, codec = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+run, full, short, codec = sys.argv[1], *(json.load(open(p)) for p in sys.argv[2:5])
 def sha(name):
     return hashlib.sha256(open(f"{run}/{name}", "rb").read()).hexdigest()
-header = None
 card = {
     "checkpoint": "checkpoint-best.bin",
     "sha256": {n: sha(n) for n in ("checkpoint-best.bin", "checkpoint-last.bin")},
@@ -36,7 +44,7 @@ card = {
     "check": {k: short[k] for k in ("images", "nll_nats", "bits_per_dim") if k in short},
 }
 if codec:
-    card["codec"] = {k: codec[k] for k in ("images", "bytes", "file_bits_per_dim", "nll_bits_per_dim") if k in codec}
+    card["codec"] = codec
 open(f"{run}/card.json", "w").write(json.dumps(card, indent=2) + "\n")
 print(json.dumps(card))
 PY
