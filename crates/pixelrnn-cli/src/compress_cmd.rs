@@ -1,21 +1,18 @@
 //! `pixelrnn compress` / `decompress`: lossless coding of images with a trained run's model
-//! (the library's `codec`; file format in docs/prnn-format.md), and the size report against
-//! PNG, WebP lossless and JPEG XL lossless.
+//! (the library's `codec`; file format in docs/prnn-format.md); the size report against other
+//! codecs is `compress_report`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use pixelrnn::codec::format::{hex, Header};
-use pixelrnn::codec::{auto_chunk, decode, encode_labelled, ImageCost};
+use pixelrnn::codec::{auto_chunk, decode, encode_labelled};
 use pixelrnn::data::LoadOptions;
 use pixelrnn::fsio::write_atomic;
 use pixelrnn::image_spec::ImageSpec;
-use pixelrnn::images::{display_values, image_png, read_png_exact};
-use pixelrnn::png::{encode_png, encode_png_smallest};
+use pixelrnn::images::{image_png, read_png_exact};
 use pixelrnn::run::RunDir;
-use serde_json::json;
 
 use crate::cli::{CompressArgs, DecompressArgs};
 use crate::data_cmd::fetch_and_load;
@@ -138,172 +135,9 @@ pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    report(&spec, &images, &names, &encoded.costs, encoded.bytes.len(), args.json)
-}
-
-/// An external lossless encoder: its name and how to run it on `input` into `output`.
-struct External {
-    name: &'static str,
-    program: &'static str,
-    args: fn(&Path, &Path) -> Vec<String>,
-}
-
-const EXTERNAL: [External; 2] = [
-    External {
-        name: "webp",
-        program: "cwebp",
-        args: |i, o| {
-            ["-lossless", "-z", "9", "-quiet", &i.display().to_string(), "-o", &o.display().to_string()]
-                .map(String::from)
-                .to_vec()
-        },
-    },
-    External {
-        name: "jxl",
-        program: "cjxl",
-        args: |i, o| {
-            [&i.display().to_string(), &o.display().to_string(), "-d", "0", "-e", "9", "--quiet"]
-                .map(String::from)
-                .to_vec()
-        },
-    },
-];
-
-fn installed(program: &str) -> bool {
-    run_bounded(Command::new(program).arg("-h"), EXTERNAL_TIMEOUT).is_ok()
-}
-
-/// How long an external encoder may take for one image (or its `-h`).
-const EXTERNAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Runs `command` to its end, or kills it after `limit`: an encoder that hangs never hangs
-/// the report. Its stdout is discarded (the encoders write to files); stderr is returned.
-fn run_bounded(command: &mut Command, limit: std::time::Duration) -> anyhow::Result<(bool, String)> {
-    use std::io::Read;
-    let mut child = command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("did not finish within {} s; stopped", limit.as_secs());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    Ok((status.success(), stderr))
-}
-
-/// Bytes `encoder` makes of one PNG.
-fn external_size(encoder: &External, png: &Path, dir: &Path) -> anyhow::Result<u64> {
-    let out = dir.join(format!("out.{}", encoder.name));
-    let (ok, stderr) = run_bounded(Command::new(encoder.program).args((encoder.args)(png, &out)), EXTERNAL_TIMEOUT)
-        .with_context(|| format!("the external encoder {}", encoder.program))?;
-    if !ok {
-        bail!("{} failed: {}", encoder.program, stderr.trim());
-    }
-    Ok(std::fs::metadata(&out)?.len())
-}
-
-fn report(
-    spec: &ImageSpec,
-    images: &[u8],
-    names: &[String],
-    costs: &[ImageCost],
-    file_bytes: usize,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    let dims = spec.dims() as f64;
-    // Which external encoders are installed (one probe each), and each one's total bytes.
-    let present: Vec<bool> = EXTERNAL.iter().map(|e| installed(e.program)).collect();
-    let found: Vec<&External> = EXTERNAL.iter().zip(&present).filter(|(_, &p)| p).map(|(e, _)| e).collect();
-    let mut external_totals = [0u64; EXTERNAL.len()];
-    let mut png_total = 0u64;
-    let scratch = tempfile::tempdir().context("a scratch folder for the external encoders")?;
-    let mut rows = Vec::with_capacity(names.len());
-    for ((name, pixels), cost) in names.iter().zip(images.chunks(spec.dims())).zip(costs) {
-        let display = display_values(spec, pixels);
-        let smallest = encode_png_smallest(spec.channels, spec.height, spec.width, &display).len() as u64;
-        png_total += smallest;
-        let input = scratch.path().join("in.png");
-        std::fs::write(&input, encode_png(spec.channels, spec.height, spec.width, &display))?;
-        let mut row = json!({
-            "name": name,
-            "nll_bits_per_dim": cost.nll_bits / dims,
-            "coded_bits_per_dim": cost.coded_bits / dims,
-            "overhead": cost.coded_bits / cost.nll_bits - 1.0,
-            "png_bytes": smallest,
-        });
-        for (k, encoder) in EXTERNAL.iter().enumerate().filter(|(k, _)| present[*k]) {
-            let size = external_size(encoder, &input, scratch.path())?;
-            external_totals[k] += size;
-            row[format!("{}_bytes", encoder.name)] = size.into();
-        }
-        rows.push(row);
-    }
-    let total_dims = dims * names.len() as f64;
-    let nll: f64 = costs.iter().map(|c| c.nll_bits).sum();
-    let coded: f64 = costs.iter().map(|c| c.coded_bits).sum();
-    let mut summary = json!({
-        "images": names.len(),
-        "bytes": file_bytes,
-        "nll_bits_per_dim": nll / total_dims,
-        "coded_bits_per_dim": coded / total_dims,
-        "file_bits_per_dim": file_bytes as f64 * 8.0 / total_dims,
-        "overhead": file_bytes as f64 * 8.0 / nll - 1.0,
-        "png_bytes": png_total,
-        "encoders_found": found.iter().map(|e| e.program).collect::<Vec<_>>(),
-        "encoders_missing": EXTERNAL.iter().zip(&present).filter(|(_, &p)| !p).map(|(e, _)| e.program).collect::<Vec<_>>(),
-        "per_image": rows,
-    });
-    for (k, encoder) in EXTERNAL.iter().enumerate().filter(|(k, _)| present[*k]) {
-        summary[format!("{}_bytes", encoder.name)] = external_totals[k].into();
-    }
-    if as_json {
-        println!("{summary}");
-        return Ok(());
-    }
-    let bpd = |bytes: u64| bytes as f64 * 8.0 / total_dims;
-    println!("{:<24} {:>10} {:>10} {:>9} {:>10}", "image", "NLL b/d", "coded b/d", "overhead", "PNG b/d");
-    for row in summary["per_image"].as_array().expect("rows") {
-        println!(
-            "{:<24} {:>10.4} {:>10.4} {:>8.2}% {:>10.4}",
-            row["name"].as_str().unwrap_or(""),
-            row["nll_bits_per_dim"].as_f64().unwrap_or(0.0),
-            row["coded_bits_per_dim"].as_f64().unwrap_or(0.0),
-            row["overhead"].as_f64().unwrap_or(0.0) * 100.0,
-            row["png_bytes"].as_u64().map_or(0.0, |b| b as f64 * 8.0 / dims),
-        );
-    }
-    println!(
-        "total: {} images, file {} bytes = {:.4} bits/dim (model NLL {:.4}, overhead {:.2}% incl. the {}-byte header)",
-        names.len(),
-        file_bytes,
-        bpd(file_bytes as u64),
-        nll / total_dims,
-        (file_bytes as f64 * 8.0 / nll - 1.0) * 100.0,
-        pixelrnn::codec::format::HEADER_LEN
-    );
-    println!("PNG (smallest): {} bytes = {:.4} bits/dim", png_total, bpd(png_total));
-    for (k, encoder) in EXTERNAL.iter().enumerate() {
-        if present[k] {
-            let t = external_totals[k];
-            println!("{} lossless ({}): {} bytes = {:.4} bits/dim", encoder.name, encoder.program, t, bpd(t));
-        } else {
-            println!("{} lossless: {} not installed, not compared", encoder.name, encoder.program);
-        }
-    }
-    Ok(())
+    // With one image per chunk each image's stream is its own file's: the per-image comparison.
+    let own_streams = (chunk == 1).then_some(encoded.chunk_bytes.as_slice());
+    crate::compress_report::report(&spec, &images, &names, &encoded.costs, encoded.bytes.len(), own_streams, args.json)
 }
 
 /// Whether `name` is a plain file name (no folder, not `.`/`..`): names come from the file and
@@ -364,19 +198,4 @@ pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
     })?;
     eprintln!("{} image(s) -> {}", decoded.names.len(), output.display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_external_tool_that_never_ends_is_stopped() {
-        let started = std::time::Instant::now();
-        let err = run_bounded(Command::new("sleep").arg("30"), std::time::Duration::from_millis(300)).unwrap_err();
-        assert!(err.to_string().contains("did not finish"), "{err}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(10));
-        let (ok, _) = run_bounded(&mut Command::new("true"), EXTERNAL_TIMEOUT).unwrap();
-        assert!(ok);
-    }
 }

@@ -5,6 +5,7 @@
 mod bench_cmd;
 pub mod cli;
 mod compress_cmd;
+mod compress_report;
 pub mod data_cmd;
 mod device;
 mod eval_cmd;

@@ -196,6 +196,14 @@ pub fn default_name(index: u64) -> String {
     format!("{index:05}.png")
 }
 
+/// Bytes of the `.prnn` file holding one image alone under the default name (no names
+/// section) whose range-coder stream is `stream_bytes` long: the header, the chunk's length
+/// field and the stream. With one image per chunk, [`super::Encoded::chunk_bytes`] gives each
+/// image's stream, so this is each image's own file size, as `compress` would write it.
+pub fn single_image_file_len(stream_bytes: usize) -> usize {
+    HEADER_LEN + 8 + stream_bytes
+}
+
 /// The image names section: per name, its length (u16) and UTF-8 bytes; empty when every
 /// name is the default one ([`default_name`]).
 pub fn names_to_bytes(names: &[String]) -> Result<Vec<u8>> {

@@ -64,6 +64,10 @@ pub struct Encoded {
     pub bytes: Vec<u8>,
     /// Per image, in order.
     pub costs: Vec<ImageCost>,
+    /// Per chunk, in order: the bytes of its range-coder stream (its length field excluded).
+    /// With one image per chunk, image `i`'s stream is exactly what a file of that image
+    /// alone would hold.
+    pub chunk_bytes: Vec<usize>,
 }
 
 /// A decoded file.
@@ -144,12 +148,14 @@ pub fn encode_labelled(
     let incremental = model.incremental();
     let mut payload = Vec::new();
     let mut costs = Vec::with_capacity(count);
+    let mut chunk_bytes = Vec::new();
     for (k, chunk_images) in images.chunks(chunk as usize * dims).enumerate() {
         let first = k * chunk as usize;
         let chunk_labels = labels.map(|l| (&l[first..first + chunk_images.len() / dims], model.classes().unwrap_or(0)));
         let (words, chunk_costs) = encode_chunk(&incremental, chunk_images, chunk_labels, progress)?;
         payload.extend((words.len() as u64 * 4).to_le_bytes());
         words.iter().for_each(|w| payload.extend(w.to_le_bytes()));
+        chunk_bytes.push(words.len() * 4);
         costs.extend(chunk_costs);
     }
     let mut body = names_section.clone();
@@ -166,7 +172,7 @@ pub fn encode_labelled(
     };
     let mut bytes = header.to_bytes();
     bytes.extend(body);
-    Ok(Encoded { bytes, costs })
+    Ok(Encoded { bytes, costs, chunk_bytes })
 }
 
 /// Decompresses a `.prnn` file with `model` (built from `config`), which must be the model it

@@ -152,6 +152,22 @@ fn the_file_costs_the_model_nll_plus_the_coder_overhead() {
 }
 
 #[test]
+fn one_image_per_chunk_gives_each_image_its_own_file_size() {
+    let image = ImageSpec { channels: 3, height: 5, width: 4, levels: 256 };
+    let (model, config) = model(Architecture::PixelCnn, image, 3);
+    let data = images(&image, 3, 9);
+    let together = encode(&model, &config, &data, &names(3), 1, &mut quiet()).unwrap();
+    assert_eq!(together.chunk_bytes.len(), 3);
+    for (i, pixels) in data.chunks(image.dims()).enumerate() {
+        let alone = encode(&model, &config, pixels, &[format::default_name(0)], 1, &mut quiet()).unwrap();
+        assert_eq!(alone.bytes.len(), format::single_image_file_len(together.chunk_bytes[i]), "image {i}");
+    }
+    // Chunks of several images: one stream each.
+    let chunked = encode(&model, &config, &data, &names(3), 2, &mut quiet()).unwrap();
+    assert_eq!(chunked.chunk_bytes.len(), 2);
+}
+
+#[test]
 fn the_bytes_do_not_depend_on_threads_or_instruction_set() {
     let image = ImageSpec { channels: 1, height: 5, width: 6, levels: 2 };
     for architecture in ARCHITECTURES {

@@ -21,7 +21,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, relu};
 
-use super::exp;
+use super::{exp, exp_many};
 
 /// PixelCNN++'s lower bound of the log-scales.
 pub const MIN_LOG_SCALE: f64 = -7.0;
@@ -100,9 +100,9 @@ fn tanh(y: f64) -> f64 {
     ((1.0 - e) / (1.0 + e)).copysign(y)
 }
 
-/// sigmoid(z) and 1 - sigmoid(z), each computed without cancellation, from [`exp`] only.
-fn sigmoid_pair(z: f64) -> (f64, f64) {
-    let e = exp(-z.abs());
+/// sigmoid(z) and 1 - sigmoid(z), each computed without cancellation, given `e` = e^-|z|
+/// ([`exp`]).
+fn sigmoid_from(z: f64, e: f64) -> (f64, f64) {
     let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
     if z >= 0.0 {
         (big, small)
@@ -150,19 +150,31 @@ pub fn probabilities(
     let top = (levels - 1) as f64;
     out.clear();
     out.resize(levels, 0.0);
+    // Per component: e^-|z| at the levels - 1 inner edges, all at once ([`exp_many`]), then
+    // each edge's (F, 1 - F) from it ([`sigmoid_from`]).
+    let edges = levels - 1;
+    let (mut stack, mut heap) = ([0.0; 2 * 255], Vec::new());
+    let scratch = if edges <= 255 {
+        &mut stack[..2 * edges]
+    } else {
+        heap.resize(2 * edges, 0.0);
+        &mut heap[..]
+    };
+    let (z, e) = scratch.split_at_mut(edges);
     for (i, &weight) in weights(params, components, temperature).iter().enumerate() {
         let (mean, inverse) = component(params, previous, components, i, top, temperature);
+        for (v, (z, e)) in z.iter_mut().zip(e.iter_mut()).enumerate() {
+            // (v scaled to [-1, 1], plus half a bin: the expression the codec's files were
+            // written with, kept bit for bit.)
+            *z = inverse * (v as f64 * (2.0 / top) - 1.0 + 1.0 / top - mean);
+            *e = -z.abs();
+        }
+        exp_many(e);
         // The mass of bin v: F(edge v) - F(edge v - 1), with the CDF's complement where the
         // bin lies right of the mean, so that no probability is lost to cancellation.
         let mut below = (0.0, 1.0); // (F, 1 - F) at the previous edge: -infinity
         for (v, p) in out.iter_mut().enumerate() {
-            let edge = if v + 1 == levels {
-                (1.0, 0.0)
-            } else {
-                // (v scaled to [-1, 1], plus half a bin: the expression the codec's files were
-                // written with, kept bit for bit.)
-                sigmoid_pair(inverse * (v as f64 * (2.0 / top) - 1.0 + 1.0 / top - mean))
-            };
+            let edge = if v + 1 == levels { (1.0, 0.0) } else { sigmoid_from(z[v], e[v]) };
             let mass = if edge.0 <= 0.5 { edge.0 - below.0 } else { below.1 - edge.1 };
             *p += weight * mass.max(0.0);
             below = edge;
@@ -218,6 +230,54 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// The probabilities one exp at a time, as the codec's first files were written: the
+    /// batched exps must give the same bits.
+    fn probabilities_one_exp_at_a_time(
+        params: &[f32],
+        previous: &[u8],
+        components: usize,
+        levels: usize,
+        temperature: f64,
+    ) -> Vec<f64> {
+        let top = (levels - 1) as f64;
+        let mut out = vec![0.0; levels];
+        for (i, &weight) in weights(params, components, temperature).iter().enumerate() {
+            let (mean, inverse) = component(params, previous, components, i, top, temperature);
+            let mut below = (0.0, 1.0);
+            for (v, p) in out.iter_mut().enumerate() {
+                let edge = if v + 1 == levels {
+                    (1.0, 0.0)
+                } else {
+                    let z = inverse * (v as f64 * (2.0 / top) - 1.0 + 1.0 / top - mean);
+                    sigmoid_from(z, exp(-z.abs()))
+                };
+                let mass = if edge.0 <= 0.5 { edge.0 - below.0 } else { below.1 - edge.1 };
+                *p += weight * mass.max(0.0);
+                below = edge;
+            }
+        }
+        let sum: f64 = out.iter().sum();
+        out.iter_mut().for_each(|p| *p /= sum);
+        out
+    }
+
+    #[test]
+    fn batched_exps_give_the_bits_of_one_exp_at_a_time() {
+        for seed in 0..12 {
+            for (k, levels, channel, temperature) in
+                [(5, 256, 0, 1.0), (4, 256, 2, 0.8), (3, 2, 1, 1.0), (10, 16, 1, 1.3)]
+            {
+                let theta = params(k, seed);
+                let previous = [(seed * 97 % levels) as u8, (seed * 31 % levels) as u8];
+                let mut got = Vec::new();
+                probabilities(&theta, &previous[..channel], k, levels, temperature, &mut got);
+                let want = probabilities_one_exp_at_a_time(&theta, &previous[..channel], k, levels, temperature);
+                let bits = |v: &[f64]| v.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "seed {seed}, K {k}, levels {levels}");
+            }
+        }
     }
 
     #[test]

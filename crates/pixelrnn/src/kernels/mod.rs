@@ -12,11 +12,14 @@
 //! - [`softmax_nll`]: the 256-way softmax's negative log-likelihood (§5.1);
 //! - [`gated_unit`]: Gated PixelCNN's tanh(a) * sigmoid(b);
 //! - [`fma_peak`]: the machine's measured FMA peak (the bench's denominator);
+//! - `position_product`: the step form's product at one position, across SIMD lanes;
+//! - [`exact_exp`]: the host side's bit-reproducible e^x, one value or a slice at a time;
 //! - `shear`: skew / unskew in one pass; `rows`, `contiguous`, `strided_copy`: slices and
 //!   layout copies; `matrix`, `par_blocks`, `fast_math`, `flex_values`: shared machinery.
 
 pub(crate) mod contiguous;
 pub mod conv_product;
+pub mod exact_exp;
 pub(crate) mod fast_math;
 pub(crate) mod flex_values;
 pub mod fma_peak;
@@ -28,6 +31,7 @@ mod lstm_cell_op;
 pub(crate) mod lstm_scan;
 mod matrix;
 mod par_blocks;
+pub(crate) mod position_product;
 pub(crate) mod rows;
 pub(crate) mod shear;
 pub mod shifted_taps;

@@ -242,7 +242,8 @@ pub(crate) struct ConvAtPosition {
     cout: usize,
     /// Offsets `(dy, dx)` of the input read by each visible tap, relative to the output position.
     taps: Vec<(isize, isize)>,
-    /// The masked kernel of the visible taps, `[tap][out][in]`.
+    /// The masked kernel of the visible taps, `[tap][in][out]` (outputs innermost: the
+    /// product runs across them in SIMD lanes).
     weight: Vec<f32>,
     /// `[out]`.
     bias: Vec<f32>,
@@ -263,8 +264,8 @@ impl MaskedConv2d {
         let mut weight = Vec::with_capacity(self.taps.len() * cout * cin);
         for &[ky, kx] in &self.taps {
             taps.push((ky as isize - top as isize, kx as isize - left as isize));
-            for o in 0..cout {
-                for i in 0..cin {
+            for i in 0..cin {
+                for o in 0..cout {
                     weight.push(w[((o * cin + i) * kh + ky) * kw + kx]);
                 }
             }
@@ -284,14 +285,15 @@ impl ConvAtPosition {
     ///
     /// # Shapes
     /// - `out`: `[out]`; `read(dy, dx)`: `[in]`
+    /// Each tap's dot product is summed in input order and then added to `out`, the same bits
+    /// as one output at a time ([`crate::kernels::position_product`]).
     pub(crate) fn apply<'a>(&self, out: &mut [f32], read: impl Fn(isize, isize) -> Option<&'a [f32]>) {
         out.copy_from_slice(&self.bias);
+        let mut sums = Vec::new();
         for (t, &(dy, dx)) in self.taps.iter().enumerate() {
             if let Some(x) = read(dy, dx) {
                 let w = &self.weight[t * self.cout * self.cin..(t + 1) * self.cout * self.cin];
-                for (o, row) in out.iter_mut().zip(w.chunks_exact(self.cin)) {
-                    *o += row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>();
-                }
+                crate::kernels::position_product::accumulate(out, w, &x[..self.cin], &mut sums);
             }
         }
     }
