@@ -29,8 +29,14 @@ where
     let matches = Cli::command().try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     if let (Command::Train(args), Some(("train", given))) = (&mut cli.command, matches.subcommand()) {
+        // Arguments only: a flattened struct's group (e.g. `DataArgs`) counts as given with any
+        // of its flags.
+        let command = Cli::command();
+        let train = command.find_subcommand("train").expect("the train command");
+        let is_argument = |id: &clap::Id| train.get_arguments().any(|a| a.get_id() == id);
         args.given = given
             .ids()
+            .filter(|id| is_argument(id))
             .filter(|id| given.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
             .map(|id| id.to_string())
             .collect();
@@ -208,9 +214,10 @@ pub struct TrainArgs {
     pub diagonal_padding: pixelrnn::models::DiagonalPadding,
     /// The output distribution of each sub-pixel: the paper's softmax (a sigmoid on binary
     /// images) or PixelCNN++'s discretized logistic mixture (`--components` of them), which has
-    /// far fewer output parameters and learns faster per step on natural images.
-    #[arg(long, value_enum, default_value = "softmax")]
-    pub output: OutputArg,
+    /// far fewer output parameters and learns faster per step on natural images. Default: the
+    /// preset's (the mixture of 5 for `cifar10-cpu` on natural images, the softmax otherwise).
+    #[arg(long, value_enum)]
+    pub output: Option<OutputArg>,
     /// Mixture components K of `--output mixture` (default 10, as PixelCNN++; 1 to 64).
     #[arg(long)]
     pub components: Option<usize>,

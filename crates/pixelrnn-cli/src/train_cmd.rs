@@ -64,7 +64,20 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
     };
     let data = fetch_and_load(dataset, &data_dir, &options)?;
     let preset = args.preset.unwrap_or_else(|| paper_preset(dataset));
-    let mut model = ModelConfig::preset(preset, architecture, data.train.spec()).context("--preset")?;
+    let spec = data.train.spec();
+    let components_alone = "--components is the number of mixture components: give it with --output mixture";
+    let output = match (args.output, args.components) {
+        (Some(OutputArg::Softmax), Some(_)) => bail!(components_alone),
+        (Some(OutputArg::Softmax), None) => OutputHead::Softmax,
+        (Some(OutputArg::Mixture), k) => OutputHead::Mixture { components: k.unwrap_or(10) },
+        // The preset's head; --components resizes a preset's mixture.
+        (None, k) => match (preset.output(&spec), k) {
+            (OutputHead::Mixture { .. }, Some(components)) => OutputHead::Mixture { components },
+            (OutputHead::Softmax, Some(_)) => bail!(components_alone),
+            (head, None) => head,
+        },
+    };
+    let mut model = ModelConfig::preset_with_output(preset, architecture, spec, output).context("--preset")?;
     if let Some(l) = args.layers {
         model.num_layers = l;
     }
@@ -78,13 +91,6 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
     model.skip &= !args.no_skip;
     model.learned_initial_state &= !args.zero_initial_state;
     model.diagonal_padding = args.diagonal_padding;
-    model.output = match (args.output, args.components) {
-        (OutputArg::Softmax, Some(_)) => {
-            bail!("--components is the number of mixture components: give it with --output mixture")
-        }
-        (OutputArg::Softmax, None) => OutputHead::Softmax,
-        (OutputArg::Mixture, k) => OutputHead::Mixture { components: k.unwrap_or(10) },
-    };
     if args.conditional {
         let Some(labels) = &data.train.labels else {
             bail!("--conditional: {dataset} has no class labels (labelled datasets: mnist, fashion-mnist, cifar10)");
@@ -413,6 +419,9 @@ impl Job<'_> {
         }
         let (dataset, steps, batch_size) = (config.data.dataset, config.training.steps, config.training.batch_size);
         let m = &config.model;
+        // Said once training has started (the run's lock taken, the checkpoint read): a run
+        // refused before then gets its one-line error alone.
+        let mut banner = None;
         if lead {
             let ranks = match collective.size() {
                 1 => String::new(),
@@ -425,11 +434,11 @@ impl Job<'_> {
             if let Some(classes) = m.classes {
                 output.push_str(&format!(", conditional on {classes} classes"));
             }
-            eprintln!(
+            banner = Some(format!(
                 "training {} (L={}, h={}, d={}, residual={}, skip={}{output}) on {dataset} {}x{}x{} ({} train images), batch {batch_size}{ranks}, {steps} steps -> {}",
                 m.architecture.name(), m.num_layers, m.hidden_channels, m.output_hidden_channels, m.residual, m.skip,
                 m.image.channels, m.image.height, m.image.width, self.data.train.len(), args.out.display()
-            );
+            ));
         }
         let bar = if args.quiet || !lead { ProgressBar::hidden() } else { ProgressBar::new(steps) };
         bar.set_style(
@@ -437,7 +446,12 @@ impl Job<'_> {
                 .expect("valid template"),
         );
         let mut observer = |event: &TrainEvent| match event {
-            TrainEvent::Started { step, .. } => bar.set_position(*step),
+            TrainEvent::Started { step, .. } => {
+                if let Some(banner) = banner.take() {
+                    bar.suspend(|| eprintln!("{banner}"));
+                }
+                bar.set_position(*step)
+            }
             TrainEvent::Step { step, loss_nats, bits_per_dim, images_per_sec, .. } => {
                 bar.set_position(*step);
                 bar.set_message(format!(

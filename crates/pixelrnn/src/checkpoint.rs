@@ -238,7 +238,7 @@ impl Checkpoint {
             return Err(Error::Checkpoint {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "from another model ({} L={} h={} on {:?}), expected {} L={} h={} on {:?}",
+                    "holds another model ({} L={} h={} on {}) than the run's config.json describes ({} L={} h={} on {})",
                     self.header.model.architecture.name(),
                     self.header.model.num_layers,
                     self.header.model.hidden_channels,

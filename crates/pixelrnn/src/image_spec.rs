@@ -26,6 +26,13 @@ pub struct ImageSpec {
     pub levels: usize,
 }
 
+/// `CxHxW, L levels`: how messages name an image shape.
+impl std::fmt::Display for ImageSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}, {} levels", self.channels, self.height, self.width, self.levels)
+    }
+}
+
 impl ImageSpec {
     /// Binary data: one sigmoid logit per sub-pixel.
     pub fn is_binary(&self) -> bool {

@@ -20,7 +20,10 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     // A checkpoint from another model.
     std::fs::copy(run.join("checkpoint-last.bin"), other.join("checkpoint-last.bin")).unwrap();
     let err = stderr_of(bin().args(["eval", "--run", other.to_str().unwrap(), "--checkpoint", "last"]));
-    assert!(err.contains("from another model") && err.contains("checkpoint-last.bin"), "{err}");
+    assert!(
+        err.contains("holds another model") && err.contains("checkpoint-last.bin") && err.contains("config.json"),
+        "{err}"
+    );
 
     // A corrupt (truncated) checkpoint.
     let bytes = std::fs::read(run.join("checkpoint-last.bin")).unwrap();
@@ -40,7 +43,7 @@ fn bad_runs_and_checkpoints_are_clear_errors() {
     std::fs::write(moved.join("config.json"), cfg.to_string()).unwrap();
     std::fs::copy(other.join("checkpoint-best.bin"), moved.join("checkpoint-best.bin")).unwrap();
     let err = stderr_of(bin().args(["eval", "--run", moved.to_str().unwrap()]));
-    assert!(err.contains("trained on binarized-mnist") || err.contains("from another model"), "{err}");
+    assert!(err.contains("trained on binarized-mnist") || err.contains("holds another model"), "{err}");
 
     // Not a run directory.
     let err = stderr_of(bin().args(["eval", "--run", tmp.path().to_str().unwrap()]));

@@ -135,3 +135,31 @@ fn mixture_flags_that_cannot_work_are_refused_before_training() {
         assert!(!out.join("checkpoint-last.bin").exists(), "{flags:?}: nothing trained");
     }
 }
+
+#[test]
+fn the_cifar10_cpu_preset_brings_its_mixture_unless_told_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    // (flags after the preset, the output config.json records, d)
+    let mixture = |k: u64| serde_json::json!({"mixture": {"components": k}});
+    let cases: [(&[&str], serde_json::Value, u64); 4] = [
+        (&[], mixture(5), 128),
+        (&["--components", "3"], mixture(3), 128),
+        // The paper's softmax is not written (old configs hash as before).
+        (&["--output", "softmax"], serde_json::Value::Null, 128),
+        (&["--output-hidden", "24"], mixture(5), 24),
+    ];
+    for (i, (flags, output, d)) in cases.iter().enumerate() {
+        let run = tmp.path().join(format!("run{i}"));
+        let mut args = mnist_256(&data, &run, 1, &["--layers", "1", "--hidden", "6"]);
+        let preset = args.iter().position(|a| a == "tiny").unwrap();
+        args[preset] = "cifar10-cpu".into();
+        args.extend(flags.iter().map(|s| s.to_string()));
+        let out = bin().args(&args).output().unwrap();
+        assert!(out.status.success(), "{flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+        assert_eq!(&config["model"]["output"], output, "{flags:?}");
+        assert_eq!(config["model"]["output_hidden_channels"], *d, "{flags:?}");
+    }
+}

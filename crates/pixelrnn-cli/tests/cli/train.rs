@@ -496,6 +496,14 @@ fn resume_without_model_takes_every_setting_from_the_run() {
     // A setting of the run's trajectory cannot be given this way.
     let err = stderr_of(bin().args(["train", "--out", s, "--resume", "--steps", "8", "--lr", "0.5"]));
     assert!(err.contains("--lr: with --resume and no --model"), "{err}");
+    // --data-dir may be given (a flattened group's name once counted as a flag given).
+    let d = data.to_str().unwrap();
+    bin().args(["train", "--out", s, "--resume", "--steps", "7", "--quiet", "--data-dir", d]).assert().success();
+    // A run refused before it starts says so in one line, without the line that announces it.
+    let err = stderr_of(bin().args(["train", "--out", "/dev/null", "--resume", "--steps", "9", "--data-dir", d]));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = stderr_of(bin().args(with(Path::new("/dev/null"), 1)));
+    assert!(err.trim().lines().count() == 1 && err.contains("/dev/null"), "{err}");
     let none = tmp.path().join("none");
     let err = stderr_of(bin().args(["train", "--out", none.to_str().unwrap(), "--resume"]));
     assert!(err.contains("no checkpoint-last.bin"), "{err}");

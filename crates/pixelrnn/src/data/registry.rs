@@ -214,15 +214,25 @@ pub fn verify_files(dataset: DatasetName, files: &[PathBuf]) -> Result<()> {
                 ),
             ));
         }
-        let suffix = format!(" {}", absolute.display());
-        known.retain(|l| !l.ends_with(&suffix));
-        known.push(key);
+        remember(&mut known, key, &absolute);
         let text = known.join("\n") + "\n";
         if std::fs::create_dir_all(cache_root()).is_ok() {
             let _ = crate::fsio::write_atomic(&cache, text.as_bytes());
         }
     }
     Ok(())
+}
+
+/// Adds `key` (a line of [`verified_cache`]) for the file at `absolute` to `known`, in place of
+/// that file's earlier versions, and forgets the lines of files that are gone (test folders,
+/// moved data), so the cache does not grow without end.
+fn remember(known: &mut Vec<String>, key: String, absolute: &Path) {
+    let suffix = format!(" {}", absolute.display());
+    known.retain(|line| {
+        let path = line.splitn(4, ' ').nth(3).map(Path::new);
+        !line.ends_with(&suffix) && path.is_some_and(Path::exists)
+    });
+    known.push(key);
 }
 
 /// The published SHA-256 of a distributed file, by file name, if known.
@@ -469,6 +479,17 @@ pub fn checksum_status(dataset: DatasetName, path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verified_cache_forgets_files_that_are_gone_and_older_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (here, gone) = (dir.path().join("here.gz"), dir.path().join("gone.gz"));
+        std::fs::write(&here, b"x").unwrap();
+        let line = |sum: &str, path: &Path| format!("{sum} 1 7 {}", path.display());
+        let mut known = vec![line("a", &here), line("b", &gone), "a torn line".to_string()];
+        remember(&mut known, line("c", &here), &here);
+        assert_eq!(known, vec![line("c", &here)]);
+    }
 
     #[test]
     fn cifar_archive_is_extracted_flat() {

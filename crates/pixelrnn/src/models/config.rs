@@ -127,12 +127,23 @@ pub enum Preset {
     Imagenet32,
     /// Table 6: 4 layers, h = 512, without residual connections.
     Imagenet64,
+    /// The recipe of `pretrained/cifar10`, the successors' model at this machine's scale
+    /// (two CPU cores): 6 layers, h = 48, d = 128, with PixelCNN++'s discretized logistic
+    /// mixture of 5 as its output on natural images (train with `--lr 0.002 --ema 0.9995`).
+    Cifar10Cpu,
 }
 
 impl Preset {
     /// Every preset, in the order shown to users.
-    pub const ALL: [Preset; 6] =
-        [Preset::Tiny, Preset::Small, Preset::Mnist, Preset::Cifar10, Preset::Imagenet32, Preset::Imagenet64];
+    pub const ALL: [Preset; 7] = [
+        Preset::Tiny,
+        Preset::Small,
+        Preset::Mnist,
+        Preset::Cifar10,
+        Preset::Imagenet32,
+        Preset::Imagenet64,
+        Preset::Cifar10Cpu,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -143,6 +154,17 @@ impl Preset {
             Preset::Cifar10 => "cifar10",
             Preset::Imagenet32 => "imagenet32",
             Preset::Imagenet64 => "imagenet64",
+            Preset::Cifar10Cpu => "cifar10-cpu",
+        }
+    }
+
+    /// The output distribution the preset has unless one is given: the logistic mixture of 5
+    /// for `cifar10-cpu` on natural images; the paper's softmax (a sigmoid on binary images)
+    /// otherwise.
+    pub fn output(self, image: &ImageSpec) -> OutputHead {
+        match self {
+            Preset::Cifar10Cpu if !image.is_binary() => OutputHead::Mixture { components: 5 },
+            _ => OutputHead::Softmax,
         }
     }
 
@@ -164,23 +186,46 @@ impl std::fmt::Display for Preset {
 }
 
 impl ModelConfig {
-    /// The model `preset` (see [`Preset`]) for `architecture` on images of `image`. d (the
-    /// output stack's width) is 32 for binary data and 1024 otherwise (Table 1) in the paper
-    /// presets. Every preset has the paper's kernels (7x7 first layer, 3x3 PixelCNN, k = 3 Row
-    /// LSTM) and skip connections.
+    /// The model `preset` (see [`Preset`]) for `architecture` on images of `image`, with the
+    /// preset's output distribution ([`Preset::output`]); see [`Self::preset_with_output`].
     pub fn preset(preset: Preset, architecture: Architecture, image: ImageSpec) -> Result<Self> {
+        Self::preset_with_output(preset, architecture, image, preset.output(&image))
+    }
+
+    /// The model `preset` with the output distribution `output`. d (the output stack's width)
+    /// in the paper presets is 32 for binary data and 1024 for the 256-way softmax (Table 1);
+    /// with the logistic mixture, whose few parameters per sub-pixel need no 1024-wide stack,
+    /// it is 2h (the width of the residual stream). Every preset has the paper's kernels (7x7
+    /// first layer, 3x3 PixelCNN, k = 3 Row LSTM) and skip connections.
+    pub fn preset_with_output(
+        preset: Preset,
+        architecture: Architecture,
+        image: ImageSpec,
+        output: OutputHead,
+    ) -> Result<Self> {
         image.validate()?;
-        let paper_d = if image.is_binary() { 32 } else { 1024 };
-        let (num_layers, hidden_channels, d, residual) = match preset {
-            Preset::Tiny => (2, 6, 12, true),
-            Preset::Small => (4, 16, 32, true),
-            Preset::Mnist => (7, 16, paper_d, true),
+        let (num_layers, hidden_channels, residual) = match preset {
+            Preset::Tiny => (2, 6, true),
+            Preset::Small => (4, 16, true),
+            Preset::Mnist => (7, 16, true),
             Preset::Cifar10 => match architecture {
-                Architecture::PixelCnn | Architecture::GatedPixelCnn => (15, 128, paper_d, true),
-                _ => (12, 128, paper_d, true),
+                Architecture::PixelCnn | Architecture::GatedPixelCnn => (15, 128, true),
+                _ => (12, 128, true),
             },
-            Preset::Imagenet32 => (12, 384, paper_d, true),
-            Preset::Imagenet64 => (4, 512, paper_d, false),
+            Preset::Imagenet32 => (12, 384, true),
+            Preset::Imagenet64 => (4, 512, false),
+            Preset::Cifar10Cpu => (6, 48, true),
+        };
+        let paper_d = match output {
+            _ if image.is_binary() => 32,
+            OutputHead::Softmax => 1024,
+            OutputHead::Mixture { .. } => 2 * hidden_channels,
+        };
+        let d = match preset {
+            Preset::Tiny => 12,
+            Preset::Small => 32,
+            Preset::Cifar10Cpu => 128,
+            _ => paper_d,
         };
         let config = Self {
             architecture,
@@ -197,7 +242,7 @@ impl ModelConfig {
             // Measured: the bias-driven padding learns 1.5 nats/image better per step than the
             // zero padding (BENCHMARKS.md, learning parity).
             diagonal_padding: DiagonalPadding::Bias,
-            output: OutputHead::Softmax,
+            output,
             classes: None,
         };
         config.validate()?;
@@ -370,6 +415,34 @@ mod tests {
         };
         assert_eq!(imagenet(Preset::Imagenet32, 32), (12, 384, 1024, true));
         assert_eq!(imagenet(Preset::Imagenet64, 64), (4, 512, 1024, false));
+    }
+
+    #[test]
+    fn the_output_stack_is_sized_for_the_output_distribution() {
+        let mixture = OutputHead::Mixture { components: 10 };
+        // The paper's d = 1024 feeds the 256-way softmax; the mixture's stack is 2h wide.
+        let with = |preset, output| {
+            size(&ModelConfig::preset_with_output(preset, Architecture::PixelCnn, RGB, output).unwrap())
+        };
+        assert_eq!(with(Preset::Cifar10, OutputHead::Softmax), (15, 128, 1024, true));
+        assert_eq!(with(Preset::Cifar10, mixture), (15, 128, 256, true));
+        assert_eq!(with(Preset::Imagenet32, mixture), (12, 384, 768, true));
+        assert_eq!(with(Preset::Tiny, mixture), (2, 6, 12, true), "the small presets keep their d");
+        // Binary images have one logit per sub-pixel whatever is asked for: d = 32.
+        let binary =
+            ModelConfig::preset_with_output(Preset::Mnist, Architecture::PixelCnn, BINARY, OutputHead::Softmax);
+        assert_eq!(size(&binary.unwrap()), (7, 16, 32, true));
+        // cifar10-cpu: the pretrained CIFAR-10 recipe, the mixture of 5 unless told otherwise.
+        let cpu = ModelConfig::preset(Preset::Cifar10Cpu, Architecture::PixelCnn, RGB).unwrap();
+        assert_eq!((size(&cpu), cpu.output), ((6, 48, 128, true), OutputHead::Mixture { components: 5 }));
+        let cpu_softmax =
+            ModelConfig::preset_with_output(Preset::Cifar10Cpu, Architecture::PixelCnn, RGB, OutputHead::Softmax);
+        assert_eq!(cpu_softmax.unwrap().output, OutputHead::Softmax);
+        assert_eq!(
+            ModelConfig::preset(Preset::Cifar10Cpu, Architecture::PixelCnn, BINARY).unwrap().output,
+            OutputHead::Softmax
+        );
+        assert_eq!(serde_json::to_string(&Preset::Cifar10Cpu).unwrap(), "\"cifar10-cpu\"");
     }
 
     #[test]
