@@ -240,6 +240,17 @@ pub struct TrainArgs {
     /// Multiplicative learning-rate decay per step (1 = constant).
     #[arg(long, default_value_t = 1.0)]
     pub lr_decay: f64,
+    /// Linear learning-rate warm-up over the first N steps (from lr / N up to lr).
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// The learning-rate schedule after the warm-up: `exponential` (lr x lr-decay^step; with
+    /// the default decay 1, constant) or `cosine` (annealed to 0 at --cosine-steps, default
+    /// the run's --steps, times the decay if given).
+    #[arg(long, value_enum, default_value = "exponential")]
+    pub lr_schedule: LrScheduleArg,
+    /// With --lr-schedule cosine: the step at which the rate reaches 0 (default: --steps).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cosine_steps: Option<u64>,
     /// Optimizer.
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerArg,
@@ -649,6 +660,15 @@ pub struct ScoreArgs {
     /// label; needed with --image).
     #[arg(long)]
     pub class: Option<u8>,
+}
+
+/// `train --lr-schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LrScheduleArg {
+    /// lr x lr-decay^step (constant with the default decay 1).
+    Exponential,
+    /// Cosine annealing to 0 at --cosine-steps.
+    Cosine,
 }
 
 #[derive(Debug, Args)]

@@ -95,6 +95,8 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
             lr_decay: 1.0,
             grad_clip_norm: None,
             epsilon: None,
+            warmup_steps: 0,
+            cosine_steps: None,
         },
     };
     let batch_size = imported.info.batch_size.unwrap_or(32);

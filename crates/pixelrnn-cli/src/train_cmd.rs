@@ -18,7 +18,7 @@ use pixelrnn::models::{ModelConfig, OutputHead};
 use pixelrnn::run::{RunDir, Which};
 use pixelrnn::train::{train_on, GradientsObserver, InitialWeights, TrainEvent, TrainOptions, TrainOutcome};
 
-use crate::cli::{DeviceArg, DistributedArg, OutputArg, TrainArgs};
+use crate::cli::{DeviceArg, DistributedArg, LrScheduleArg, OutputArg, TrainArgs};
 use crate::data_cmd::fetch_and_load;
 use crate::signals::StopRequest;
 
@@ -113,8 +113,16 @@ fn resolve(args: &TrainArgs, lead: bool) -> anyhow::Result<(ExperimentConfig, Sp
         lr_decay: args.lr_decay,
         grad_clip_norm: args.grad_clip,
         epsilon: args.epsilon,
+        warmup_steps: args.warmup,
+        cosine_steps: match args.lr_schedule {
+            LrScheduleArg::Exponential if args.cosine_steps.is_some() => {
+                bail!("--cosine-steps is where the cosine schedule ends: give it with --lr-schedule cosine")
+            }
+            LrScheduleArg::Exponential => None,
+            LrScheduleArg::Cosine => Some(args.cosine_steps.unwrap_or(steps)),
+        },
     };
-    optimizer.validate().context("--lr/--lr-decay/--grad-clip/--epsilon")?;
+    optimizer.validate().context("--lr/--lr-decay/--grad-clip/--epsilon/--cosine-steps")?;
     let absolute = |flag: &str, path: &Option<std::path::PathBuf>| {
         path.as_ref().map(|p| std::path::absolute(p).with_context(|| format!("{flag} {}", p.display()))).transpose()
     };

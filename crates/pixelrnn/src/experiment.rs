@@ -45,6 +45,18 @@ pub struct OptimizerConfig {
     /// default, Burn's 1e-5 for Adam and 1e-8 for RMSProp; PyTorch's Adam uses 1e-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epsilon: Option<f64>,
+    /// Linear warm-up: over the first N steps the rate rises from lr / N to lr (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_steps: u64,
+    /// Cosine annealing (Loshchilov & Hutter 2017, without restarts): the rate is multiplied
+    /// by (1 + cos(pi t / T)) / 2, from 1 at step 0 to 0 at step T and after (`None`: no
+    /// annealing). Recorded, so that a resumed run keeps its schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosine_steps: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl OptimizerConfig {
@@ -68,7 +80,24 @@ impl OptimizerConfig {
         if let Some(eps) = self.epsilon.filter(|&e| !positive(e)) {
             return Err(Error::Config(format!("the optimizer's epsilon must be a positive number, got {eps}")));
         }
+        if self.cosine_steps == Some(0) {
+            return Err(Error::Config("cosine annealing needs at least 1 step".into()));
+        }
         Ok(())
+    }
+
+    /// The learning rate of step `step` (from 0): lr x decay^step, times the warm-up's ramp
+    /// and the cosine's factor where set.
+    pub fn learning_rate_at(&self, step: u64) -> f64 {
+        let mut lr = self.learning_rate * self.lr_decay.powf(step as f64);
+        if step < self.warmup_steps {
+            lr *= (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        if let Some(total) = self.cosine_steps {
+            let t = step.min(total) as f64 / total as f64;
+            lr *= 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
+        }
+        lr
     }
 }
 
@@ -184,8 +213,12 @@ mod tests {
             lr_decay: 1.0,
             grad_clip_norm: Some(1.0),
             epsilon: Some(1e-8),
+            warmup_steps: 0,
+            cosine_steps: None,
         };
         good.validate().unwrap();
+        let err = OptimizerConfig { cosine_steps: Some(0), ..good.clone() }.validate().unwrap_err().to_string();
+        assert!(err.contains("at least 1 step"), "{err}");
         OptimizerConfig { learning_rate: 0.0, ..good.clone() }.validate().unwrap();
         let bad = [
             OptimizerConfig { learning_rate: f64::NAN, ..good.clone() },
@@ -204,5 +237,41 @@ mod tests {
                 "{config:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn the_schedule_warms_up_anneals_and_decays() {
+        let base = OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            learning_rate: 0.01,
+            lr_decay: 1.0,
+            grad_clip_norm: None,
+            epsilon: None,
+            warmup_steps: 0,
+            cosine_steps: None,
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!((0..100).all(|t| base.learning_rate_at(t) == 0.01), "constant by default");
+        let decayed = OptimizerConfig { lr_decay: 0.5, ..base.clone() };
+        assert!(close(decayed.learning_rate_at(3), 0.01 / 8.0));
+        // Warm-up: lr / N at step 0, lr from step N - 1 on.
+        let warm = OptimizerConfig { warmup_steps: 4, ..base.clone() };
+        let rates: Vec<f64> = (0..6).map(|t| warm.learning_rate_at(t)).collect();
+        assert!(close(rates[0], 0.0025) && close(rates[1], 0.005) && close(rates[3], 0.01) && close(rates[5], 0.01));
+        // Cosine: 1 at 0, 1/2 half-way, 0 at T and after.
+        let cosine = OptimizerConfig { cosine_steps: Some(10), ..base.clone() };
+        assert!(close(cosine.learning_rate_at(0), 0.01));
+        assert!(close(cosine.learning_rate_at(5), 0.005));
+        assert!(close(cosine.learning_rate_at(10), 0.0) && close(cosine.learning_rate_at(50), 0.0));
+        assert!((1..10).all(|t| cosine.learning_rate_at(t) < cosine.learning_rate_at(t - 1)), "falls throughout");
+        // Both: the ramp times the cosine.
+        let both = OptimizerConfig { warmup_steps: 4, cosine_steps: Some(10), ..base };
+        assert!(close(both.learning_rate_at(1), 0.005 * cosine.learning_rate_at(1) / 0.01));
+        // Old configs (no such fields) read as no warm-up and no annealing, and are written as before.
+        let old: OptimizerConfig =
+            serde_json::from_str(r#"{"kind":"adam","learning_rate":0.001,"lr_decay":1.0,"grad_clip_norm":null}"#)
+                .unwrap();
+        assert_eq!((old.warmup_steps, old.cosine_steps), (0, None));
+        assert!(!serde_json::to_string(&old).unwrap().contains("warmup"));
     }
 }

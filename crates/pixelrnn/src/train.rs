@@ -489,7 +489,7 @@ pub fn train_on(
         if let Some(observe) = options.first_gradients.as_ref().filter(|_| lead && step == first_step) {
             observe(&crate::models::parameters::gradients_as_model(&model, &grads))?;
         }
-        let lr = config.optimizer.learning_rate * config.optimizer.lr_decay.powf(step as f64);
+        let lr = config.optimizer.learning_rate_at(step);
         model = optim.step(lr, model, grads);
         if let Some(average) = average.as_mut() {
             average.update(&model);

@@ -76,19 +76,11 @@ fn find(app: &App, id: &str) -> Result<usize, ApiError> {
     })
 }
 
-/// The class a request gives a model: needed by a class-conditional model, refused by the others.
+/// The class a request gives a model: needed by a class-conditional model, refused by the
+/// others (the library's check of labels, for the one image of a request).
 fn label_for(served: &Served, class: Option<u8>) -> Result<Option<u8>, ApiError> {
-    match (served.model.classes(), class) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(bad("this model is not class-conditional: it takes no class")),
-        (Some(classes), None) => {
-            Err(bad(format!("this model is class-conditional: choose a class 0..{}", classes - 1)))
-        }
-        (Some(classes), Some(k)) if k as usize >= classes => {
-            Err(bad(format!("class {k} is outside this model's 0..{}", classes - 1)))
-        }
-        (Some(_), Some(k)) => Ok(Some(k)),
-    }
+    served.model.check_labels(class.as_ref().map(std::slice::from_ref), 1).map_err(|e| bad(e.to_string()))?;
+    Ok(class)
 }
 
 /// An uploaded PNG as the model's raw values (size checked before decoding).

@@ -484,6 +484,8 @@ fn resume_without_model_takes_every_setting_from_the_run() {
     let with = |out: &Path, steps: u64| {
         let mut args = train_args(&data, out, "diagonal-bilstm", steps);
         args.extend(["--ema", "0.9", "--lr-decay", "0.99", "--batch-size", "4", "--seed", "3"].map(String::from));
+        // A schedule (warm-up, then cosine to step 6) is resumed where it was.
+        args.extend(["--warmup", "2", "--lr-schedule", "cosine", "--cosine-steps", "6"].map(String::from));
         args
     };
     let (straight, split) = (tmp.path().join("straight"), tmp.path().join("split"));
@@ -493,6 +495,15 @@ fn resume_without_model_takes_every_setting_from_the_run() {
     bin().args(["train", "--out", s, "--resume", "--steps", "6", "--quiet"]).assert().success();
     let last = ["--checkpoint", "last"];
     assert_eq!(eval_json(&straight, &last)["nll_nats"], eval_json(&split, &last)["nll_nats"]);
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(split.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (config["optimizer"]["warmup_steps"].as_u64(), config["optimizer"]["cosine_steps"].as_u64()),
+        (Some(2), Some(6))
+    );
+    // --cosine-steps belongs to the cosine schedule.
+    let err =
+        stderr_of(bin().args(train_args(&data, &tmp.path().join("c"), "pixel-cnn", 2)).args(["--cosine-steps", "4"]));
+    assert!(err.contains("--lr-schedule cosine") && err.trim().lines().count() == 1, "{err}");
     // A setting of the run's trajectory cannot be given this way.
     let err = stderr_of(bin().args(["train", "--out", s, "--resume", "--steps", "8", "--lr", "0.5"]));
     assert!(err.contains("--lr: with --resume and no --model"), "{err}");

@@ -196,6 +196,8 @@ pub fn run_table(
                 lr_decay: 1.0,
                 grad_clip_norm: None,
                 epsilon: None,
+                warmup_steps: 0,
+                cosine_steps: None,
             },
             training: TrainingConfig {
                 batch_size: plan.batch_size,
