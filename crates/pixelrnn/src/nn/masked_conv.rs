@@ -281,12 +281,11 @@ impl ConvAtPosition {
     }
 
     /// `out = bias + sum over taps of W_tap . read(dy, dx)`; `read` returns `None` outside the
-    /// map (zero padding).
+    /// map (zero padding). Each tap's dot product is summed in input order and then added to
+    /// `out`, the same bits as one output at a time ([`crate::kernels::position_product`]).
     ///
     /// # Shapes
     /// - `out`: `[out]`; `read(dy, dx)`: `[in]`
-    /// Each tap's dot product is summed in input order and then added to `out`, the same bits
-    /// as one output at a time ([`crate::kernels::position_product`]).
     pub(crate) fn apply<'a>(&self, out: &mut [f32], read: impl Fn(isize, isize) -> Option<&'a [f32]>) {
         out.copy_from_slice(&self.bias);
         let mut sums = Vec::new();

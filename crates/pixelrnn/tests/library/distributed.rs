@@ -119,6 +119,8 @@ fn experiment(dir: &Path, batch_size: usize, steps: u64) -> ExperimentConfig {
             lr_decay: 1.0,
             grad_clip_norm: None,
             epsilon: None,
+            warmup_steps: 0,
+            cosine_steps: None,
         },
         training: TrainingConfig {
             batch_size,
