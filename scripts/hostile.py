@@ -385,6 +385,29 @@ def forged(t, r, data):
     prnn("a byte flipped, checksums kept", lambda b: b.__setitem__(170, b[170] ^ 1), recheck=False)
     prnn("truncated", lambda b: b.__delitem__(slice(len(b) - 5, len(b))), recheck=False)
 
+    # The compact container (version 2): one check over the whole file.
+    code, _, err = run(["compress", "--run", r, f"{t}/pngs", "--compact", "-o", f"{t}/c.prnn"])
+    assert code == 0, err
+    small = open(f"{t}/c.prnn", "rb").read()
+
+    def compact(case, body):
+        path = f"{t}/forged-{len(results)}.prnn"
+        open(path, "wb").write(body)
+        refused("forged headers", f"compact .prnn: {case}",
+                ["decompress", path, "--run", r, "-o", f"{t}/fc-{len(results)}"], names=path)
+
+    def resealed(body):
+        return body + hashlib.sha256(body).digest()[:4]
+
+    compact("truncated", small[:-3])
+    compact("a byte flipped", small[:20] + bytes([small[20] ^ 1]) + small[21:])
+    # After magic (4) and digests (12): the image's 4 varints, then the count: forged to 2^40.
+    head, rest = small[:16], small[16:-4]
+    varint_2_40 = bytes([0x80] * 5 + [0x20])
+    compact("2^40 images, resealed", resealed(head + rest[:5] + varint_2_40 + rest[6:]))
+    compact("a varint of 11 bytes, resealed", resealed(head + bytes([0xff] * 11) + rest))
+    compact("only its magic", b"PRZ2")
+
     ckpt = open(f"{r}/checkpoint-last.bin", "rb").read()
 
     def checkpoint(case, body):

@@ -10,8 +10,8 @@
 # Environment: PIXELRNN (the binary; default target/release/pixelrnn), SPLIT (test),
 # CHECK_IMAGES (100), CODEC (1: also compress the whole split with the model and record the
 # file's size in bits/dim under "codec", the file of `compress --split SPLIT`), COMPARE (1: also
-# `compress --chunk 1 --report`: each image as its own .prnn, PNG, WebP and JPEG XL file, and all
-# of them as one file of each, under "compare"; needs cwebp and cjxl). Uses the run's averaged
+# `compress --chunk 1 --compact --report`: each image as its own compact .prnn, PNG, WebP and
+# JPEG XL file, and all of them as one file of each, under "compare"; needs cwebp and cjxl). Uses the run's averaged
 # weights when it keeps them (as eval does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,22 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" eval --run "$run" --split "$split" --json "$@" > "$tmp/full.json"
 "$bin" eval --run "$run" --split "$split" --json --limit "$check" "$@" > "$tmp/short.json"
+# The two codings of the split (CODEC, COMPARE) run side by side, one thread each: each image's
+# coding is sequential, so two processes use two cores better than one with two threads.
+threads=()
+[[ ${CODEC:-0} == 1 && ${COMPARE:-0} == 1 ]] && threads=(RAYON_NUM_THREADS=1)
+pids=()
+if [[ ${CODEC:-0} == 1 ]]; then
+  env "${threads[@]}" "$bin" compress --run "$run" --split "$split" -o "$tmp/test.prnn" "$@" 2> "$tmp/compress.log" &
+  pids+=($!)
+fi
+if [[ ${COMPARE:-0} == 1 ]]; then
+  env "${threads[@]}" "$bin" compress --run "$run" --split "$split" --chunk 1 --compact --json -o "$tmp/each.prnn" "$@" > "$tmp/report.json" &
+  pids+=($!)
+fi
+for pid in "${pids[@]}"; do wait "$pid"; done
 echo '{}' > "$tmp/codec.json"
 if [[ ${CODEC:-0} == 1 ]]; then
-  "$bin" compress --run "$run" --split "$split" -o "$tmp/test.prnn" "$@" 2> "$tmp/compress.log"
   full_images=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["images"])' "$tmp/full.json")
   python3 - "$tmp/test.prnn" "$full_images" "$run/config.json" > "$tmp/codec.json" <<'PY'
 import json, os, sys
@@ -40,7 +53,6 @@ PY
 fi
 echo '{}' > "$tmp/compare.json"
 if [[ ${COMPARE:-0} == 1 ]]; then
-  "$bin" compress --run "$run" --split "$split" --chunk 1 --json -o "$tmp/each.prnn" "$@" > "$tmp/report.json"
   python3 - "$tmp/report.json" > "$tmp/compare.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -700,6 +700,10 @@ pub struct CompressArgs {
     /// Print the report as one JSON object (implies --report).
     #[arg(long)]
     pub json: bool,
+    /// Write the compact container (format version 2: a header of about 20 bytes instead of
+    /// 160, the model named by 96 bits of its digests): for files of one or a few small images.
+    #[arg(long)]
+    pub compact: bool,
     /// A class-conditional model: code every image under class K (default: the dataset's
     /// labels with --split; needed with PNG inputs). The file stores each image's class.
     #[arg(long)]

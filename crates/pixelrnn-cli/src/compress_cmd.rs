@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use pixelrnn::codec::format::{hex, Header};
+use pixelrnn::codec::format::Header;
 use pixelrnn::codec::{auto_chunk, decode, encode_labelled};
 use pixelrnn::data::LoadOptions;
 use pixelrnn::fsio::write_atomic;
@@ -121,15 +121,17 @@ pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
     let encoded = encode_labelled(&model, &config.model, &images, labels.as_deref(), &names, chunk, &mut progress)
         .with_context(|| format!("compressing into {}", args.output.display()))?;
     bar.finish_and_clear();
-    write_atomic(&args.output, &encoded.bytes)?;
+    // --compact: the same streams in the version-2 container (a header of ~20 bytes, not 160).
+    let file = if args.compact { pixelrnn::codec::compact::compact(&encoded.bytes)? } else { encoded.bytes.clone() };
+    write_atomic(&args.output, &file)?;
     let dims = (names.len() * spec.dims()) as f64;
-    let file_bpd = encoded.bytes.len() as f64 * 8.0 / dims;
+    let file_bpd = file.len() as f64 * 8.0 / dims;
     if !(args.report || args.json) {
         eprintln!(
             "{} image(s) -> {} ({} bytes, {:.4} bits/dim; the model's NLL {:.4} bits/dim)",
             names.len(),
             args.output.display(),
-            encoded.bytes.len(),
+            file.len(),
             file_bpd,
             encoded.costs.iter().map(|c| c.nll_bits).sum::<f64>() / dims
         );
@@ -137,7 +139,13 @@ pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
     }
     // With one image per chunk each image's stream is its own file's: the per-image comparison.
     let own_streams = (chunk == 1).then_some(encoded.chunk_bytes.as_slice());
-    crate::compress_report::report(&spec, &images, &names, &encoded.costs, encoded.bytes.len(), own_streams, args.json)
+    let coded = crate::compress_report::Coded {
+        costs: &encoded.costs,
+        file_bytes: file.len(),
+        own_streams,
+        compact: args.compact,
+    };
+    crate::compress_report::report(&spec, &images, &names, &coded, args.json)
 }
 
 /// Whether `name` is a plain file name (no folder, not `.`/`..`): names come from the file and
@@ -158,7 +166,7 @@ pub fn decompress(args: DecompressArgs) -> anyhow::Result<()> {
         bail!(
             "{}: decompressing needs the run whose model coded it (weights SHA-256 {}); pass --run RUN_DIR",
             input.display(),
-            hex(&header.weights_sha256)
+            header.weights_hex()
         );
     };
     let output = &args.output;

@@ -119,18 +119,22 @@ pub fn mosaic(spec: &ImageSpec, display: &[u8], count: usize) -> (Vec<u8>, usize
     (planar, gh, gw)
 }
 
-/// Prints the report (a table, or one JSON object with `as_json`). `own_streams`: each image's
-/// range-coder stream when every image was coded alone (`--chunk 1`), which gives each image's
-/// own `.prnn` file size.
-pub fn report(
-    spec: &ImageSpec,
-    images: &[u8],
-    names: &[String],
-    costs: &[ImageCost],
-    file_bytes: usize,
-    own_streams: Option<&[usize]>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+/// What `compress` made of the images.
+pub struct Coded<'a> {
+    /// Per image.
+    pub costs: &'a [ImageCost],
+    /// The file's bytes.
+    pub file_bytes: usize,
+    /// Each image's range-coder stream when every image was coded alone (`--chunk 1`), which
+    /// gives each image's own `.prnn` file size.
+    pub own_streams: Option<&'a [usize]>,
+    /// Whether the files are in the compact container.
+    pub compact: bool,
+}
+
+/// Prints the report (a table, or one JSON object with `as_json`).
+pub fn report(spec: &ImageSpec, images: &[u8], names: &[String], coded: &Coded, as_json: bool) -> anyhow::Result<()> {
+    let Coded { costs, file_bytes, own_streams, compact } = *coded;
     let dims = spec.dims() as f64;
     let count = names.len();
     // Which external encoders are installed (one probe each), and each one's total bytes.
@@ -164,7 +168,7 @@ pub fn report(
             row[format!("{}_bytes", encoder.name)] = size.into();
         }
         if let Some(streams) = own_streams {
-            let own = single_image_file_len(streams[i]) as u64;
+            let own = single_image_file_len(*spec, streams[i], compact) as u64;
             prnn_total += own;
             prnn_smallest += usize::from(others.iter().all(|&o| own < o));
             row["prnn_bytes"] = own.into();
@@ -192,6 +196,7 @@ pub fn report(
     if own_streams.is_some() {
         per_image_files["prnn_bytes"] = prnn_total.into();
         per_image_files["prnn_smallest_images"] = prnn_smallest.into();
+        per_image_files["prnn_container"] = if compact { "compact" } else { "version 1" }.into();
     }
     let mut summary = json!({
         "images": count,

@@ -136,6 +136,51 @@ fn compress_and_decompress_round_trip_exactly() {
 }
 
 #[test]
+fn compact_files_decode_to_the_same_images_and_the_report_compares_one_file_per_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_mnist(tmp.path());
+    let run = tmp.path().join("run");
+    bin().args(train_args(&data, &run, "pixel-cnn", 3)).assert().success();
+    let r = run.to_str().unwrap();
+    let path = |name: &str| tmp.path().join(name);
+    let compress = |name: &str, extra: &[&str]| {
+        bin()
+            .args(["compress", "--run", r, "--split", "test", "--limit", "4", "-o"])
+            .arg(path(name))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(compress("v1.prnn", &[]).status.success());
+    let out = compress("v2.prnn", &["--compact", "--chunk", "1", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (v1, v2) = (std::fs::read(path("v1.prnn")).unwrap(), std::fs::read(path("v2.prnn")).unwrap());
+    assert!(v2.starts_with(b"PRZ2") && v2.len() + 100 < v1.len(), "{} vs {}", v2.len(), v1.len());
+    for (file, folder) in [("v1.prnn", "out1"), ("v2.prnn", "out2")] {
+        bin().arg("decompress").arg(path(file)).args(["--run", r, "-o"]).arg(path(folder)).assert().success();
+    }
+    for i in 0..4 {
+        let name = format!("{i:05}.png");
+        assert_eq!(pixels(&path("out1").join(&name)), pixels(&path("out2").join(&name)), "{name}");
+    }
+    // One image per chunk: each image's own compact file, against each image's own PNG.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = &report["per_image_files"];
+    assert_eq!(files["prnn_container"], "compact");
+    let own: u64 = report["per_image"].as_array().unwrap().iter().map(|row| row["prnn_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(files["prnn_bytes"].as_u64().unwrap(), own);
+    assert!(files["png_bytes"].as_u64().unwrap() > 0 && files["prnn_smallest_images"].as_u64().unwrap() <= 4);
+    // The batch: the file against one PNG of the four images tiled (2 x 2 of 28x28).
+    let batch = &report["batch"];
+    assert_eq!((batch["mosaic_width"].as_u64(), batch["mosaic_height"].as_u64()), (Some(56), Some(56)));
+    assert_eq!(batch["prnn_bytes"].as_u64().unwrap(), v2.len() as u64);
+    // A compact file cut short is one line naming it.
+    std::fs::write(path("cut.prnn"), &v2[..v2.len() - 3]).unwrap();
+    let err = stderr_of(bin().arg("decompress").arg(path("cut.prnn")).args(["--run", r, "-o"]).arg(path("cut-out")));
+    assert!(err.contains("cut.prnn") && err.trim().lines().filter(|l| l.starts_with("error")).count() == 1, "{err}");
+}
+
+#[test]
 fn a_file_written_before_the_output_distribution_type_still_decodes() {
     // tests/fixtures/checker-678b1e1.prnn: tests/fixtures/checker.png compressed with the run
     // tests/fixtures/run-c9b9af2-diagonal-bilstm by the binary of commit 678b1e1, before the

@@ -39,12 +39,16 @@ pub const MAX_CHUNK: u32 = 4096;
 /// The longest image name stored.
 const MAX_NAME: usize = u16::MAX as usize;
 
-/// What the fixed header says.
+/// What the header says (of either container: version 1 here, version 2 in
+/// [`super::compact`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// SHA-256 of the weights that coded the file.
+    /// The container's format version: 1 ([`VERSION`]) or 2 (compact).
+    pub version: u32,
+    /// SHA-256 of the weights that coded the file (version 2 keeps its first 8 bytes; the
+    /// rest are zeros).
     pub weights_sha256: [u8; 32],
-    /// SHA-256 of their model config.
+    /// SHA-256 of their model config (version 2 keeps its first 4 bytes).
     pub config_sha256: [u8; 32],
     /// The images' shape and levels.
     pub image: ImageSpec,
@@ -56,8 +60,10 @@ pub struct Header {
     pub names_len: u64,
     /// Length of the payload.
     pub payload_len: u64,
-    /// SHA-256 of names + payload.
+    /// SHA-256 of names + payload (version 1; version 2 checks the whole file instead).
     pub body_sha256: [u8; 32],
+    /// Where the names section starts: [`HEADER_LEN`] in version 1.
+    pub body_start: usize,
 }
 
 fn codec_error(reason: impl Into<String>) -> Error {
@@ -70,8 +76,9 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 impl Header {
-    /// The header's bytes.
+    /// The header's bytes (version 1).
     pub fn to_bytes(&self) -> Vec<u8> {
+        debug_assert_eq!(self.version, VERSION);
         let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(MAGIC);
         out.extend(VERSION.to_le_bytes());
@@ -93,7 +100,11 @@ impl Header {
 
     /// Reads and checks the header of `bytes` (a whole file): magic, version, the header's
     /// own checksum, sizes that fit the file, and the body's checksum.
+    /// A compact file (version 2) is read by [`super::compact::parse`].
     pub fn parse(bytes: &[u8]) -> Result<Self> {
+        if super::compact::is_compact(bytes) {
+            return super::compact::parse(bytes);
+        }
         let truncated = || codec_error(format!("truncated: {} bytes, a .prnn header has {HEADER_LEN}", bytes.len()));
         if !bytes[..bytes.len().min(8)].iter().eq(&MAGIC[..bytes.len().min(8)]) {
             return Err(codec_error("not a pixelrnn compressed file (bad magic number)"));
@@ -122,6 +133,7 @@ impl Header {
             levels: u32_at(88) as usize,
         };
         let header = Header {
+            version: VERSION,
             weights_sha256: digest_at(12),
             config_sha256: digest_at(44),
             image,
@@ -130,6 +142,7 @@ impl Header {
             names_len: u64_at(104),
             payload_len: u64_at(112),
             body_sha256: digest_at(120),
+            body_start: HEADER_LEN,
         };
         image.validate().map_err(|e| codec_error(format!("header describes unusable images: {e}")))?;
         if header.count == 0 || header.count > MAX_IMAGES || header.chunk == 0 || header.chunk > MAX_CHUNK {
@@ -170,24 +183,42 @@ impl Header {
     /// names the weights needed.
     pub fn check_model(&self, model: &PixelRnn, config: &ModelConfig) -> Result<()> {
         let (weights, config_sha) = (weights_digest(model), config_digest(config));
-        if config_sha != self.config_sha256 || weights != self.weights_sha256 {
-            let which = if weights == self.weights_sha256 { "another model config" } else { "other weights" };
+        let (w, c) = self.digest_bytes();
+        if config_sha[..c] != self.config_sha256[..c] || weights[..w] != self.weights_sha256[..w] {
+            let which = if weights[..w] == self.weights_sha256[..w] { "another model config" } else { "other weights" };
             return Err(codec_error(format!(
                 "coded with {which}: this file needs the model whose weights have SHA-256 {} (config {}), the run given has {} (config {})",
-                hex(&self.weights_sha256),
-                &hex(&self.config_sha256)[..16],
-                hex(&weights),
-                &hex(&config_sha)[..16]
+                self.weights_hex(),
+                &hex(&self.config_sha256[..c])[..(2 * c).min(16)],
+                &hex(&weights)[..2 * w],
+                &hex(&config_sha)[..(2 * c).min(16)]
             )));
         }
         if model.image() != self.image {
             return Err(codec_error(format!(
-                "the file holds {:?} images, the model codes {:?}",
+                "the file holds {} images, the model codes {}",
                 self.image,
                 model.image()
             )));
         }
         Ok(())
+    }
+}
+
+impl Header {
+    /// How many bytes of the weights' and the config's digests the file keeps.
+    fn digest_bytes(&self) -> (usize, usize) {
+        if self.version == super::compact::COMPACT_VERSION {
+            (super::compact::WEIGHTS_DIGEST_BYTES, super::compact::CONFIG_DIGEST_BYTES)
+        } else {
+            (32, 32)
+        }
+    }
+
+    /// The weights' SHA-256 as the file keeps it, in hex (all of it, or its first 8 bytes in a
+    /// compact file).
+    pub fn weights_hex(&self) -> String {
+        hex(&self.weights_sha256[..self.digest_bytes().0])
     }
 }
 
@@ -198,10 +229,15 @@ pub fn default_name(index: u64) -> String {
 
 /// Bytes of the `.prnn` file holding one image alone under the default name (no names
 /// section) whose range-coder stream is `stream_bytes` long: the header, the chunk's length
-/// field and the stream. With one image per chunk, [`super::Encoded::chunk_bytes`] gives each
-/// image's stream, so this is each image's own file size, as `compress` would write it.
-pub fn single_image_file_len(stream_bytes: usize) -> usize {
-    HEADER_LEN + 8 + stream_bytes
+/// field and the stream, in version 1 or (`compact`) version 2. With one image per chunk,
+/// [`super::Encoded::chunk_bytes`] gives each image's stream, so this is each image's own file
+/// size, as `compress` (`--compact`) would write it.
+pub fn single_image_file_len(image: ImageSpec, stream_bytes: usize, compact: bool) -> usize {
+    if compact {
+        super::compact::compact_len(image, 1, 1, 0, &[stream_bytes])
+    } else {
+        HEADER_LEN + 8 + stream_bytes
+    }
 }
 
 /// The image names section: per name, its length (u16) and UTF-8 bytes; empty when every

@@ -18,6 +18,7 @@
 //! of a chunk's images at once (one per thread) and a stream's final flush (a few bytes) is
 //! shared by the chunk.
 
+pub mod compact;
 pub mod format;
 pub mod quantize;
 
@@ -161,6 +162,7 @@ pub fn encode_labelled(
     let mut body = names_section.clone();
     body.extend_from_slice(&payload);
     let header = Header {
+        version: format::VERSION,
         weights_sha256: weights_digest(model),
         config_sha256: config_digest(config),
         image,
@@ -169,6 +171,7 @@ pub fn encode_labelled(
         names_len: names_section.len() as u64,
         payload_len: payload.len() as u64,
         body_sha256: Sha256::digest(&body).into(),
+        body_start: HEADER_LEN,
     };
     let mut bytes = header.to_bytes();
     bytes.extend(body);
@@ -186,31 +189,28 @@ pub fn decode(
     let _ieee = crate::fpenv::KeepSubnormals::new();
     let header = Header::parse(bytes)?;
     header.check_model(model, config)?;
-    let names_end = HEADER_LEN + header.names_len as usize;
-    let names = names_from_bytes(&bytes[HEADER_LEN..names_end], header.count)?;
+    let names_end = header.body_start + header.names_len as usize;
+    let names = names_from_bytes(&bytes[header.body_start..names_end], header.count)?;
     let dims = header.image.dims();
     let count = usize::try_from(header.count).map_err(|_| codec_error("too many images"))?;
     let incremental = model.incremental();
-    let mut payload = &bytes[names_end..];
+    // Version 2 ends with its 4-byte check (verified by the parser).
+    let payload_end = names_end + header.payload_len as usize;
+    let mut payload = &bytes[names_end..payload_end];
     let mut images = Vec::with_capacity(count.saturating_mul(dims).min(1 << 30));
     let mut labels = model.classes().map(|_| Vec::with_capacity(count.min(1 << 20)));
     let mut left = count;
     while left > 0 {
         let n = left.min(header.chunk as usize);
-        let len = payload.get(..8).ok_or_else(|| codec_error("payload ends before its last chunk"))?;
-        let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
-        let words = usize::try_from(len)
-            .ok()
-            .filter(|l| l % 4 == 0 && l.checked_add(8).is_some_and(|end| end <= payload.len()));
-        let words = words.ok_or_else(|| codec_error("a chunk's length does not fit the payload"))?;
+        let words = compact::take_chunk_len(&mut payload, header.version)?;
         let stream: Vec<u32> =
-            payload[8..8 + words].chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))).collect();
+            payload[..words].chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))).collect();
         let (chunk_images, chunk_labels) = decode_chunk(&incremental, stream, n, model.classes(), progress)?;
         images.extend(chunk_images);
         if let (Some(all), Some(these)) = (&mut labels, chunk_labels) {
             all.extend(these);
         }
-        payload = &payload[8 + words..];
+        payload = &payload[words..];
         left -= n;
     }
     if !payload.is_empty() {

@@ -160,11 +160,46 @@ fn one_image_per_chunk_gives_each_image_its_own_file_size() {
     assert_eq!(together.chunk_bytes.len(), 3);
     for (i, pixels) in data.chunks(image.dims()).enumerate() {
         let alone = encode(&model, &config, pixels, &[format::default_name(0)], 1, &mut quiet()).unwrap();
-        assert_eq!(alone.bytes.len(), format::single_image_file_len(together.chunk_bytes[i]), "image {i}");
+        let own = |compact| format::single_image_file_len(image, together.chunk_bytes[i], compact);
+        assert_eq!(alone.bytes.len(), own(false), "image {i}");
+        assert_eq!(compact::compact(&alone.bytes).unwrap().len(), own(true), "image {i}, compact");
     }
     // Chunks of several images: one stream each.
     let chunked = encode(&model, &config, &data, &names(3), 2, &mut quiet()).unwrap();
     assert_eq!(chunked.chunk_bytes.len(), 2);
+}
+
+#[test]
+fn the_compact_container_holds_the_same_streams_and_refuses_any_damage() {
+    let image = ImageSpec { channels: 3, height: 4, width: 3, levels: 256 };
+    let (model, config) = model(Architecture::PixelCnn, image, 4);
+    let data = images(&image, 5, 6);
+    let encoded = encode(&model, &config, &data, &names(5), 2, &mut quiet()).unwrap();
+    let small = compact::compact(&encoded.bytes).unwrap();
+    assert!(small.len() + 130 < encoded.bytes.len(), "{} vs {}", small.len(), encoded.bytes.len());
+    let names_len = names_to_bytes(&names(5)).unwrap().len();
+    assert_eq!(small.len(), compact::compact_len(image, 5, 2, names_len, &encoded.chunk_bytes));
+    let decoded = decode(&model, &config, &small, &mut quiet()).unwrap();
+    assert_eq!((decoded.images, decoded.names, decoded.header.version), (data, names(5), 2));
+    assert!(compact::compact(&small).unwrap_err().to_string().contains("already compact"));
+    // Every truncation and every flipped byte is refused, never a panic or wrong images.
+    for cut in 0..small.len() {
+        assert!(decode(&model, &config, &small[..cut], &mut quiet()).is_err(), "cut at {cut}");
+    }
+    for at in 0..small.len() {
+        let mut bad = small.clone();
+        bad[at] ^= 0x10;
+        assert!(decode(&model, &config, &bad, &mut quiet()).is_err(), "byte {at} flipped");
+    }
+    // Another model: refused, naming the 8 bytes of the weights' digest the file keeps.
+    let (other, other_config) = model_pair_other(image);
+    let err = decode(&other, &other_config, &small, &mut quiet()).unwrap_err().to_string();
+    assert!(err.contains("other weights") && err.contains(&decoded.header.weights_hex()), "{err}");
+    assert_eq!(decoded.header.weights_hex().len(), 16);
+}
+
+fn model_pair_other(image: ImageSpec) -> (PixelRnn, ModelConfig) {
+    model(Architecture::PixelCnn, image, 99)
 }
 
 #[test]
