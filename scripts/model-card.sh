@@ -11,7 +11,8 @@
 # CHECK_IMAGES (100), CODEC (1: also compress the whole split with the model and record the
 # file's size in bits/dim under "codec", the file of `compress --split SPLIT`), COMPARE (1: also
 # `compress --chunk 1 --compact --report`: each image as its own compact .prnn, PNG, WebP and
-# JPEG XL file, and all of them as one file of each, under "compare"; needs cwebp and cjxl). Uses the run's averaged
+# JPEG XL file, and all of them as one file of each, under "compare"; needs cwebp and cjxl, which
+# take about 1.3 s per image here: COMPARE_LIMIT=N compares the first N images only). Uses the run's averaged
 # weights when it keeps them (as eval does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ if [[ ${CODEC:-0} == 1 ]]; then
   pids+=($!)
 fi
 if [[ ${COMPARE:-0} == 1 ]]; then
-  env "${threads[@]}" "$bin" compress --run "$run" --split "$split" --chunk 1 --compact --json -o "$tmp/each.prnn" "$@" > "$tmp/report.json" &
+  env "${threads[@]}" "$bin" compress --run "$run" --split "$split" ${COMPARE_LIMIT:+--limit "$COMPARE_LIMIT"} --chunk 1 --compact --json -o "$tmp/each.prnn" "$@" > "$tmp/report.json" &
   pids+=($!)
 fi
 for pid in "${pids[@]}"; do wait "$pid"; done
@@ -86,7 +87,7 @@ card = {
 if codec:
     card["codec"] = codec
 if compare:
-    if codec:
+    if codec and codec["images"] == compare["images"]:
         # The batch as `compress` writes it by default (chunks of images), not the --chunk 1 file.
         compare["one_file_bits_per_dim"]["prnn"] = round(codec["file_bits_per_dim"], 4)
     card["compare"] = compare
