@@ -118,11 +118,15 @@ pub fn compress(args: CompressArgs) -> anyhow::Result<()> {
     let quiet = args.json;
     let chunk = args.chunk.unwrap_or_else(|| auto_chunk(&model));
     let (bar, mut progress) = chunk_bar(names.len(), chunk as usize, spec.dims(), quiet);
-    let encoded = encode_labelled(&model, &config.model, &images, labels.as_deref(), &names, chunk, &mut progress)
+    let mut encoded = encode_labelled(&model, &config.model, &images, labels.as_deref(), &names, chunk, &mut progress)
         .with_context(|| format!("compressing into {}", args.output.display()))?;
     bar.finish_and_clear();
     // --compact: the same streams in the version-2 container (a header of ~20 bytes, not 160).
-    let file = if args.compact { pixelrnn::codec::compact::compact(&encoded.bytes)? } else { encoded.bytes.clone() };
+    let file = if args.compact {
+        pixelrnn::codec::compact::compact(&encoded.bytes)?
+    } else {
+        std::mem::take(&mut encoded.bytes)
+    };
     write_atomic(&args.output, &file)?;
     let dims = (names.len() * spec.dims()) as f64;
     let file_bpd = file.len() as f64 * 8.0 / dims;

@@ -24,8 +24,9 @@
 
 use sha2::{Digest, Sha256};
 
+use super::codec_error;
 use super::format::{Header, MAX_CHUNK, MAX_IMAGES};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::image_spec::ImageSpec;
 
 /// The first 4 bytes of a compact file.
@@ -38,10 +39,6 @@ pub const WEIGHTS_DIGEST_BYTES: usize = 8;
 pub const CONFIG_DIGEST_BYTES: usize = 4;
 /// Bytes of the file's check.
 const CHECK_BYTES: usize = 4;
-
-fn codec_error(reason: impl Into<String>) -> Error {
-    Error::Codec(reason.into())
-}
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -108,10 +105,10 @@ pub fn compact(file: &[u8]) -> Result<Vec<u8>> {
     let mut payload_in = &file[header.body_start + header.names_len as usize..];
     let mut payload = Vec::with_capacity(payload_in.len());
     while !payload_in.is_empty() {
-        let len = u64::from_le_bytes(payload_in[..8].try_into().expect("8 bytes")) as usize;
+        let len = take_chunk_len(&mut payload_in, header.version)?;
         put_varint(&mut payload, len as u64);
-        payload.extend_from_slice(&payload_in[8..8 + len]);
-        payload_in = &payload_in[8 + len..];
+        payload.extend_from_slice(&payload_in[..len]);
+        payload_in = &payload_in[len..];
     }
     let sizes = [header.count, header.chunk as u64, names.len() as u64, payload.len() as u64];
     let mut out = header_bytes(&header.weights_sha256, &header.config_sha256, header.image, sizes);

@@ -22,7 +22,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use super::codec_error;
+use crate::error::Result;
 use crate::image_spec::ImageSpec;
 use crate::models::{ModelConfig, PixelRnn};
 
@@ -64,10 +65,6 @@ pub struct Header {
     pub body_sha256: [u8; 32],
     /// Where the names section starts: [`HEADER_LEN`] in version 1.
     pub body_start: usize,
-}
-
-fn codec_error(reason: impl Into<String>) -> Error {
-    Error::Codec(reason.into())
 }
 
 /// Hex of the first `n` bytes of a digest.

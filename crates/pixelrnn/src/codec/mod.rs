@@ -84,6 +84,7 @@ pub struct Decoded {
     pub labels: Option<Vec<u8>>,
 }
 
+/// A codec error (`Error::Codec`) with `reason`: the one constructor of the module's errors.
 fn codec_error(reason: impl Into<String>) -> Error {
     Error::Codec(reason.into())
 }
