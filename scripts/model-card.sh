@@ -12,7 +12,7 @@
 # file's size in bits/dim under "codec", the file of `compress --split SPLIT`), COMPARE (1: also
 # `compress --chunk 1 --compact --report`: each image as its own compact .prnn, PNG, WebP and
 # JPEG XL file, and all of them as one file of each, under "compare"; needs cwebp and cjxl, which
-# take about 1.3 s per image here: COMPARE_LIMIT=N compares the first N images only). Uses the run's averaged
+# take over a second per image here: COMPARE_LIMIT=N compares the first N images only). Uses the run's averaged
 # weights when it keeps them (as eval does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
