@@ -275,10 +275,11 @@ pub struct TrainArgs {
     /// Layout of --gradients-out.
     #[arg(long, value_enum, default_value = "native", requires = "gradients_out")]
     pub gradients_layout: pixelrnn::interop::Layout,
-    /// Keep a Polyak average of the weights with this decay per step (PixelCNN++: 0.9995); it is
-    /// what validation scores and what eval, sample, complete, score, compress and export use
-    /// (unless --raw-weights). May be added when resuming a run (it starts from the resumed
-    /// weights); once started, every --resume must give the same decay.
+    /// Keep a Polyak average of the weights with this decay per step (PixelCNN++: 0.9995),
+    /// bias-corrected (the weights of the steps since it began, normalised; the starting weights
+    /// count for nothing); it is what validation scores and what eval, sample, complete, score,
+    /// compress and export use (unless --raw-weights). May be added when resuming a run (it
+    /// starts from the resumed weights); once started, every --resume must give the same decay.
     #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
     /// Dropout probability on every layer's output during training (PixelCNN++ uses 0.5 on

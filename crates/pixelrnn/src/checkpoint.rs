@@ -383,7 +383,8 @@ mod tests {
         let (config, model) = model();
         let other = config.init(&Device::flex(), 9).unwrap();
         let mut average = WeightAverage::start(0.5, &model, 4).unwrap();
-        average.update(&other);
+        average.update(&other, 5);
+        average.update(&model, 6);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint-last.bin");
         save_with_average(&path, &header(&config), &model, None, Some(&average)).unwrap();

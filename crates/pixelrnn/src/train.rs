@@ -491,10 +491,10 @@ pub fn train_on(
         }
         let lr = config.optimizer.learning_rate_at(step);
         model = optim.step(lr, model, grads);
-        if let Some(average) = average.as_mut() {
-            average.update(&model);
-        }
         step += 1;
+        if let Some(average) = average.as_mut() {
+            average.update(&model, step);
+        }
         let secs = started.elapsed().as_secs_f64();
         let at_end = step == t.steps;
         let step_event = |loss_nats: f64, images_per_sec: f64| TrainEvent::Step {
