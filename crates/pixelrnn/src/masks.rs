@@ -46,6 +46,33 @@ pub fn contiguous_groups(channels: usize, num_groups: usize) -> Vec<usize> {
     (0..channels).map(|c| num_groups * c / channels).collect()
 }
 
+/// Colour groups `start..end` of `of` (the data's colour channels): the groups of a feature map
+/// that a step form computes when a colour image's sub-pixels are generated one channel at a
+/// time ([`crate::models::Incremental::channel_logits_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Groups {
+    /// First group computed.
+    pub start: usize,
+    /// One past the last group computed.
+    pub end: usize,
+    /// Groups in all.
+    pub of: usize,
+}
+
+impl Groups {
+    /// Every group of `of`.
+    pub fn all(of: usize) -> Self {
+        Self { start: 0, end: of, of }
+    }
+
+    /// The channels of these groups in a `channels`-wide map split as [`contiguous_groups`]
+    /// splits it (group `k` starts at channel `ceil(k * channels / of)`).
+    pub fn span(&self, channels: usize) -> std::ops::Range<usize> {
+        let first = |k: usize| (k * channels).div_ceil(self.of);
+        first(self.start)..first(self.end)
+    }
+}
+
 /// Colour groups of an LSTM gate map laid out as `[o | f | i | g]`, each block `hidden` wide:
 /// gate channel `q * hidden + k` belongs to the group of hidden channel `k`, so that each
 /// gate is computed only from what its own hidden unit may see.
@@ -194,6 +221,25 @@ mod tests {
     #[test]
     fn unmasked_is_all_visible() {
         assert!(allowed(None, [2, 1], &[0, 1, 2], &[0, 1]).iter().all(|&v| v));
+    }
+
+    #[test]
+    fn a_span_holds_exactly_the_channels_of_its_groups() {
+        for (channels, of) in [(1, 1), (6, 3), (7, 3), (32, 3), (20, 3), (256 * 3, 3), (2, 3)] {
+            let groups = contiguous_groups(channels, of);
+            for start in 0..of {
+                for end in start..=of {
+                    let span = Groups { start, end, of }.span(channels);
+                    let want: Vec<usize> = (0..channels).filter(|&c| (start..end).contains(&groups[c])).collect();
+                    assert_eq!(
+                        span.clone().collect::<Vec<_>>(),
+                        want,
+                        "{channels} channels, groups {start}..{end} of {of}"
+                    );
+                }
+            }
+            assert_eq!(Groups::all(of).span(channels), 0..channels);
+        }
     }
 
     #[test]

@@ -241,8 +241,7 @@ fn chunk_logits(
     states: &mut [IncrementalState],
     (r, c, ch): (usize, usize, usize),
 ) -> Vec<Vec<f32>> {
-    let per = incremental.distribution().params_per_subpixel();
-    states.par_iter_mut().map(|state| incremental.logits_at(state, r, c)[ch * per..(ch + 1) * per].to_vec()).collect()
+    states.par_iter_mut().map(|state| incremental.channel_logits_at(state, r, c, ch).to_vec()).collect()
 }
 
 /// The sub-pixels of a chunk in coding order: raster over pixels, channels within a pixel.

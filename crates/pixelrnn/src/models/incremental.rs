@@ -25,8 +25,11 @@
 //! assert_eq!(logits.len(), 1);
 //! ```
 
+use std::borrow::Cow;
+
 use crate::distribution::OutputDistribution;
 use crate::image_spec::{input_affine, ImageSpec};
+use crate::masks::Groups;
 use crate::models::conditioning::HostEmbedding;
 use crate::models::gated_pixel_cnn::{VerticalStackState, VerticalStackStep};
 use crate::models::step::{DynState, DynStep, Stepped};
@@ -75,6 +78,30 @@ pub struct IncrementalState {
     label: Option<usize>,
     /// The row being generated.
     row: Option<usize>,
+    /// Every stage's output at the position being computed.
+    here: Here,
+}
+
+/// What each stage of the network holds at the position being computed, kept between the
+/// calls that compute a colour image's groups one at a time
+/// ([`Incremental::channel_logits_at`]): a group's outputs read the lower groups' outputs of
+/// the stage before.
+#[derive(Debug, Clone)]
+struct Here {
+    /// The position, and the colour groups computed there with the current inputs (those
+    /// below `done`).
+    at: Option<(usize, usize)>,
+    done: usize,
+    /// The first convolution's output, `[2h]`.
+    input: Vec<f32>,
+    /// Each layer's output, `[layers][2h]`.
+    layers: Vec<Vec<f32>>,
+    /// Each skip connection's output, `[layers][2h]` (none without skips).
+    skips: Vec<Vec<f32>>,
+    /// The output stack's hidden layer, `[d]`.
+    hidden: Vec<f32>,
+    /// The logits, `[channels * logits_per_subpixel]`.
+    logits: Vec<f32>,
 }
 
 impl PixelRnn {
@@ -112,6 +139,10 @@ impl IncrementalState {
     pub fn set_value(&mut self, r: usize, c: usize, ch: usize, value: u8) {
         let (scale, offset) = self.affine;
         self.canvas.at_mut(r, c)[ch] = value as f32 * scale + offset;
+        if self.here.at == Some((r, c)) {
+            // The groups above `ch` see it at their own pixel (masks A and B); those up to it do not.
+            self.here.done = self.here.done.min(ch + 1);
+        }
     }
 }
 
@@ -129,6 +160,8 @@ impl Incremental {
     /// The caches of one fresh image (every input zero).
     pub fn state(&self) -> IncrementalState {
         let ImageSpec { channels, height, width, .. } = self.image;
+        let trunk = self.input.out_channels(); // 2h
+        let (d, out) = self.output.widths();
         IncrementalState {
             canvas: PositionMap::new(height, width, channels),
             affine: input_affine(&self.image),
@@ -136,6 +169,15 @@ impl Incremental {
             vertical: self.vertical.as_ref().map(|v| v.state(height, width)),
             label: None,
             row: None,
+            here: Here {
+                at: None,
+                done: 0,
+                input: vec![0.0; trunk],
+                layers: vec![vec![0.0; trunk]; self.layers.len()],
+                skips: vec![vec![0.0; trunk]; self.skips.len()],
+                hidden: vec![0.0; d],
+                logits: vec![0.0; out],
+            },
         }
     }
 
@@ -147,6 +189,30 @@ impl Incremental {
     /// Positions must be visited in raster order; a position may be visited again (once per
     /// channel, after setting the channel just drawn).
     pub fn logits_at(&self, state: &mut IncrementalState, r: usize, c: usize) -> Vec<f32> {
+        self.compute(state, r, c, Groups::all(self.image.channels)).to_vec()
+    }
+
+    /// The logits of channel `ch` at (r, c), `[logits_per_subpixel]`: the block `ch` of
+    /// [`Incremental::logits_at`], to the bit, computing only what channel `ch` needs. A colour
+    /// image's channels at a pixel asked in order (0, then 1 after setting 0, ...) cost one pass
+    /// of the network in all, not one each: every stage computes the outputs of colour group
+    /// `ch` alone, reading the lower groups' from the calls before (§3.4's masks make group
+    /// `ch` independent of the channels from `ch` on at its own pixel). Asked out of that order,
+    /// the groups below `ch` are computed again first.
+    ///
+    /// # Panics
+    /// As [`Incremental::logits_at`].
+    pub fn channel_logits_at<'s>(&self, state: &'s mut IncrementalState, r: usize, c: usize, ch: usize) -> &'s [f32] {
+        let channels = self.image.channels;
+        assert!(ch < channels, "channel {ch} of a {channels}-channel image");
+        let start = if state.here.at == Some((r, c)) { state.here.done.min(ch) } else { 0 };
+        let per = self.distribution.params_per_subpixel();
+        &self.compute(state, r, c, Groups { start, end: ch + 1, of: channels })[ch * per..(ch + 1) * per]
+    }
+
+    /// Every stage's outputs of colour groups `groups` at (r, c) (the lower groups' done at
+    /// (r, c) with the current inputs); the logits, of which the groups' blocks are new.
+    fn compute<'s>(&self, state: &'s mut IncrementalState, r: usize, c: usize, groups: Groups) -> &'s [f32] {
         if state.row != Some(r) {
             assert!(
                 c == 0 && state.row.map_or(r == 0, |previous| previous + 1 == r),
@@ -160,35 +226,43 @@ impl Incremental {
             }
             state.row = Some(r);
         }
-        let mut x = vec![0.0; self.input.out_channels()]; // [2h]
+        let here = &mut state.here;
         let canvas = &state.canvas;
-        self.input.apply(&mut x, |dy, dx| canvas.offset(r, c, dy, dx));
-        let mut skip_sum: Option<Vec<f32>> = None;
+        self.input.apply_groups(&mut here.input, groups, |dy, dx| canvas.offset(r, c, dy, dx)); // [2h]
         let embedding = self.conditioning.as_ref().zip(state.label);
         for (index, (layer, layer_state)) in self.layers.iter().zip(&mut state.layers).enumerate() {
+            let (before, from) = here.layers.split_at_mut(index);
+            let out = &mut from[0]; // [2h]
+            let previous = before.last().unwrap_or(&here.input); // [2h]
+            let mut x = Cow::Borrowed(previous.as_slice());
             if let Some((table, label)) = embedding {
-                table.add(index, label, &mut x);
+                table.add(index, label, x.to_mut());
             }
-            x = match &state.vertical {
-                Some(vertical) => {
-                    x.extend_from_slice(vertical.at(index, c)); // [2h + 4h]
-                    layer.step(layer_state.as_mut(), r, c, &x)
-                }
-                None => layer.step(layer_state.as_mut(), r, c, &x),
-            }; // [2h]
+            if let Some(vertical) = &state.vertical {
+                x.to_mut().extend_from_slice(vertical.at(index, c)); // [2h + 4h]
+            }
+            layer.step_groups(layer_state.as_mut(), r, c, &x, groups, out);
             if let Some(skip) = self.skips.get(index) {
-                let s = skip.pointwise(&x);
-                skip_sum = Some(match skip_sum {
-                    Some(sum) => sum.iter().zip(s).map(|(a, b)| a + b).collect(),
-                    None => s,
-                });
+                skip.pointwise_groups(&mut here.skips[index], groups, out);
             }
         }
-        let mut top = skip_sum.unwrap_or(x);
+        let mut top = match here.skips.split_first() {
+            Some((first, rest)) => {
+                let mut sum = first.clone();
+                for s in rest {
+                    sum.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+                }
+                Cow::Owned(sum)
+            }
+            None => Cow::Borrowed(here.layers.last().unwrap_or(&here.input).as_slice()),
+        }; // [2h]
         if let Some((table, label)) = embedding {
-            table.add(self.layers.len(), label, &mut top);
+            table.add(self.layers.len(), label, top.to_mut());
         }
-        self.output.step(&top)
+        self.output.step_groups(&top, groups, &mut here.hidden, &mut here.logits);
+        here.at = Some((r, c));
+        here.done = groups.end;
+        &here.logits
     }
 }
 
@@ -249,6 +323,9 @@ mod tests {
                     if let Some(label) = label {
                         state.set_label(label);
                     }
+                    // Driven one channel at a time, as sampling and the codec do.
+                    let mut by_channel = state.clone();
+                    let per = incremental.distribution().params_per_subpixel();
                     let plane = image.height * image.width;
                     for r in 0..image.height {
                         for c in 0..image.width {
@@ -257,6 +334,37 @@ mod tests {
                                 state.set_value(r, c, ch, v as u8);
                             }
                             let got = incremental.logits_at(&mut state, r, c);
+                            let value = |ch: usize| values[ch * plane + r * image.width + c] as u8;
+                            let what = format!("{architecture:?} {image:?} {output:?} at ({r},{c})");
+                            if (r + c) % 3 != 2 {
+                                // In order: each channel asked, then set.
+                                for ch in 0..image.channels {
+                                    let block = incremental.channel_logits_at(&mut by_channel, r, c, ch);
+                                    let bits = |l: &[f32]| l.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                                    assert_eq!(
+                                        bits(block),
+                                        bits(&got[ch * per..(ch + 1) * per]),
+                                        "{what} channel {ch}"
+                                    );
+                                    by_channel.set_value(r, c, ch, value(ch));
+                                }
+                            } else {
+                                // Out of order: the lower channels set first, the last asked, then
+                                // the first again (the groups below are computed anew).
+                                let last = image.channels - 1;
+                                for ch in 0..last {
+                                    by_channel.set_value(r, c, ch, value(ch));
+                                }
+                                for ch in [last, 0] {
+                                    let block = incremental.channel_logits_at(&mut by_channel, r, c, ch).to_vec();
+                                    assert_eq!(
+                                        block,
+                                        got[ch * per..(ch + 1) * per],
+                                        "{what} channel {ch}, out of order"
+                                    );
+                                }
+                                by_channel.set_value(r, c, last, value(last));
+                            }
                             assert_eq!(got.len(), image.channels * incremental.distribution().params_per_subpixel());
                             for (o, g) in got.iter().enumerate() {
                                 let e = expected[o * plane + r * image.width + c];

@@ -9,7 +9,7 @@ use crate::models::residual;
 use crate::models::step::{StepForm, Stepped};
 use burn::tensor::activation::relu;
 
-use crate::masks::{contiguous_groups, MaskType};
+use crate::masks::{contiguous_groups, Groups, MaskType};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::position_map::{relu as relu_at, residual_at, PositionMap};
@@ -82,12 +82,15 @@ pub(crate) struct ResidualBlockStep {
 #[derive(Debug, Clone)]
 pub(crate) struct ResidualBlockState {
     reduced: PositionMap,
+    /// The k x k convolution's output at the position being computed, `[h]`: what the groups
+    /// computed later there read of the earlier ones ([`StepForm::step_groups`]).
+    spatial: Vec<f32>,
 }
 
 impl ResidualBlockState {
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        self.reduced.bytes()
+        self.reduced.bytes() + self.spatial.len() * std::mem::size_of::<f32>()
     }
 }
 
@@ -114,7 +117,8 @@ impl StepForm for ResidualBlockStep {
 
     /// A fresh state for `height x width` images.
     fn state(&self, height: usize, width: usize) -> ResidualBlockState {
-        ResidualBlockState { reduced: PositionMap::new(height, width, self.reduce.out_channels()) }
+        let h = self.reduce.out_channels();
+        ResidualBlockState { reduced: PositionMap::new(height, width, h), spatial: vec![0.0; h] }
     }
 
     /// [`ResidualBlock::forward`] at (r, c); the earlier positions must be done.
@@ -128,6 +132,36 @@ impl StepForm for ResidualBlockStep {
         let map = &state.reduced;
         self.spatial.apply(&mut y, |dy, dx| map.offset(r, c, dy, dx));
         residual_at(x, self.expand.pointwise(&relu_at(&y)), self.residual) // [2h]
+    }
+
+    /// [`ResidualBlockStep::step`] for `groups` only: each convolution computes those groups'
+    /// outputs, reading the lower groups' from the map and `state.spatial`.
+    ///
+    /// # Shapes
+    /// - `x`: `[2h]`, `out`: `[2h]`
+    fn step_groups(
+        &self,
+        state: &mut ResidualBlockState,
+        r: usize,
+        c: usize,
+        x: &[f32],
+        groups: Groups,
+        out: &mut [f32],
+    ) {
+        let here = state.reduced.at_mut(r, c); // [h]
+        self.reduce.pointwise_groups(here, groups, &relu_at(x));
+        let reduced = groups.span(here.len());
+        for v in &mut here[reduced] {
+            *v = v.max(0.0);
+        }
+        let map = &state.reduced;
+        self.spatial.apply_groups(&mut state.spatial, groups, |dy, dx| map.offset(r, c, dy, dx));
+        let span = groups.span(out.len());
+        let mut y = vec![0.0; out.len()]; // [2h]
+        self.expand.pointwise_groups(&mut y, groups, &relu_at(&state.spatial));
+        for k in span {
+            out[k] = if self.residual { x[k] + y[k] } else { y[k] };
+        }
     }
 
     fn bytes(state: &ResidualBlockState) -> usize {

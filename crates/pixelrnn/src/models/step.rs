@@ -19,6 +19,7 @@ use std::fmt::Debug;
 use burn::prelude::*;
 
 use crate::image_spec::ImageSpec;
+use crate::masks::Groups;
 
 /// A layer evaluated one position at a time, in raster order.
 pub(crate) trait StepForm: Clone + Debug + Send + Sync + 'static {
@@ -37,6 +38,23 @@ pub(crate) trait StepForm: Clone + Debug + Send + Sync + 'static {
     /// # Shapes
     /// - `x`: `[in_channels]` -> `[out_channels]`
     fn step(&self, state: &mut Self::State, r: usize, c: usize, x: &[f32]) -> Vec<f32>;
+
+    /// [`StepForm::step`] for the outputs of colour groups `groups` only, written into `out`
+    /// (`[out_channels]`; its other groups' outputs may be left as they are): how a colour
+    /// image's sub-pixels are generated one channel at a time, each call computing the groups
+    /// the channel needs ([`crate::models::Incremental::channel_logits_at`]).
+    ///
+    /// At (r, c), `x` holds the input of every group below `groups.end`, and the calls come
+    /// with `groups.start` at 0 or at the previous call's `groups.end` (the lower groups' inputs
+    /// unchanged since); the other groups of `x` hold anything finite. A layer that keeps no
+    /// per-group form computes every group (this default), which is right as well.
+    ///
+    /// # Shapes
+    /// - `x`: `[in_channels]`, `out`: `[out_channels]`
+    fn step_groups(&self, state: &mut Self::State, r: usize, c: usize, x: &[f32], groups: Groups, out: &mut [f32]) {
+        let _ = groups;
+        out.copy_from_slice(&self.step(state, r, c, x));
+    }
 
     /// Bytes `state` holds.
     fn bytes(state: &Self::State) -> usize;
@@ -64,8 +82,8 @@ pub(crate) trait DynStep: Debug + Send + Sync {
     fn state(&self, height: usize, width: usize) -> Box<dyn DynState>;
     /// [`StepForm::start_row`].
     fn start_row(&self, state: &mut dyn DynState, r: usize);
-    /// [`StepForm::step`].
-    fn step(&self, state: &mut dyn DynState, r: usize, c: usize, x: &[f32]) -> Vec<f32>;
+    /// [`StepForm::step_groups`].
+    fn step_groups(&self, state: &mut dyn DynState, r: usize, c: usize, x: &[f32], groups: Groups, out: &mut [f32]);
     /// A copy.
     fn clone_box(&self) -> Box<dyn DynStep>;
 }
@@ -108,8 +126,8 @@ impl<S: StepForm> DynStep for S {
     fn start_row(&self, state: &mut dyn DynState, r: usize) {
         StepForm::start_row(self, own::<S>(state), r);
     }
-    fn step(&self, state: &mut dyn DynState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
-        StepForm::step(self, own::<S>(state), r, c, x)
+    fn step_groups(&self, state: &mut dyn DynState, r: usize, c: usize, x: &[f32], groups: Groups, out: &mut [f32]) {
+        StepForm::step_groups(self, own::<S>(state), r, c, x, groups, out);
     }
     fn clone_box(&self) -> Box<dyn DynStep> {
         Box::new(self.clone())
@@ -168,6 +186,29 @@ mod tests {
             }
         }
         assert!(S::<L>::bytes(&state) > 0, "{what}: a state holds something");
+        // One colour group at a time (`step_groups`), the higher groups of the trunk's input
+        // stale (anything finite), gives the bits of `step` for each group.
+        let of = image.channels;
+        let (mut whole, mut grouped) = (StepForm::state(&step, height, width), StepForm::state(&step, height, width));
+        let mut out = vec![0.0; out_channels];
+        for r in 0..height {
+            StepForm::start_row(&step, &mut whole, r);
+            StepForm::start_row(&step, &mut grouped, r);
+            for c in 0..width {
+                let at: Vec<f32> = (0..channels).map(|k| values[k * plane + r * width + c]).collect();
+                let want = StepForm::step(&step, &mut whole, r, c, &at);
+                for g in 0..of {
+                    let groups = Groups { start: g, end: g + 1, of };
+                    let mut stale = at.clone();
+                    let above = Groups { start: g + 1, end: of, of }.span(out_channels);
+                    stale[above].iter_mut().for_each(|v| *v = 7.25);
+                    StepForm::step_groups(&step, &mut grouped, r, c, &stale, groups, &mut out);
+                    for k in groups.span(out_channels) {
+                        assert_eq!(out[k].to_bits(), want[k].to_bits(), "{what} at ({r},{c}) group {g} channel {k}");
+                    }
+                }
+            }
+        }
     }
 
     /// The step form type of `L` (for its `bytes`).

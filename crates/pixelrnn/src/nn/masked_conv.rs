@@ -8,7 +8,7 @@ use burn::tensor::ops::ConvOptions;
 
 use crate::kernels::conv_product::conv_product;
 use crate::kernels::shifted_taps::{shifted_taps, TapGeometry};
-use crate::masks::{allowed_f32, contiguous_groups, MaskType};
+use crate::masks::{allowed_f32, contiguous_groups, Groups, MaskType};
 use crate::nn::init::InitRng;
 
 /// Configuration of a [`MaskedConv2d`].
@@ -247,6 +247,9 @@ pub(crate) struct ConvAtPosition {
     weight: Vec<f32>,
     /// `[out]`.
     bias: Vec<f32>,
+    /// The tap at offset (0, 0), if visible, and for each output the end of the inputs it sees
+    /// there (a mask's centre rule: later inputs have zero weight for that output).
+    centre: Option<(usize, Vec<usize>)>,
 }
 
 /// A tensor's values on the host.
@@ -262,7 +265,15 @@ impl MaskedConv2d {
         let [top, _, left, _] = self.padding;
         let mut taps = Vec::with_capacity(self.taps.len());
         let mut weight = Vec::with_capacity(self.taps.len() * cout * cin);
+        let allowed = host_values(self.allowed.clone());
+        let mut centre = None;
         for &[ky, kx] in &self.taps {
+            if (ky, kx) == (top, left) {
+                let seen = |o: usize| {
+                    (0..cin).rev().find(|&i| allowed[((o * cin + i) * kh + ky) * kw + kx] != 0.0).map_or(0, |i| i + 1)
+                };
+                centre = Some((taps.len(), (0..cout).map(seen).collect()));
+            }
             taps.push((ky as isize - top as isize, kx as isize - left as isize));
             for i in 0..cin {
                 for o in 0..cout {
@@ -270,7 +281,7 @@ impl MaskedConv2d {
                 }
             }
         }
-        ConvAtPosition { cin, cout, taps, weight, bias: host_values(self.bias.val()) }
+        ConvAtPosition { cin, cout, taps, weight, bias: host_values(self.bias.val()), centre }
     }
 }
 
@@ -295,6 +306,55 @@ impl ConvAtPosition {
                 crate::kernels::position_product::accumulate(out, w, &x[..self.cin], &mut sums);
             }
         }
+    }
+
+    /// [`ConvAtPosition::apply`] for the outputs of colour groups `groups` only
+    /// ([`Groups::span`]); `out`'s other outputs are left as they are. At the centre tap only
+    /// the inputs these outputs see are read (those of their own and lower groups, for a mask),
+    /// so the others may hold anything finite: a colour image's groups computed one at a time
+    /// ([`crate::models::Incremental::channel_logits_at`]). The same bits as `apply` for these
+    /// outputs, up to the sign of an exact zero sum.
+    ///
+    /// # Shapes
+    /// - `out`: `[out]`; `read(dy, dx)`: `[in]`
+    pub(crate) fn apply_groups<'a>(
+        &self,
+        out: &mut [f32],
+        groups: Groups,
+        read: impl Fn(isize, isize) -> Option<&'a [f32]>,
+    ) {
+        let span = groups.span(self.cout);
+        if span.is_empty() {
+            return;
+        }
+        out[span.clone()].copy_from_slice(&self.bias[span.clone()]);
+        let mut sums = Vec::new();
+        for (t, &(dy, dx)) in self.taps.iter().enumerate() {
+            if let Some(x) = read(dy, dx) {
+                let inputs = match &self.centre {
+                    Some((centre, seen)) if *centre == t => seen[span.clone()].iter().copied().max().unwrap_or(0),
+                    _ => self.cin,
+                };
+                let w = &self.weight[t * self.cout * self.cin..(t + 1) * self.cout * self.cin];
+                crate::kernels::position_product::accumulate_columns(
+                    &mut out[span.clone()],
+                    w,
+                    self.cout,
+                    span.start,
+                    &x[..inputs],
+                    &mut sums,
+                );
+            }
+        }
+    }
+
+    /// [`ConvAtPosition::pointwise`] for the outputs of `groups` only, into `out`
+    /// ([`ConvAtPosition::apply_groups`]).
+    ///
+    /// # Shapes
+    /// - `out`: `[out]`; `x`: `[in]`
+    pub(crate) fn pointwise_groups(&self, out: &mut [f32], groups: Groups, x: &[f32]) {
+        self.apply_groups(out, groups, |_, _| Some(x));
     }
 
     /// A 1x1 convolution at one position.

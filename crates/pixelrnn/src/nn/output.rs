@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use crate::masks::Groups;
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
 use crate::nn::position_map;
@@ -65,10 +66,20 @@ impl OutputStack {
 }
 
 impl OutputStackStep {
+    /// The logits at one position, for colour groups `groups` only (ReLU, 1x1, ReLU, 1x1): `hidden` (`[d]`) keeps the
+    /// hidden layer at the position across the calls that compute its groups one by one
+    /// ([`crate::nn::masked_conv::ConvAtPosition::apply_groups`]); `logits`' other groups are
+    /// left as they are.
+    ///
     /// # Shapes
-    /// - `x`: `[2h]` -> `[out]`
-    pub(crate) fn step(&self, x: &[f32]) -> Vec<f32> {
-        let d = self.hidden.pointwise(&position_map::relu(x)); // [d]
-        self.logits.pointwise(&position_map::relu(&d)) // [out]
+    /// - `x`: `[2h]`, `hidden`: `[d]`, `logits`: `[out]`
+    pub(crate) fn step_groups(&self, x: &[f32], groups: Groups, hidden: &mut [f32], logits: &mut [f32]) {
+        self.hidden.pointwise_groups(hidden, groups, &position_map::relu(x));
+        self.logits.pointwise_groups(logits, groups, &position_map::relu(hidden));
+    }
+
+    /// Width of the hidden layer (d) and number of logits.
+    pub(crate) fn widths(&self) -> (usize, usize) {
+        (self.hidden.out_channels(), self.logits.out_channels())
     }
 }

@@ -140,7 +140,6 @@ pub fn generate_streamed(
     let mut images = request.images.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
     let distribution = model.distribution();
-    let per = distribution.params_per_subpixel();
     let mut scratch = Vec::with_capacity(distribution.values());
     let total = dims - request.first_free;
     let plane = height * width;
@@ -175,7 +174,7 @@ pub fn generate_streamed(
                 let logits: Vec<Vec<f32>> = match &incremental {
                     Some(incremental) => states
                         .par_iter_mut()
-                        .map(|state| incremental.logits_at(state, r, c)[ch * per..(ch + 1) * per].to_vec())
+                        .map(|state| incremental.channel_logits_at(state, r, c, ch).to_vec())
                         .collect(),
                     None => naive_logits(model, &images, request.labels.as_deref(), (r, c, ch), device),
                 };
