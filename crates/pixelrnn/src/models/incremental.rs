@@ -11,6 +11,12 @@
 //! - Diagonal BiLSTM: the left-to-right state at (r, c) reads (r, c - 1) and (r - 1, c); the
 //!   right-to-left states of row r - 1 are computed when row r starts.
 //!
+//! A colour pixel's channels cost one pass in all ([`Incremental::channel_logits_at`]): channel
+//! `ch`'s logits need colour group `ch` of every stage, which the masks (§3.4) keep blind to the
+//! channels from `ch` on at this pixel, so each call computes that group alone
+//! ([`crate::models::step::StepForm::step_groups`]) and keeps every stage's output at the pixel
+//! for the next group to read.
+//!
 //! ```
 //! use burn::prelude::*;
 //! use pixelrnn::image_spec::ImageSpec;
