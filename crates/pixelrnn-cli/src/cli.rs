@@ -75,7 +75,7 @@ pub enum Command {
     /// Serve a page to complete, score, compress and sample images with trained runs in the
     /// browser (localhost by default).
     Serve(ServeArgs),
-    /// Time the benchmark models M1-M4 (docs/bench-specs.md); one JSON line per run.
+    /// Time the benchmark models M1-M6 (docs/bench-specs.md) or a run's model (--run); one JSON line per run.
     Bench(BenchArgs),
     /// Fetch datasets and inspect what is on disk.
     Data {

@@ -22,7 +22,7 @@
 use burn::prelude::*;
 
 use crate::image_spec::ImageSpec;
-use crate::masks::{contiguous_groups, gate_groups, MaskType};
+use crate::masks::{contiguous_groups, gate_groups, Groups, MaskType};
 use crate::models::residual;
 use crate::models::step::{StepForm, Stepped};
 use crate::nn::init::InitRng;
@@ -257,6 +257,9 @@ pub(crate) struct GatedLayerStep {
 #[derive(Debug, Clone)]
 pub(crate) struct GatedLayerState {
     inputs: PositionMap,
+    /// The gate's output at the position being computed, `[2h]`: what the groups computed
+    /// later there read of the earlier ones ([`StepForm::step_groups`]).
+    gated: Vec<f32>,
 }
 
 impl Stepped for GatedLayer {
@@ -280,7 +283,8 @@ impl StepForm for GatedLayerStep {
     type State = GatedLayerState;
 
     fn state(&self, height: usize, width: usize) -> GatedLayerState {
-        GatedLayerState { inputs: PositionMap::new(height, width, self.out.out_channels()) }
+        let w = self.out.out_channels();
+        GatedLayerState { inputs: PositionMap::new(height, width, w), gated: vec![0.0; w] }
     }
 
     /// # Shapes
@@ -298,7 +302,41 @@ impl StepForm for GatedLayerStep {
         residual_at(h, self.out.pointwise(&gate_at(&pre)), self.residual) // [2h]
     }
 
+    /// [`GatedLayerStep::step`] for `groups` only: both halves of the gate's pre-activations for
+    /// these groups, their gate, and the projection of the gate's groups so far.
+    ///
+    /// # Shapes
+    /// - `x`: `[2h + 4h]`, `out`: `[2h]`
+    fn step_groups(&self, state: &mut GatedLayerState, r: usize, c: usize, x: &[f32], groups: Groups, out: &mut [f32]) {
+        let w = x.len() / 3;
+        let (h, p) = x.split_at(w);
+        state.inputs.at_mut(r, c).copy_from_slice(h);
+        let span = groups.span(w);
+        let mut pre = vec![0.0; 2 * w]; // [4h]: [a | b]
+        let mut link = vec![0.0; 2 * w];
+        let map = &state.inputs;
+        for half in [0, w] {
+            let columns = half + span.start..half + span.end;
+            self.horizontal.apply_columns(&mut pre, columns.clone(), |dy, dx| map.offset(r, c, dy, dx));
+            self.link.apply_columns(&mut link, columns, |_, _| Some(p));
+        }
+        for k in (span.start..span.end).chain(w + span.start..w + span.end) {
+            pre[k] += link[k];
+        }
+        {
+            use crate::kernels::fast_math::{sigmoid, tanh};
+            for k in span.clone() {
+                state.gated[k] = tanh(pre[k]) * sigmoid(pre[w + k]);
+            }
+        }
+        let mut y = vec![0.0; w]; // [2h]
+        self.out.pointwise_groups(&mut y, groups, &state.gated);
+        for k in span {
+            out[k] = if self.residual { h[k] + y[k] } else { y[k] };
+        }
+    }
+
     fn bytes(state: &GatedLayerState) -> usize {
-        state.inputs.bytes()
+        state.inputs.bytes() + state.gated.len() * std::mem::size_of::<f32>()
     }
 }

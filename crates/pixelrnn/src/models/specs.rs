@@ -1,4 +1,4 @@
-//! The benchmark models M1-M4 (`docs/bench-specs.md`) as model configs: what `bench`, the
+//! The benchmark models M1-M6 (`docs/bench-specs.md`) as model configs: what `bench`, the
 //! PyTorch twin's interop and the parity harness share (they are models, so they live here,
 //! below everything that uses them).
 

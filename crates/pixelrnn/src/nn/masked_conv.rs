@@ -323,24 +323,38 @@ impl ConvAtPosition {
         groups: Groups,
         read: impl Fn(isize, isize) -> Option<&'a [f32]>,
     ) {
-        let span = groups.span(self.cout);
-        if span.is_empty() {
+        self.apply_columns(out, groups.span(self.cout), read);
+    }
+
+    /// [`ConvAtPosition::apply`] for the outputs `columns` only (as
+    /// [`ConvAtPosition::apply_groups`], for a map whose groups are not one contiguous block,
+    /// such as a gate's halves).
+    ///
+    /// # Shapes
+    /// - `out`: `[out]`; `read(dy, dx)`: `[in]`
+    pub(crate) fn apply_columns<'a>(
+        &self,
+        out: &mut [f32],
+        columns: std::ops::Range<usize>,
+        read: impl Fn(isize, isize) -> Option<&'a [f32]>,
+    ) {
+        if columns.is_empty() {
             return;
         }
-        out[span.clone()].copy_from_slice(&self.bias[span.clone()]);
+        out[columns.clone()].copy_from_slice(&self.bias[columns.clone()]);
         let mut sums = Vec::new();
         for (t, &(dy, dx)) in self.taps.iter().enumerate() {
             if let Some(x) = read(dy, dx) {
                 let inputs = match &self.centre {
-                    Some((centre, seen)) if *centre == t => seen[span.clone()].iter().copied().max().unwrap_or(0),
+                    Some((centre, seen)) if *centre == t => seen[columns.clone()].iter().copied().max().unwrap_or(0),
                     _ => self.cin,
                 };
                 let w = &self.weight[t * self.cout * self.cin..(t + 1) * self.cout * self.cin];
                 crate::kernels::position_product::accumulate_columns(
-                    &mut out[span.clone()],
+                    &mut out[columns.clone()],
                     w,
                     self.cout,
-                    span.start,
+                    columns.start,
                     &x[..inputs],
                     &mut sums,
                 );
