@@ -262,7 +262,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub epsilon: Option<f64>,
     /// Start from the weights in this safetensors file (`export`'s native layout, or the PyTorch
-    /// twin's `state_dict`) instead of the seeded initialisation.
+    /// twin's `state_dict`), or of this run directory (its best checkpoint, averaged where it
+    /// keeps an average: fine-tune a pretrained model, `--init-weights pretrained/NAME`), instead
+    /// of the seeded initialisation. The model flags must build the same model.
     #[arg(long, conflicts_with = "resume")]
     pub init_weights: Option<PathBuf>,
     /// Take each step's batch from this text file: one line per step, each line --batch-size

@@ -165,16 +165,34 @@ fn requested_steps(args: &TrainArgs, per_epoch: u64) -> anyhow::Result<Option<u6
     }
 }
 
-/// `--init-weights`: the run's seeded model replaced by the file's weights (read when the run
-/// starts, so a resumed run never reads it).
-fn initial_weights(config: &ExperimentConfig) -> Option<InitialWeights> {
+/// `--init-weights`: the run's seeded model replaced by the weights of a safetensors file or of
+/// another run's directory (its best checkpoint, averaged where it keeps an average: a
+/// pretrained model to fine-tune), read when the run starts, so a resumed run never reads them.
+/// Either way they go through the one import, which refuses weights of another model.
+fn initial_weights(config: &ExperimentConfig, allow_unchecked: bool) -> Option<InitialWeights> {
     let path = config.training.init_weights.clone()?;
     let model_config = config.model.clone();
     Some(Arc::new(move |model| {
-        let bytes = pixelrnn::fsio::read_file(&path)?;
+        let bytes =
+            if path.is_dir() { run_weights(&path, allow_unchecked)? } else { pixelrnn::fsio::read_file(&path)? };
         pixelrnn::interop::import_as(&bytes, &model_config, model)
             .map_err(|e| pixelrnn::Error::Weights(format!("{}: {e}", path.display())))
     }))
+}
+
+/// A run directory's weights as `export` writes them (native layout): its best checkpoint,
+/// the weight average where the run keeps one.
+fn run_weights(dir: &std::path::Path, allow_unchecked: bool) -> pixelrnn::Result<Vec<u8>> {
+    let run = RunDir::new(dir);
+    if run.run_file().is_none() {
+        return Err(pixelrnn::Error::Weights(format!(
+            "{}: a folder that holds no run (no config.json or checkpoint); give a run directory or a safetensors file",
+            dir.display()
+        )));
+    }
+    let loaded = run.allowing_unchecked(allow_unchecked).load_weights(Which::Best, true, &Device::flex())?;
+    let info = pixelrnn::interop::TrainingInfo::default();
+    pixelrnn::interop::export(&loaded.model, &loaded.config.model, &info, Layout::Native)
 }
 
 /// `--gradients-out`: the first step's gradients written as safetensors in `layout`.
@@ -379,7 +397,7 @@ fn train_options(args: &TrainArgs, config: &ExperimentConfig) -> TrainOptions {
     TrainOptions {
         resume: args.resume,
         allow_unchecked: args.allow_unchecked,
-        initial_weights: initial_weights(config),
+        initial_weights: initial_weights(config, args.allow_unchecked),
         first_gradients: args.gradients_out.clone().map(|path| gradients_writer(path, args.gradients_layout, config)),
     }
 }

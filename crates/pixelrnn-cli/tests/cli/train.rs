@@ -548,6 +548,20 @@ fn init_weights_start_the_run_and_gradients_out_writes_the_first_step() {
     let (weights, _) = pixelrnn::interop::from_safetensors(&std::fs::read(&weights).unwrap()).unwrap();
     assert_eq!(tensors.keys().collect::<Vec<_>>(), weights.keys().collect::<Vec<_>>(), "named as the weights");
     assert!(tensors.values().any(|t| t.values.iter().any(|&v| v != 0.0)), "some gradient is not zero");
+    // A run directory (a pretrained model to fine-tune): its best weights, the same as its file.
+    let c = tmp.path().join("c");
+    let extra = ["--init-weights", a.to_str().unwrap(), "--lr", "0", "--seed", "9"];
+    bin().args(train_with(&data, &c, "row-lstm", 1, &extra)).assert().success();
+    assert_eq!(eval_json(&a, &[])["nll_nats"], eval_json(&c, &last)["nll_nats"]);
+    // A run of another model, or a folder without a run: one line naming the folder.
+    let extra = ["--init-weights", a.to_str().unwrap()];
+    let err = stderr_of(bin().args(train_with(&data, &tmp.path().join("d"), "pixel-cnn", 1, &extra)));
+    assert!(err.contains(a.to_str().unwrap()) && err.contains("another model") && err.lines().count() == 1, "{err}");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let extra = ["--init-weights", empty.to_str().unwrap()];
+    let err = stderr_of(bin().args(train_with(&data, &tmp.path().join("e"), "row-lstm", 1, &extra)));
+    assert!(err.contains(empty.to_str().unwrap()) && err.lines().count() == 1, "{err}");
 }
 
 #[test]
