@@ -204,7 +204,10 @@ impl Incremental {
     /// of the network in all, not one each: every stage computes the outputs of colour group
     /// `ch` alone, reading the lower groups' from the calls before (§3.4's masks make group
     /// `ch` independent of the channels from `ch` on at its own pixel). Asked out of that order,
-    /// the groups below `ch` are computed again first.
+    /// the groups below `ch` are computed again first. Before the next position, a pixel's last
+    /// channel must have been asked (or the pixel computed by [`Incremental::logits_at`], as for
+    /// an observed pixel): the later positions read every group of it. The label
+    /// ([`IncrementalState::set_label`]) is set before the first position.
     ///
     /// # Panics
     /// As [`Incremental::logits_at`].
