@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use pixelrnn::codec::format::{single_image_file_len, HEADER_LEN};
+use pixelrnn::codec::format::HEADER_LEN;
+use pixelrnn::codec::single_image_file_len;
 use pixelrnn::codec::ImageCost;
 use pixelrnn::image_spec::ImageSpec;
 use pixelrnn::images::display_values;

@@ -25,18 +25,12 @@
 use sha2::{Digest, Sha256};
 
 use super::codec_error;
-use super::format::{Header, MAX_CHUNK, MAX_IMAGES};
+use super::format::{Header, COMPACT_VERSION, CONFIG_DIGEST_BYTES, MAX_CHUNK, MAX_IMAGES, WEIGHTS_DIGEST_BYTES};
 use crate::error::Result;
 use crate::image_spec::ImageSpec;
 
 /// The first 4 bytes of a compact file.
 pub const COMPACT_MAGIC: &[u8; 4] = b"PRZ2";
-/// The compact container's format version.
-pub const COMPACT_VERSION: u32 = 2;
-/// Bytes of the weights' digest kept.
-pub const WEIGHTS_DIGEST_BYTES: usize = 8;
-/// Bytes of the config's digest kept.
-pub const CONFIG_DIGEST_BYTES: usize = 4;
 /// Bytes of the file's check.
 const CHECK_BYTES: usize = 4;
 

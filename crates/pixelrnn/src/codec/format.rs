@@ -27,6 +27,13 @@ use crate::error::Result;
 use crate::image_spec::ImageSpec;
 use crate::models::{ModelConfig, PixelRnn};
 
+/// The compact container's format version ([`super::compact`]).
+pub const COMPACT_VERSION: u32 = 2;
+/// Bytes of the weights' digest a compact file keeps.
+pub const WEIGHTS_DIGEST_BYTES: usize = 8;
+/// Bytes of the config's digest a compact file keeps.
+pub const CONFIG_DIGEST_BYTES: usize = 4;
+
 /// The first 8 bytes of every `.prnn` file.
 pub const MAGIC: &[u8; 8] = b"PIXRNNZ\0";
 /// The format version this code writes and reads.
@@ -95,13 +102,10 @@ impl Header {
         out
     }
 
-    /// Reads and checks the header of `bytes` (a whole file): magic, version, the header's
-    /// own checksum, sizes that fit the file, and the body's checksum.
-    /// A compact file (version 2) is read by [`super::compact::parse`].
-    pub fn parse(bytes: &[u8]) -> Result<Self> {
-        if super::compact::is_compact(bytes) {
-            return super::compact::parse(bytes);
-        }
+    /// Reads and checks the header of a version 1 file `bytes` (a whole file): magic, version,
+    /// the header's own checksum, sizes that fit the file, and the body's checksum.
+    /// [`Header::parse`] reads either version.
+    pub(super) fn parse_full(bytes: &[u8]) -> Result<Self> {
         let truncated = || codec_error(format!("truncated: {} bytes, a .prnn header has {HEADER_LEN}", bytes.len()));
         if !bytes[..bytes.len().min(8)].iter().eq(&MAGIC[..bytes.len().min(8)]) {
             return Err(codec_error("not a pixelrnn compressed file (bad magic number)"));
@@ -205,8 +209,8 @@ impl Header {
 impl Header {
     /// How many bytes of the weights' and the config's digests the file keeps.
     fn digest_bytes(&self) -> (usize, usize) {
-        if self.version == super::compact::COMPACT_VERSION {
-            (super::compact::WEIGHTS_DIGEST_BYTES, super::compact::CONFIG_DIGEST_BYTES)
+        if self.version == COMPACT_VERSION {
+            (WEIGHTS_DIGEST_BYTES, CONFIG_DIGEST_BYTES)
         } else {
             (32, 32)
         }
@@ -222,19 +226,6 @@ impl Header {
 /// The name of image `index` in a file that stores no names.
 pub fn default_name(index: u64) -> String {
     format!("{index:05}.png")
-}
-
-/// Bytes of the `.prnn` file holding one image alone under the default name (no names
-/// section) whose range-coder stream is `stream_bytes` long: the header, the chunk's length
-/// field and the stream, in version 1 or (`compact`) version 2. With one image per chunk,
-/// [`super::Encoded::chunk_bytes`] gives each image's stream, so this is each image's own file
-/// size, as `compress` (`--compact`) would write it.
-pub fn single_image_file_len(image: ImageSpec, stream_bytes: usize, compact: bool) -> usize {
-    if compact {
-        super::compact::compact_len(image, 1, 1, 0, &[stream_bytes])
-    } else {
-        HEADER_LEN + 8 + stream_bytes
-    }
 }
 
 /// The image names section: per name, its length (u16) and UTF-8 bytes; empty when every

@@ -84,6 +84,32 @@ pub struct Decoded {
     pub labels: Option<Vec<u8>>,
 }
 
+impl Header {
+    /// Reads and checks the header of `bytes` (a whole file) of either version: magic, version,
+    /// the header's own checksum, sizes that fit the file, and the body's checksum (version 1:
+    /// [`format`], the compact version 2: [`compact`]).
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        if compact::is_compact(bytes) {
+            compact::parse(bytes)
+        } else {
+            Header::parse_full(bytes)
+        }
+    }
+}
+
+/// Bytes of the `.prnn` file holding one image alone under the default name (no names
+/// section) whose range-coder stream is `stream_bytes` long: the header, the chunk's length
+/// field and the stream, in version 1 or (`compact`) version 2. With one image per chunk,
+/// [`Encoded::chunk_bytes`] gives each image's stream, so this is each image's own file size,
+/// as `compress` (`--compact`) would write it.
+pub fn single_image_file_len(image: ImageSpec, stream_bytes: usize, compact: bool) -> usize {
+    if compact {
+        compact::compact_len(image, 1, 1, 0, &[stream_bytes])
+    } else {
+        HEADER_LEN + 8 + stream_bytes
+    }
+}
+
 /// A codec error (`Error::Codec`) with `reason`: the one constructor of the module's errors.
 fn codec_error(reason: impl Into<String>) -> Error {
     Error::Codec(reason.into())

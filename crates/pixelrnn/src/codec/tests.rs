@@ -160,7 +160,7 @@ fn one_image_per_chunk_gives_each_image_its_own_file_size() {
     assert_eq!(together.chunk_bytes.len(), 3);
     for (i, pixels) in data.chunks(image.dims()).enumerate() {
         let alone = encode(&model, &config, pixels, &[format::default_name(0)], 1, &mut quiet()).unwrap();
-        let own = |compact| format::single_image_file_len(image, together.chunk_bytes[i], compact);
+        let own = |compact| super::single_image_file_len(image, together.chunk_bytes[i], compact);
         assert_eq!(alone.bytes.len(), own(false), "image {i}");
         assert_eq!(compact::compact(&alone.bytes).unwrap().len(), own(true), "image {i}, compact");
     }
