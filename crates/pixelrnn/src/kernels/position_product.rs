@@ -89,17 +89,11 @@ fn sums_loop(acc: &mut [f32], w: &[f32], cout: usize, first: usize, x: &[f32], s
 
 dispatched!(sums, sums_loop, (acc: &mut [f32], w: &[f32], cout: usize, first: usize, x: &[f32], start: f32));
 
-/// `out[o] += sum_i w[i][o] * x[i]` (`out`: `[out]`, `w`: `[in][out]`, `x`: `[in]`), each sum
-/// formed in input order; `scratch` holds the sums.
-pub(crate) fn accumulate(out: &mut [f32], w: &[f32], x: &[f32], scratch: &mut Vec<f32>) {
-    debug_assert_eq!(w.len(), out.len() * x.len());
-    accumulate_columns(out, w, out.len(), 0, x, scratch);
-}
-
-/// [`accumulate`] for the outputs `first..first + out.len()` of a `[in][cout]` weight, over its
-/// first `x.len()` inputs (the later ones' weights must be zero for these outputs, as a mask's
-/// centre tap leaves them: the sums then differ from all the inputs' at most in the sign of an
-/// exact zero).
+/// `out[o] += sum_i w[i][o] * x[i]` for the outputs `o` in `first..first + out.len()` of a
+/// `[in][cout]` weight, over its first `x.len()` inputs (the later ones' weights must be zero for
+/// these outputs, as a mask's centre tap leaves them: the sums then differ from all the inputs'
+/// at most in the sign of an exact zero), each sum formed in input order; `scratch` holds the
+/// sums.
 pub(crate) fn accumulate_columns(
     out: &mut [f32],
     w: &[f32],
@@ -145,7 +139,7 @@ mod tests {
             for level in [2, 1, 0] {
                 crate::kernels::fast_math::limit_instruction_set(level);
                 let mut out = bias.clone();
-                accumulate(&mut out, &w_in_out, &x, &mut Vec::new());
+                accumulate_columns(&mut out, &w_in_out, cout, 0, &x, &mut Vec::new());
                 let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
                 assert_eq!(got, want, "{cin} -> {cout}, level {level}");
             }

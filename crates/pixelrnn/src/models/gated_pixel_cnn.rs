@@ -27,7 +27,7 @@ use crate::models::residual;
 use crate::models::step::{StepForm, Stepped};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
-use crate::nn::position_map::{residual_at, PositionMap};
+use crate::nn::position_map::{residual_into, PositionMap};
 
 /// tanh(a) . sigmoid(b) of the two halves `[a | b]` of `x` along the channels.
 ///
@@ -40,10 +40,16 @@ fn gate(x: Tensor<4>) -> Tensor<4> {
 /// [`gate`] at one position: `[2n]` -> `[n]`.
 fn gate_at(x: &[f32]) -> Vec<f32> {
     let n = x.len() / 2;
-    // The fused unit's arithmetic (`kernels::fast_math`), so that the step form computes what
-    // `gate` computes, as the sampler's fast == naive bar needs.
+    x[..n].iter().zip(&x[n..]).map(|(&a, &b)| gate_one(a, b)).collect()
+}
+
+/// One unit of [`gate`]: tanh(a) . sigmoid(b), with the fused unit's arithmetic
+/// (`kernels::fast_math`), so that the step form computes what `gate` computes, as the
+/// sampler's fast == naive bar needs.
+#[inline]
+fn gate_one(a: f32, b: f32) -> f32 {
     use crate::kernels::fast_math::{sigmoid, tanh};
-    x[..n].iter().zip(&x[n..]).map(|(&a, &b)| tanh(a) * sigmoid(b)).collect()
+    tanh(a) * sigmoid(b)
 }
 
 /// Configuration of a [`VerticalStack`].
@@ -287,19 +293,15 @@ impl StepForm for GatedLayerStep {
         GatedLayerState { inputs: PositionMap::new(height, width, w), gated: vec![0.0; w] }
     }
 
+    /// [`GatedLayer::forward`] at (r, c): every group of [`StepForm::step_groups`] (one group
+    /// holding every channel).
+    ///
     /// # Shapes
     /// - `x`: `[2h + 4h]` (as [`GatedLayer::forward`]) -> `[2h]`
     fn step(&self, state: &mut GatedLayerState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
-        let w = x.len() / 3;
-        let (h, p) = x.split_at(w);
-        state.inputs.at_mut(r, c).copy_from_slice(h);
-        let mut pre = vec![0.0; self.horizontal.out_channels()]; // [4h]
-        let map = &state.inputs;
-        self.horizontal.apply(&mut pre, |dy, dx| map.offset(r, c, dy, dx));
-        for (a, b) in pre.iter_mut().zip(self.link.pointwise(p)) {
-            *a += b;
-        }
-        residual_at(h, self.out.pointwise(&gate_at(&pre)), self.residual) // [2h]
+        let mut out = vec![0.0; x.len() / 3]; // [2h]
+        self.step_groups(state, r, c, x, Groups::all(1), &mut out);
+        out
     }
 
     /// [`GatedLayerStep::step`] for `groups` only: both halves of the gate's pre-activations for
@@ -323,17 +325,12 @@ impl StepForm for GatedLayerStep {
         for k in (span.start..span.end).chain(w + span.start..w + span.end) {
             pre[k] += link[k];
         }
-        {
-            use crate::kernels::fast_math::{sigmoid, tanh};
-            for k in span.clone() {
-                state.gated[k] = tanh(pre[k]) * sigmoid(pre[w + k]);
-            }
+        for k in span.clone() {
+            state.gated[k] = gate_one(pre[k], pre[w + k]);
         }
         let mut y = vec![0.0; w]; // [2h]
         self.out.pointwise_groups(&mut y, groups, &state.gated);
-        for k in span {
-            out[k] = if self.residual { h[k] + y[k] } else { y[k] };
-        }
+        residual_into(out, h, &y, self.residual, span);
     }
 
     fn bytes(state: &GatedLayerState) -> usize {

@@ -12,7 +12,7 @@ use burn::tensor::activation::relu;
 use crate::masks::{contiguous_groups, Groups, MaskType};
 use crate::nn::init::InitRng;
 use crate::nn::masked_conv::{ConvAtPosition, MaskedConv2d, MaskedConv2dConfig};
-use crate::nn::position_map::{relu as relu_at, residual_at, PositionMap};
+use crate::nn::position_map::{relu as relu_at, residual_into, PositionMap};
 
 /// Configuration of a [`ResidualBlock`].
 #[derive(Debug, Clone)]
@@ -121,17 +121,15 @@ impl StepForm for ResidualBlockStep {
         ResidualBlockState { reduced: PositionMap::new(height, width, h), spatial: vec![0.0; h] }
     }
 
-    /// [`ResidualBlock::forward`] at (r, c); the earlier positions must be done.
+    /// [`ResidualBlock::forward`] at (r, c); the earlier positions must be done: every group of
+    /// [`StepForm::step_groups`] (one group holding every channel).
     ///
     /// # Shapes
     /// - `x`: `[2h]` -> `[2h]`
     fn step(&self, state: &mut ResidualBlockState, r: usize, c: usize, x: &[f32]) -> Vec<f32> {
-        let reduced = relu_at(&self.reduce.pointwise(&relu_at(x))); // [h]
-        state.reduced.at_mut(r, c).copy_from_slice(&reduced);
-        let mut y = vec![0.0; self.spatial.out_channels()]; // [h]
-        let map = &state.reduced;
-        self.spatial.apply(&mut y, |dy, dx| map.offset(r, c, dy, dx));
-        residual_at(x, self.expand.pointwise(&relu_at(&y)), self.residual) // [2h]
+        let mut out = vec![0.0; x.len()]; // [2h]
+        self.step_groups(state, r, c, x, Groups::all(1), &mut out);
+        out
     }
 
     /// [`ResidualBlockStep::step`] for `groups` only: each convolution computes those groups'
@@ -156,12 +154,9 @@ impl StepForm for ResidualBlockStep {
         }
         let map = &state.reduced;
         self.spatial.apply_groups(&mut state.spatial, groups, |dy, dx| map.offset(r, c, dy, dx));
-        let span = groups.span(out.len());
         let mut y = vec![0.0; out.len()]; // [2h]
         self.expand.pointwise_groups(&mut y, groups, &relu_at(&state.spatial));
-        for k in span {
-            out[k] = if self.residual { x[k] + y[k] } else { y[k] };
-        }
+        residual_into(out, x, &y, self.residual, groups.span(out.len()));
     }
 
     fn bytes(state: &ResidualBlockState) -> usize {

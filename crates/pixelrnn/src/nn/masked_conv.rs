@@ -249,7 +249,30 @@ pub(crate) struct ConvAtPosition {
     bias: Vec<f32>,
     /// The tap at offset (0, 0), if visible, and for each output the end of the inputs it sees
     /// there (a mask's centre rule: later inputs have zero weight for that output).
-    centre: Option<(usize, Vec<usize>)>,
+    centre: Option<Centre>,
+}
+
+/// The visible centre tap of a [`ConvAtPosition`]: which tap it is, and the inputs each output
+/// sees there.
+#[derive(Debug, Clone)]
+struct Centre {
+    /// Its index among the visible taps.
+    tap: usize,
+    /// For each output, the end of the inputs it sees at the centre, `[out]`.
+    seen: Vec<usize>,
+    /// The largest of `seen`: what every output together sees (`apply`'s bound).
+    all: usize,
+}
+
+impl Centre {
+    /// The end of the inputs that the outputs `columns` see at the centre.
+    fn seen_by(&self, columns: std::ops::Range<usize>) -> usize {
+        if columns.len() == self.seen.len() {
+            self.all
+        } else {
+            self.seen[columns].iter().copied().max().unwrap_or(0)
+        }
+    }
 }
 
 /// A tensor's values on the host.
@@ -272,7 +295,8 @@ impl MaskedConv2d {
                 let seen = |o: usize| {
                     (0..cin).rev().find(|&i| allowed[((o * cin + i) * kh + ky) * kw + kx] != 0.0).map_or(0, |i| i + 1)
                 };
-                centre = Some((taps.len(), (0..cout).map(seen).collect()));
+                let seen: Vec<usize> = (0..cout).map(seen).collect();
+                centre = Some(Centre { tap: taps.len(), all: seen.iter().copied().max().unwrap_or(0), seen });
             }
             taps.push((ky as isize - top as isize, kx as isize - left as isize));
             for i in 0..cin {
@@ -294,18 +318,12 @@ impl ConvAtPosition {
     /// `out = bias + sum over taps of W_tap . read(dy, dx)`; `read` returns `None` outside the
     /// map (zero padding). Each tap's dot product is summed in input order and then added to
     /// `out`, the same bits as one output at a time ([`crate::kernels::position_product`]).
+    /// Every output of [`ConvAtPosition::apply_columns`].
     ///
     /// # Shapes
     /// - `out`: `[out]`; `read(dy, dx)`: `[in]`
     pub(crate) fn apply<'a>(&self, out: &mut [f32], read: impl Fn(isize, isize) -> Option<&'a [f32]>) {
-        out.copy_from_slice(&self.bias);
-        let mut sums = Vec::new();
-        for (t, &(dy, dx)) in self.taps.iter().enumerate() {
-            if let Some(x) = read(dy, dx) {
-                let w = &self.weight[t * self.cout * self.cin..(t + 1) * self.cout * self.cin];
-                crate::kernels::position_product::accumulate(out, w, &x[..self.cin], &mut sums);
-            }
-        }
+        self.apply_columns(out, 0..self.cout, read);
     }
 
     /// [`ConvAtPosition::apply`] for the outputs of colour groups `groups` only
@@ -346,7 +364,7 @@ impl ConvAtPosition {
         for (t, &(dy, dx)) in self.taps.iter().enumerate() {
             if let Some(x) = read(dy, dx) {
                 let inputs = match &self.centre {
-                    Some((centre, seen)) if *centre == t => seen[columns.clone()].iter().copied().max().unwrap_or(0),
+                    Some(centre) if centre.tap == t => centre.seen_by(columns.clone()),
                     _ => self.cin,
                 };
                 let w = &self.weight[t * self.cout * self.cin..(t + 1) * self.cout * self.cin];

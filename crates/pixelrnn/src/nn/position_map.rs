@@ -62,6 +62,14 @@ pub(crate) fn residual_at(x: &[f32], y: Vec<f32>, on: bool) -> Vec<f32> {
     }
 }
 
+/// [`residual_at`] for the channels `span` only, written into `out` (its other channels left
+/// as they are): a colour group's outputs ([`crate::models::step::StepForm::step_groups`]).
+pub(crate) fn residual_into(out: &mut [f32], x: &[f32], y: &[f32], on: bool, span: std::ops::Range<usize>) {
+    for k in span {
+        out[k] = if on { x[k] + y[k] } else { y[k] };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
